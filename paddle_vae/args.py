@@ -1,0 +1,115 @@
+"""Command-line flags, named and defaulted as in the PaddleNLP example's args.py.
+
+The reference's flags are kept verbatim so its README commands work here; the
+extra flags this package adds are grouped at the end.
+"""
+import argparse
+from typing import List, Optional
+
+from .errors import UsageError
+
+# Dataset-specific defaults, applied only where the user did not pass the flag.
+# The reference keeps these in its README commands (Yahoo: 512/550).
+DATASET_DEFAULTS = {
+    "ptb": {"embed_dim": 256, "hidden_size": 256},
+    "yahoo": {"embed_dim": 512, "hidden_size": 550},
+}
+
+
+def _default_device() -> str:
+    import paddle
+
+    return "gpu" if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0 else "cpu"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description="LSTM VAE for text (Bowman et al. 2015) on PaddlePaddle.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    # ---- the reference's flags -------------------------------------------------
+    p.add_argument("--dataset", type=str, default="sample",
+                   choices=["ptb", "yahoo", "sample", "text"],
+                   help="ptb / yahoo via paddlenlp (or --data_dir); sample = bundled demo corpus; "
+                        "text = your own train/valid/test.txt in --data_dir")
+    p.add_argument("--learning_rate", type=float, default=0.001)
+    p.add_argument("--num_layers", type=int, default=1)
+    p.add_argument("--embed_dim", type=int, default=None, help="256 (ptb, sample, text) or 512 (yahoo)")
+    p.add_argument("--hidden_size", type=int, default=None, help="256 (ptb, sample, text) or 550 (yahoo)")
+    p.add_argument("--latent_size", type=int, default=32)
+    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--max_epoch", type=int, default=20)
+    p.add_argument("--max_len", type=int, default=1280,
+                   help="longer sentences are truncated to this many tokens (logged once)")
+    p.add_argument("--log_freq", type=int, default=200)
+    p.add_argument("--dec_dropout", type=float, default=0.5)
+    p.add_argument("--enc_dropout", type=float, default=0.0)
+    p.add_argument("--init_scale", type=float, default=0.1)
+    p.add_argument("--max_grad_norm", type=float, default=5.0)
+    p.add_argument("--model_path", type=str, default="model")
+    p.add_argument("--infer_output_file", type=str, default="infer_output.txt")
+    p.add_argument("--beam_size", type=int, default=1)
+    p.add_argument("--device", type=str, default=None, choices=["gpu", "cpu", "xpu"],
+                   help="default: gpu when Paddle sees one, else cpu")
+    p.add_argument("--warm_up", type=int, default=10, help="epochs over which the KL weight rises to 1")
+    p.add_argument("--kl_start", type=float, default=0.1, help="KL weight at step 0")
+    p.add_argument("--init_from_ckpt", type=str, default=None,
+                   help="bundle folder to resume training from, or to load for inference")
+    # ---- additions --------------------------------------------------------------
+    p.add_argument("--data_dir", type=str, default=None, help="read the dataset's files from this folder")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--max_steps", type=int, default=None, help="stop after this many optimizer steps")
+    p.add_argument("--num_samples", type=int, default=32, help="sentences to sample at inference")
+    p.add_argument("--max_vocab", type=int, default=None, help="--dataset text: keep this many words")
+    p.add_argument("--min_freq", type=int, default=1, help="--dataset text: drop rarer words")
+    p.add_argument("--lowercase", action="store_true", help="--dataset text: lowercase the corpus")
+    p.add_argument("--decoder_impl", type=str, default="fused", choices=["fused", "cell"],
+                   help="fused nn.LSTM + projection at non-pad positions (fast), or the reference's "
+                        "per-step LSTMCell loop with a full padded projection (same math)")
+    p.add_argument("--num_threads", type=int, default=None, help="CPU threads (default: all cores)")
+    return p
+
+
+def validate(args: argparse.Namespace) -> argparse.Namespace:
+    """Reject values that would only fail later inside Paddle with an opaque trace."""
+    positive = ["batch_size", "latent_size", "num_layers", "max_epoch", "max_len", "log_freq",
+                "embed_dim", "hidden_size", "beam_size", "warm_up", "num_samples"]
+    for name in positive:
+        value = getattr(args, name, None)
+        if value is not None and value <= 0:
+            raise UsageError(f"--{name} must be a positive integer, got {value}")
+    for name in ["dec_dropout", "enc_dropout"]:
+        value = getattr(args, name)
+        if not 0.0 <= value < 1.0:
+            raise UsageError(f"--{name} must be in [0, 1), got {value}")
+    if args.learning_rate <= 0:
+        raise UsageError(f"--learning_rate must be positive, got {args.learning_rate}")
+    if args.max_grad_norm <= 0:
+        raise UsageError(f"--max_grad_norm must be positive, got {args.max_grad_norm}")
+    if args.init_scale < 0:
+        raise UsageError(f"--init_scale must be >= 0, got {args.init_scale}")
+    if not 0.0 <= args.kl_start <= 1.0:
+        raise UsageError(f"--kl_start must be in [0, 1], got {args.kl_start}")
+    if args.max_steps is not None and args.max_steps <= 0:
+        raise UsageError(f"--max_steps must be a positive integer, got {args.max_steps}")
+    if args.dataset == "text" and not args.data_dir:
+        raise UsageError("--dataset text needs --data_dir holding train.txt, valid.txt and test.txt")
+    return args
+
+
+def apply_dataset_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    defaults = DATASET_DEFAULTS.get(args.dataset, DATASET_DEFAULTS["ptb"])
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def parse_args(argv: Optional[List[str]] = None, parser: Optional[argparse.ArgumentParser] = None
+               ) -> argparse.Namespace:
+    parser = parser or build_parser()
+    args = parser.parse_args(argv)
+    apply_dataset_defaults(args)
+    if args.device is None:
+        args.device = _default_device()
+    return validate(args)

@@ -1,0 +1,150 @@
+"""Self-contained model bundles: a folder that rebuilds its model with no flags.
+
+    BUNDLE/model.pdparams     weights
+    BUNDLE/model.pdopt        optimizer state (training bundles)
+    BUNDLE/config.json        every hyperparameter and special id
+    BUNDLE/vocab.txt          one token per line, line index = id
+    BUNDLE/train_state.json   step, epoch, anneal, LR and RNG state, for exact resume
+
+A bundle is written to a temporary sibling folder and renamed into place, so
+a kill at any moment leaves either the old bundle or the new one.
+"""
+import json
+import os
+import shutil
+from typing import Any, Dict, Optional, Tuple
+
+from .errors import CheckpointError
+
+PARAMS_FILE, OPT_FILE = "model.pdparams", "model.pdopt"
+CONFIG_FILE, VOCAB_FILE, STATE_FILE = "config.json", "vocab.txt", "train_state.json"
+FORMAT_VERSION = 1
+MODEL_KEYS = ("embed_dim", "hidden_size", "latent_size", "vocab_size", "num_layers", "init_scale",
+              "enc_dropout", "dec_dropout")
+REQUIRED_KEYS = MODEL_KEYS + ("pad_id", "bos_id", "eos_id", "unk_token")
+
+
+def write_json_atomic(path: str, obj: Any) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def save_bundle(path: str, network, config: Dict[str, Any], vocab_tokens, optimizer=None,
+                train_state: Optional[Dict[str, Any]] = None) -> str:
+    """Write a complete bundle to `path`, replacing any previous one only once the new one is whole."""
+    import paddle
+
+    path = os.path.normpath(path)
+    parent = os.path.dirname(path) or "."
+    os.makedirs(parent, exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    paddle.save(network.state_dict(), os.path.join(tmp, PARAMS_FILE))
+    if optimizer is not None:
+        paddle.save(optimizer.state_dict(), os.path.join(tmp, OPT_FILE))
+    write_json_atomic(os.path.join(tmp, CONFIG_FILE), dict(config, format_version=FORMAT_VERSION))
+    write_text_atomic(os.path.join(tmp, VOCAB_FILE), "".join(t + "\n" for t in vocab_tokens))
+    if train_state is not None:
+        write_json_atomic(os.path.join(tmp, STATE_FILE), train_state)
+    old = f"{path}.old{os.getpid()}"
+    if os.path.exists(path):
+        os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+def _recover(path: str) -> None:
+    """Finish a swap a kill interrupted between its two renames (only the `.old` copy exists)."""
+    if os.path.isdir(path):
+        return
+    parent, name = os.path.split(os.path.normpath(path))
+    olds = sorted(f for f in os.listdir(parent or ".") if f.startswith(name + ".old")) if os.path.isdir(
+        parent or ".") else []
+    if olds:
+        os.replace(os.path.join(parent, olds[-1]), path)
+
+
+def read_bundle(path: str) -> Tuple[Dict[str, Any], list, Dict[str, Any], Optional[Dict[str, Any]]]:
+    """(config, vocab tokens, state_dict, train_state or None); CheckpointError if anything is off."""
+    import paddle
+
+    if not path:
+        raise CheckpointError("no checkpoint folder given")
+    _recover(path)
+    if not os.path.isdir(path):
+        raise CheckpointError(f"checkpoint folder not found: {path}")
+    for name in (PARAMS_FILE, CONFIG_FILE, VOCAB_FILE):
+        if not os.path.isfile(os.path.join(path, name)):
+            raise CheckpointError(f"incomplete checkpoint {path}: {name} is missing")
+    try:
+        with open(os.path.join(path, CONFIG_FILE), encoding="utf-8") as f:
+            config = json.load(f)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"corrupt checkpoint {path}: {CONFIG_FILE} is not valid JSON ({exc})") from None
+    missing = [k for k in REQUIRED_KEYS if k not in config]
+    if missing:
+        raise CheckpointError(f"corrupt checkpoint {path}: {CONFIG_FILE} lacks {', '.join(missing)}")
+    with open(os.path.join(path, VOCAB_FILE), encoding="utf-8") as f:
+        tokens = [line.rstrip("\n") for line in f]
+    if len(tokens) != config["vocab_size"]:
+        raise CheckpointError(f"corrupt checkpoint {path}: {VOCAB_FILE} has {len(tokens)} tokens, "
+                              f"config says vocab_size {config['vocab_size']}")
+    try:
+        state_dict = paddle.load(os.path.join(path, PARAMS_FILE))
+    except Exception as exc:  # paddle raises many types for a truncated or garbled file
+        raise CheckpointError(f"corrupt checkpoint {path}: cannot read {PARAMS_FILE} ({type(exc).__name__})") from None
+    if not isinstance(state_dict, dict) or not state_dict:
+        raise CheckpointError(f"corrupt checkpoint {path}: {PARAMS_FILE} holds no weights")
+    train_state = None
+    state_path = os.path.join(path, STATE_FILE)
+    if os.path.isfile(state_path):
+        try:
+            with open(state_path, encoding="utf-8") as f:
+                train_state = json.load(f)
+        except ValueError:
+            raise CheckpointError(f"corrupt checkpoint {path}: {STATE_FILE} is not valid JSON") from None
+    return config, tokens, state_dict, train_state
+
+
+def load_weights(network, state_dict: Dict[str, Any], path: str) -> None:
+    """set_state_dict only warns on a mismatch; a bundle that does not fit is an error here."""
+    own = network.state_dict()
+    for key, param in own.items():
+        if key not in state_dict:
+            raise CheckpointError(f"checkpoint {path} does not fit the model: weight {key} is missing")
+        if list(state_dict[key].shape) != list(param.shape):
+            raise CheckpointError(f"checkpoint {path} does not fit the model: {key} has shape "
+                                  f"{list(state_dict[key].shape)}, the model needs {list(param.shape)}")
+    network.set_state_dict(state_dict)
+
+
+def load_optimizer(optimizer, path: str) -> bool:
+    import paddle
+
+    opt_path = os.path.join(path, OPT_FILE)
+    if not os.path.isfile(opt_path):
+        return False
+    try:
+        optimizer.set_state_dict(paddle.load(opt_path))
+    except Exception as exc:
+        raise CheckpointError(f"corrupt checkpoint {path}: cannot read {OPT_FILE} ({type(exc).__name__})") from None
+    return True
+
+
+def model_kwargs(config: Dict[str, Any]) -> Dict[str, Any]:
+    """Constructor arguments of VAESeq2SeqModel / VAESeq2SeqInferModel from a bundle config."""
+    kwargs = {k: config[k] for k in MODEL_KEYS}
+    kwargs["PAD_ID"] = config["pad_id"]
+    return kwargs

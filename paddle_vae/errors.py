@@ -1,0 +1,34 @@
+"""User-facing errors: a bad flag, file or checkpoint ends a run with one line, not a traceback."""
+import functools
+import sys
+from typing import Callable, List, Optional
+
+
+class PaddleVAEError(Exception):
+    """Base class for problems the user can fix; the CLI prints the message and exits 2."""
+
+
+class UsageError(PaddleVAEError, ValueError):
+    """A flag or argument value that makes no sense."""
+
+
+class DataError(PaddleVAEError):
+    """A corpus file that is missing, empty or unreadable."""
+
+
+class CheckpointError(PaddleVAEError):
+    """A bundle folder that is missing, incomplete, corrupt or does not fit the flags."""
+
+
+def cli_entry(main: Callable[[Optional[List[str]]], int]) -> Callable[[Optional[List[str]]], int]:
+    """Wrap a CLI main so user errors print `error: ...` on one line and exit with status 2."""
+
+    @functools.wraps(main)
+    def wrapper(argv: Optional[List[str]] = None) -> int:
+        try:
+            return main(argv)
+        except PaddleVAEError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
+    return wrapper

@@ -1,0 +1,171 @@
+"""`VAEGenerator`: sample, reconstruct, interpolate, encode and score with a trained bundle.
+
+    vae = VAEGenerator.from_pretrained("model/best")
+    vae.sample(num=5, strategy="greedy")
+    vae.interpolate("the market fell", "the company said it expects profits", steps=5)
+
+All decoding runs through `paddle.Model.predict_batch` on a
+`VAESeq2SeqInferModel`, i.e. `paddle.nn.dynamic_decode(..., latent_z=...)`.
+"""
+import os
+from typing import Any, Dict, List, Optional, Sequence
+
+from . import runtime
+
+runtime.configure_cpu_env()
+
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+
+from .bundle import load_weights, model_kwargs, read_bundle, save_bundle  # noqa: E402
+from .data import prepare_train_input, vocab_from_tokens, vocab_tokens  # noqa: E402
+from .errors import UsageError  # noqa: E402
+from .model import VAESeq2SeqInferModel  # noqa: E402
+
+STRATEGIES = ("sampling", "greedy", "beam")
+DECODE_BATCH = 256
+
+
+class VAEGenerator:
+    """A trained (or freshly initialised) VAE with its vocabulary, ready for generation."""
+
+    def __init__(self, config: Dict[str, Any], tokens: Sequence[str], state_dict: Optional[Dict] = None,
+                 source: str = "<memory>"):
+        self.config = dict(config)
+        self.vocab = vocab_from_tokens(list(tokens), config["unk_token"])
+        self.net = VAESeq2SeqInferModel(**model_kwargs(config), start_token=config["bos_id"],
+                                        end_token=config["eos_id"])
+        if state_dict is not None:
+            load_weights(self.net, state_dict, source)
+        self.net.eval()
+        self.model = paddle.Model(self.net)
+        self.model.prepare()
+        train_args = config.get("train_args", {})
+        self.lowercase = bool(train_args.get("lowercase", False))
+        self.max_len = int(train_args.get("max_len", 1280))
+
+    # -- construction -----------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path: str) -> "VAEGenerator":
+        """Load a bundle folder written by training (or by `save_pretrained`)."""
+        config, tokens, state_dict, _ = read_bundle(path)
+        return cls(config, tokens, state_dict, source=path)
+
+    def save_pretrained(self, path: str) -> str:
+        return save_bundle(path, self.net, self.config, vocab_tokens(self.vocab))
+
+    # -- helpers -----------------------------------------------------------------
+    def _check_sentences(self, sentences: Sequence[str]) -> List[List[str]]:
+        if isinstance(sentences, str) or not isinstance(sentences, (list, tuple)):
+            raise UsageError("expected a list of sentences (strings)")
+        if not sentences:
+            raise UsageError("expected at least one sentence")
+        out = []
+        for i, s in enumerate(sentences):
+            if not isinstance(s, str):
+                raise UsageError(f"sentence {i} is a {type(s).__name__}, not a string")
+            tokens = (s.lower() if self.lowercase else s).split()
+            if not tokens:
+                raise UsageError(f"sentence {i} is empty")
+            out.append(tokens[:self.max_len])
+        return out
+
+    def _batch(self, tokenized: List[List[str]]):
+        """Encoder/decoder tensors for sentences; unknown words become the unknown token."""
+        get, unk = self.vocab.token_to_idx.get, self.vocab.token_to_idx[self.vocab.unk_token]
+        ids = [[get(t, unk) for t in sent] for sent in tokenized]
+        arrays = prepare_train_input(ids, self.config["bos_id"], self.config["eos_id"], self.config["pad_id"])
+        return [paddle.to_tensor(a) for a in arrays]
+
+    def ids_to_text(self, ids: np.ndarray) -> str:
+        """Tokens up to the first EOS; a sentence that never emitted EOS keeps every token."""
+        ids = list(np.asarray(ids).reshape(-1))
+        eos = self.config["eos_id"]
+        if eos in ids:
+            ids = ids[:ids.index(eos)]
+        return " ".join(self.vocab.idx_to_token[int(i)] for i in ids)
+
+    def decode(self, latent_z: np.ndarray, strategy: str = "greedy", beam_size: int = 4, max_len: int = 50,
+               temperature: float = 1.0, seed: Optional[int] = None) -> List[str]:
+        """Decode sentences from latent codes [N, latent_size]."""
+        if strategy not in STRATEGIES:
+            raise UsageError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+        if max_len <= 0 or beam_size <= 0 or temperature <= 0:
+            raise UsageError("max_len, beam_size and temperature must be positive")
+        if seed is not None:
+            paddle.seed(seed)
+        net = self.net
+        net.decode_strategy, net.beam_size = strategy, beam_size
+        net.max_out_len, net.temperature = max_len, temperature
+        latent_z = np.asarray(latent_z, dtype="float32")
+        out = []
+        for start in range(0, len(latent_z), DECODE_BATCH):
+            ids = self.model.predict_batch([latent_z[start:start + DECODE_BATCH]])[0]
+            out.extend(self.ids_to_text(row) for row in ids)
+        return out
+
+    # -- the public operations ----------------------------------------------------
+    def sample(self, num: int = 10, strategy: str = "sampling", beam_size: int = 4, max_len: int = 50,
+               temperature: float = 1.0, seed: Optional[int] = None) -> List[str]:
+        """Sentences decoded from z ~ N(0, I)."""
+        if not isinstance(num, int) or num <= 0:
+            raise UsageError(f"num must be a positive integer, got {num!r}")
+        rng = np.random.RandomState(seed)
+        z = rng.standard_normal((num, self.net.latent_size)).astype("float32")
+        return self.decode(z, strategy, beam_size, max_len, temperature, seed)
+
+    @paddle.no_grad()
+    def encode(self, sentences: Sequence[str]) -> np.ndarray:
+        """Posterior means, [N, latent_size]."""
+        tokenized = self._check_sentences(sentences)
+        means = []
+        for start in range(0, len(tokenized), DECODE_BATCH):
+            src, src_length, _, _, _ = self._batch(tokenized[start:start + DECODE_BATCH])
+            means.append(self.net.encode(src, src_length)[0].numpy())
+        return np.concatenate(means)
+
+    def reconstruct(self, sentences: Sequence[str], strategy: str = "greedy", beam_size: int = 4,
+                    max_len: int = 50, temperature: float = 1.0, seed: Optional[int] = None) -> List[str]:
+        """Decode each sentence from its posterior mean."""
+        return self.decode(self.encode(sentences), strategy, beam_size, max_len, temperature, seed)
+
+    def interpolate(self, sentence_a: str, sentence_b: str, steps: int = 5, strategy: str = "greedy",
+                    beam_size: int = 4, max_len: int = 50, seed: Optional[int] = None) -> List[str]:
+        """Decode `steps` evenly spaced points on the line between two posterior means (Bowman et al.)."""
+        if not isinstance(steps, int) or steps < 2:
+            raise UsageError(f"steps must be an integer >= 2, got {steps!r}")
+        z_a, z_b = self.encode([sentence_a, sentence_b])
+        alphas = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None]
+        return self.decode((1 - alphas) * z_a + alphas * z_b, strategy, beam_size, max_len, seed=seed)
+
+    @paddle.no_grad()
+    def score(self, sentences: Sequence[str], iw_samples: int = 100, seed: Optional[int] = 1) -> np.ndarray:
+        """Per-sentence NLL estimate in nats: -log p(x) by importance sampling (as `evaluate` computes it)."""
+        from .evaluate import iw_log_likelihood
+
+        if not isinstance(iw_samples, int) or iw_samples <= 0:
+            raise UsageError(f"iw_samples must be a positive integer, got {iw_samples!r}")
+        tokenized = self._check_sentences(sentences)
+        if seed is not None:
+            paddle.seed(seed)
+        out = []
+        for start in range(0, len(tokenized), 64):
+            batch = self._batch(tokenized[start:start + 64])
+            out.append(-iw_log_likelihood(self.net, *batch, num_samples=iw_samples))
+        return np.concatenate(out)
+
+
+def untrained_generator(vocab_tokens_list: Optional[Sequence[str]] = None, embed_dim: int = 256,
+                        hidden_size: int = 256, latent_size: int = 32, num_layers: int = 1, init_scale: float = 0.1,
+                        seed: int = 1) -> VAEGenerator:
+    """A randomly initialised model (PTB-sized by default) for experiments without a checkpoint."""
+    from .data import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, UNK_TOKEN
+
+    tokens = list(vocab_tokens_list) if vocab_tokens_list else [PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN] + [
+        f"w{i}" for i in range(9998)]
+    paddle.seed(seed)
+    config = {"embed_dim": embed_dim, "hidden_size": hidden_size, "latent_size": latent_size,
+              "vocab_size": len(tokens), "num_layers": num_layers, "init_scale": init_scale, "enc_dropout": 0.0,
+              "dec_dropout": 0.0, "pad_id": tokens.index(PAD_TOKEN), "bos_id": tokens.index(BOS_TOKEN),
+              "eos_id": tokens.index(EOS_TOKEN), "unk_token": UNK_TOKEN}
+    return VAEGenerator(config, tokens)

@@ -1,0 +1,114 @@
+"""`CrossEntropyWithKL` (annealed ELBO loss) and the per-epoch ELBO metrics.
+
+Honest counting: a sentence of n words has n + 1 predicted tokens (EOS
+counts) and padding counts nothing. Metrics always use KL weight 1, so the
+dev/test NLL and PPL are bounds on the true model, whatever the anneal is at.
+"""
+import math
+from typing import List
+
+import numpy as np
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+
+def sentence_rec_loss(dec_output: paddle.Tensor, label: paddle.Tensor, trg_mask: paddle.Tensor) -> paddle.Tensor:
+    """Reconstruction NLL summed over each sentence's tokens, [B].
+
+    `dec_output` is either [B, T, V] logits (padded) or [num_words, V] logits
+    at the positions where `trg_mask` is 1, in row-major order.
+    """
+    label = label.reshape(trg_mask.shape)
+    if dec_output.ndim == 3:
+        token_nll = F.cross_entropy(dec_output, label.unsqueeze(-1), reduction="none").squeeze(-1)
+        return paddle.sum(token_nll * trg_mask, axis=1)
+    positions = paddle.nonzero(trg_mask)
+    token_nll = F.cross_entropy(dec_output, paddle.gather_nd(label, positions).unsqueeze(-1), reduction="none")
+    return _segment_sum(token_nll.squeeze(-1), positions[:, 0], trg_mask.shape[0])
+
+
+def _segment_sum(values: paddle.Tensor, segment_ids: paddle.Tensor, num_segments: int) -> paddle.Tensor:
+    """Differentiable sum of `values` per segment id (ids need not be sorted)."""
+    one_hot = F.one_hot(segment_ids, num_segments).astype(values.dtype)  # [N, B], tiny
+    return paddle.matmul(values.unsqueeze(0), one_hot).squeeze(0)
+
+
+def kl_weight_at(step: int, base_kl_weight: float, anneal_r: float) -> float:
+    """Linear KL annealing: `base_kl_weight` at step 0, rising by `anneal_r` per training step, capped at 1."""
+    return min(1.0, base_kl_weight + anneal_r * step)
+
+
+class CrossEntropyWithKL(nn.Layer):
+    """loss = kl_loss * kl_weight + reconstruction (summed over time, averaged over the batch).
+
+    The weight depends only on the global training step, which the trainer
+    sets through `set_step`, so evaluation never advances the anneal and a
+    resumed run continues it exactly. In eval mode the weight is 1.
+    """
+
+    def __init__(self, base_kl_weight: float, anneal_r: float):
+        super().__init__()
+        self.base_kl_weight = base_kl_weight
+        self.anneal_r = anneal_r
+        self.kl_weight = base_kl_weight
+        self.loss = self.kl_loss = self.rec_loss = None
+        self.sentence_nll = None  # [B]: rec + KL at weight 1, for the metrics
+        self.num_words = None  # predicted tokens in the batch
+
+    def set_step(self, step: int) -> None:
+        self.kl_weight = kl_weight_at(step, self.base_kl_weight, self.anneal_r)
+
+    def forward(self, kl_loss, dec_output, trg_mask, label):
+        rec_per_sentence = sentence_rec_loss(dec_output, label, trg_mask)
+        self.rec_loss = paddle.mean(rec_per_sentence)
+        self.kl_loss = kl_loss
+        weight = self.kl_weight if self.training else 1.0
+        self.loss = self.kl_loss * weight + self.rec_loss
+        self.sentence_nll = (rec_per_sentence + kl_loss).detach()
+        self.num_words = trg_mask.sum().detach()
+        return self.loss
+
+
+class _ELBOMetric(paddle.metric.Metric):
+    """Accumulates rec + KL (weight 1) from the loss layer's last call, which paddle.Model makes first."""
+
+    def __init__(self, loss: CrossEntropyWithKL, name: str):
+        super().__init__()
+        self.loss_layer = loss
+        self._name = name
+        self.reset()
+
+    def compute(self, *args):
+        return self.loss_layer.sentence_nll, self.loss_layer.num_words
+
+    def update(self, sentence_nll, num_words):
+        self.total_nll += float(np.sum(sentence_nll))
+        self.num_sentences += len(sentence_nll)
+        self.num_words += int(np.sum(num_words))
+
+    def reset(self):
+        self.total_nll, self.num_sentences, self.num_words = 0.0, 0, 0
+
+    def name(self) -> List[str]:
+        return [self._name]
+
+
+class Perplexity(_ELBOMetric):
+    """exp(Σ(rec + KL) / Σ predicted tokens) over everything seen since the last reset."""
+
+    def __init__(self, loss: CrossEntropyWithKL, name: str = "ppl"):
+        super().__init__(loss, name)
+
+    def accumulate(self) -> float:
+        return math.exp(self.total_nll / max(self.num_words, 1))
+
+
+class NegativeLogLoss(_ELBOMetric):
+    """Mean per-sentence −ELBO (rec + KL at weight 1)."""
+
+    def __init__(self, loss: CrossEntropyWithKL, name: str = "nll"):
+        super().__init__(loss, name)
+
+    def accumulate(self) -> float:
+        return self.total_nll / max(self.num_sentences, 1)

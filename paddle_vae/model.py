@@ -1,0 +1,256 @@
+"""The LSTM VAE of Bowman et al. 2015, shaped and named like PaddleNLP's vae-seq2seq.
+
+encoder LSTM over src_length -> q(z|x) = N(mean, exp(logvar)) -> z
+-> decoder LSTM whose initial state is fc(z) and whose every input step is
+[embedding; z] -> output_fc -> logits.
+
+The decoder keeps one set of LSTM weights and two ways to run them: the
+fused `nn.LSTM` kernel for teacher forcing (fast), and a step cell over the
+same parameters for `nn.RNN` (the reference's shape, `decoder_impl="cell"`)
+and for `paddle.nn.dynamic_decode` at generation time.
+"""
+from typing import List, Optional, Tuple
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+from paddle.nn import initializer as I
+from paddle.nn.decode import Decoder
+
+
+def _uniform(init_scale: float):
+    """The reference initialises embeddings and linear weights U(-init_scale, init_scale)."""
+    return paddle.ParamAttr(initializer=I.Uniform(-init_scale, init_scale)) if init_scale > 0 else None
+
+
+class LSTMEncoder(nn.Layer):
+    def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, num_layers: int, init_scale: float,
+                 dropout: float):
+        super().__init__()
+        self.src_embedder = nn.Embedding(vocab_size, embed_dim, weight_attr=_uniform(init_scale))
+        self.lstm = nn.LSTM(embed_dim, hidden_size, num_layers=num_layers, dropout=dropout)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
+
+    def forward(self, src: paddle.Tensor, src_length: paddle.Tensor) -> paddle.Tensor:
+        """Final (h, c) of every layer, concatenated: [B, 2 * hidden * layers]."""
+        emb = self.src_embedder(src)
+        if self.dropout is not None:
+            emb = self.dropout(emb)
+        _, (h, c) = self.lstm(emb, sequence_length=src_length)
+        return paddle.concat([paddle.concat([h[i], c[i]], axis=-1) for i in range(h.shape[0])], axis=-1)
+
+
+class LSTMDecoderCell(nn.RNNCellBase):
+    """One decoder step over the fused LSTM's own per-layer cells: [input; z] -> layers -> output.
+
+    The cells are the ones `nn.LSTM` already holds and shares weights with,
+    so both paths read the same parameters. Dropout is applied once to each
+    layer's output (the reference applied it twice to the top layer).
+    """
+
+    def __init__(self, lstm: nn.LSTM, dropout: float):
+        super().__init__()
+        self._lstm = [lstm]  # a list, so the parameters stay owned (and saved) by the LSTM alone
+        self.dropout = dropout
+        self.num_layers = lstm.num_layers
+        self.hidden_size = lstm.hidden_size
+
+    @property
+    def state_shape(self):
+        return [[(self.hidden_size,), (self.hidden_size,)] for _ in range(self.num_layers)]
+
+    def forward(self, step_input: paddle.Tensor, states: List, latent_z: paddle.Tensor):
+        lstm = self._lstm[0]
+        x = paddle.concat([step_input, latent_z], axis=-1)
+        new_states = []
+        for i in range(self.num_layers):
+            x, state = lstm[i].cell(x, states[i])
+            if self.dropout > 0:
+                x = F.dropout(x, self.dropout, training=lstm.training)
+            new_states.append(state)
+        return x, new_states
+
+
+class LSTMDecoder(nn.Layer):
+    def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, latent_size: int, num_layers: int,
+                 init_scale: float, dropout: float):
+        super().__init__()
+        self.trg_embedder = nn.Embedding(vocab_size, embed_dim, weight_attr=_uniform(init_scale))
+        self.lstm = nn.LSTM(embed_dim + latent_size, hidden_size, num_layers=num_layers, dropout=dropout)
+        self.cell = LSTMDecoderCell(self.lstm, dropout)
+        self.output_fc = nn.Linear(hidden_size, vocab_size, weight_attr=_uniform(init_scale))
+        self.dropout = dropout
+
+    def embed(self, trg: paddle.Tensor) -> paddle.Tensor:
+        emb = self.trg_embedder(trg)
+        return F.dropout(emb, self.dropout, training=self.training) if self.dropout > 0 else emb
+
+    def forward_fused(self, trg: paddle.Tensor, trg_length: paddle.Tensor, trg_mask: paddle.Tensor,
+                      latent_z: paddle.Tensor, init_states: Tuple[paddle.Tensor, paddle.Tensor]) -> paddle.Tensor:
+        """Logits at non-pad positions only, [num_words, V], in row-major (batch, time) order."""
+        emb = self.embed(trg)
+        z = paddle.expand(latent_z.unsqueeze(1), [emb.shape[0], emb.shape[1], latent_z.shape[-1]])
+        out, _ = self.lstm(paddle.concat([emb, z], axis=-1), initial_states=init_states, sequence_length=trg_length)
+        if self.dropout > 0:
+            out = F.dropout(out, self.dropout, training=self.training)
+        hidden = paddle.gather_nd(out, paddle.nonzero(trg_mask))
+        return self.output_fc(hidden)
+
+    def forward_cell(self, trg: paddle.Tensor, latent_z: paddle.Tensor,
+                     init_states: Tuple[paddle.Tensor, paddle.Tensor]) -> paddle.Tensor:
+        """The reference's path: a per-step cell loop and logits at every padded position, [B, T, V]."""
+        h, c = init_states
+        states = [[h[i], c[i]] for i in range(h.shape[0])]
+        out, _ = nn.RNN(self.cell)(self.embed(trg), initial_states=states, latent_z=latent_z)
+        return self.output_fc(out)
+
+
+class VAESeq2SeqModel(nn.Layer):
+    """Training model: forward(src, src_length, trg, trg_length) -> (kl_loss, dec_output, trg_mask).
+
+    `dec_output` is [B, T, V] logits with decoder_impl="cell" (the reference's
+    layout) and [num_words, V] logits at the unmasked positions with the
+    default "fused"; `CrossEntropyWithKL` accepts either.
+    """
+
+    def __init__(self, embed_dim: int, hidden_size: int, latent_size: int, vocab_size: int, num_layers: int = 1,
+                 init_scale: float = 0.1, PAD_ID: int = 0, enc_dropout: float = 0.0, dec_dropout: float = 0.0,
+                 decoder_impl: str = "fused"):
+        super().__init__()
+        if decoder_impl not in ("fused", "cell"):
+            raise ValueError(f"decoder_impl must be 'fused' or 'cell', got {decoder_impl!r}")
+        self.embed_dim, self.hidden_size, self.latent_size = embed_dim, hidden_size, latent_size
+        self.vocab_size, self.num_layers = vocab_size, num_layers
+        self.PAD_ID = PAD_ID
+        self.decoder_impl = decoder_impl
+        self.encoder = LSTMEncoder(vocab_size, embed_dim, hidden_size, num_layers, init_scale, enc_dropout)
+        self.distributed_fc = nn.Linear(2 * hidden_size * num_layers, 2 * latent_size,
+                                        weight_attr=_uniform(init_scale))
+        self.fc = nn.Linear(latent_size, 2 * hidden_size * num_layers, weight_attr=_uniform(init_scale))
+        self.decoder = LSTMDecoder(vocab_size, embed_dim, hidden_size, latent_size, num_layers, init_scale,
+                                   dec_dropout)
+
+    def encode(self, src: paddle.Tensor, src_length: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
+        """Posterior parameters (mean, logvar), each [B, latent_size]."""
+        z_mean, z_log_var = paddle.split(self.distributed_fc(self.encoder(src, src_length)), 2, axis=-1)
+        return z_mean, z_log_var
+
+    @staticmethod
+    def reparameterize(z_mean: paddle.Tensor, z_log_var: paddle.Tensor, num_samples: Optional[int] = None
+                       ) -> paddle.Tensor:
+        shape = z_mean.shape if num_samples is None else [num_samples] + z_mean.shape
+        eps = paddle.normal(shape=shape)
+        return z_mean + paddle.exp(0.5 * z_log_var) * eps
+
+    @staticmethod
+    def kl_divergence(z_mean: paddle.Tensor, z_log_var: paddle.Tensor) -> paddle.Tensor:
+        """KL(q(z|x) || N(0, I)) per sentence, [B]."""
+        return -0.5 * paddle.sum(1.0 + z_log_var - z_mean * z_mean - paddle.exp(z_log_var), axis=-1)
+
+    def initial_states(self, latent_z: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
+        """Decoder (h, c), each [layers, B, hidden], from z."""
+        hc = self.fc(latent_z).reshape([-1, self.num_layers, 2, self.hidden_size])
+        hc = paddle.transpose(hc, [2, 1, 0, 3])
+        return hc[0], hc[1]
+
+    def decode_logits(self, trg: paddle.Tensor, trg_length: paddle.Tensor, trg_mask: paddle.Tensor,
+                      latent_z: paddle.Tensor) -> paddle.Tensor:
+        init_states = self.initial_states(latent_z)
+        if self.decoder_impl == "cell":
+            return self.decoder.forward_cell(trg, latent_z, init_states)
+        return self.decoder.forward_fused(trg, trg_length, trg_mask, latent_z, init_states)
+
+    def trg_mask(self, trg: paddle.Tensor) -> paddle.Tensor:
+        return paddle.cast(trg != self.PAD_ID, "float32")
+
+    def forward(self, src, src_length, trg, trg_length):
+        z_mean, z_log_var = self.encode(src, src_length)
+        latent_z = self.reparameterize(z_mean, z_log_var)
+        kl_loss = paddle.mean(self.kl_divergence(z_mean, z_log_var))
+        trg_mask = self.trg_mask(trg)
+        dec_output = self.decode_logits(trg, trg_length, trg_mask, latent_z)
+        return kl_loss, dec_output, trg_mask
+
+
+class SamplingDecoder(Decoder):
+    """Greedy or ancestral-sampling decoding for `paddle.nn.dynamic_decode`.
+
+    Samples straight from the logits (no one-hot round trip) and reports each
+    sequence finished at its EOS, so decoding stops once every sentence has
+    ended rather than at the length limit.
+    """
+
+    def __init__(self, cell, start_token: int, end_token: int, embedding_fn, output_fn, greedy: bool,
+                 temperature: float = 1.0):
+        super().__init__()
+        self.cell, self.start_token, self.end_token = cell, start_token, end_token
+        self.embedding_fn, self.output_fn = embedding_fn, output_fn
+        self.greedy, self.temperature = greedy, temperature
+
+    def initialize(self, initial_cell_states):
+        batch_size = initial_cell_states[0][0].shape[0]
+        start = paddle.full([batch_size], self.start_token, dtype="int64")
+        finished = paddle.zeros([batch_size], dtype="bool")
+        return self.embedding_fn(start), initial_cell_states, finished
+
+    def step(self, time, inputs, states, **kwargs):
+        cell_outputs, next_states = self.cell(inputs, states, **kwargs)
+        logits = self.output_fn(cell_outputs)
+        if self.greedy:
+            ids = paddle.argmax(logits, axis=-1)
+        else:
+            probs = F.softmax(logits / self.temperature, axis=-1)
+            ids = paddle.multinomial(probs, num_samples=1).squeeze(-1)
+        finished = ids == self.end_token
+        return ids, next_states, self.embedding_fn(ids), finished
+
+
+class BeamSearchDecoder(nn.BeamSearchDecoder):
+    """Paddle's beam search with batch/beam reshapes that also export on Paddle 3.x.
+
+    The stock `_merge_batch_beams` reshapes with two -1-ish dims, which
+    `paddle.jit.save` rejects on 3.3; flatten/unflatten say the same thing.
+    """
+
+    def _merge_batch_beams(self, x):
+        return paddle.flatten(x, 0, 1)
+
+    def _split_batch_beams(self, x):
+        return paddle.reshape(x, [-1, self.beam_size] + list(x.shape[1:]))
+
+
+class VAESeq2SeqInferModel(VAESeq2SeqModel):
+    """Generation model: decodes from z with `paddle.nn.dynamic_decode(..., latent_z=...)`.
+
+    forward(latent_z) returns ids [B, T] (the best beam for beam search);
+    decoding starts at <bos> and stops at <eos>.
+    """
+
+    def __init__(self, embed_dim: int, hidden_size: int, latent_size: int, vocab_size: int, num_layers: int = 1,
+                 init_scale: float = 0.1, PAD_ID: int = 0, start_token: int = 1, end_token: int = 2,
+                 beam_size: int = 1, max_out_len: int = 100, decode_strategy: str = "sampling",
+                 temperature: float = 1.0, **unused):
+        super().__init__(embed_dim, hidden_size, latent_size, vocab_size, num_layers, init_scale, PAD_ID)
+        if decode_strategy not in ("sampling", "greedy", "beam"):
+            raise ValueError(f"decode_strategy must be sampling, greedy or beam, got {decode_strategy!r}")
+        self.start_token, self.end_token = start_token, end_token
+        self.beam_size, self.max_out_len = beam_size, max_out_len
+        self.decode_strategy, self.temperature = decode_strategy, temperature
+
+    def sample_prior(self, batch_size: int) -> paddle.Tensor:
+        return paddle.normal(shape=[batch_size, self.latent_size])
+
+    def forward(self, latent_z):
+        h, c = self.initial_states(latent_z)
+        states = [[h[i], c[i]] for i in range(self.num_layers)]
+        dec = self.decoder
+        if self.decode_strategy == "beam":
+            decoder = BeamSearchDecoder(dec.cell, self.start_token, self.end_token, self.beam_size,
+                                        embedding_fn=dec.trg_embedder, output_fn=dec.output_fc)
+            outputs, _ = nn.dynamic_decode(decoder, inits=states, max_step_num=self.max_out_len - 1,
+                                           latent_z=decoder.tile_beam_merge_with_batch(latent_z, self.beam_size))
+            return outputs[:, :, 0]
+        decoder = SamplingDecoder(dec.cell, self.start_token, self.end_token, dec.trg_embedder, dec.output_fc,
+                                  greedy=self.decode_strategy == "greedy", temperature=self.temperature)
+        outputs, _ = nn.dynamic_decode(decoder, inits=states, max_step_num=self.max_out_len - 1, latent_z=latent_z)
+        return outputs

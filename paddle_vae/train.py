@@ -1,0 +1,396 @@
+"""Training recipe: data -> model -> CrossEntropyWithKL + Adam(clip) -> paddle.Model.fit -> bundles.
+
+    python -m paddle_vae.train --dataset ptb --data_dir ../shared/data/ptb --max_epoch 50
+
+Writes MODEL_PATH/{final,best}/ bundles, MODEL_PATH/train_log.jsonl (per log
+step and per epoch) and MODEL_PATH/train_summary.json.
+
+Randomness (dropout, z samples) is reseeded from (seed, global step) before
+every step, and batch order from (seed, epoch), so a run resumed from any
+bundle replays exactly what an uninterrupted run would have done.
+"""
+import json
+import logging
+import math
+import os
+import signal
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+from . import runtime
+
+runtime.configure_cpu_env()
+
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+from paddle.callbacks import Callback, ProgBarLogger  # noqa: E402
+
+from .args import parse_args  # noqa: E402
+from .bundle import (load_optimizer, load_weights, model_kwargs, read_bundle, save_bundle,  # noqa: E402
+                     write_json_atomic)
+from .data import Corpus, load_and_encode, vocab_from_tokens, vocab_tokens  # noqa: E402
+from .errors import CheckpointError, PaddleVAEError, cli_entry  # noqa: E402
+from .evaluate import evaluate_loader  # noqa: E402
+from .loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity  # noqa: E402
+from .model import VAESeq2SeqModel  # noqa: E402
+
+logger = logging.getLogger("paddle_vae")
+
+# Hyperparameters that define the network: a resumed bundle must agree on them.
+ARCH_FLAGS = ("embed_dim", "hidden_size", "latent_size", "num_layers")
+
+
+class TrainingDiverged(PaddleVAEError):
+    """The loss became NaN or infinite."""
+
+
+def step_seed(seed: int, step: int) -> int:
+    return (seed * 1_000_003 + step) % (2 ** 31 - 1)
+
+
+class VAEProgBar(ProgBarLogger):
+    """Paddle's progress bar, also showing the values VAEs are judged by."""
+
+    EXTRA = ["rec", "kl", "kl_weight", "lr", "tokens/s"]
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.train_metrics = list(self.train_metrics) + self.EXTRA
+
+
+class TrainControl:
+    """What the batch samplers consult to end an epoch early (step budget, signal, divergence)."""
+
+    def __init__(self, max_steps: Optional[int]):
+        self.max_steps = max_steps
+        self.stop = False
+        self.signal_name: Optional[str] = None
+
+    def request_stop(self, model) -> None:
+        self.stop = True
+        model.stop_training = True  # paddle.Model.fit checks this after each epoch's dev pass
+
+
+class BoundedLoader:
+    """Wraps a DataLoader so iteration ends as soon as `should_stop()` says so."""
+
+    def __init__(self, loader, should_stop):
+        self.loader, self.should_stop = loader, should_stop
+
+    def __iter__(self):
+        for batch in self.loader:
+            if self.should_stop():
+                return
+            yield batch
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+
+class VAETrainCallback(Callback):
+    """Anneal, reseeding, logging, best-dev bundles, LR plateau decay, early stop, step bundles, NaN guard."""
+
+    def __init__(self, trainer: "Trainer"):
+        super().__init__()
+        self.t = trainer
+
+    # -- train steps --------------------------------------------------------
+    def on_train_batch_begin(self, step, logs=None):
+        t = self.t
+        t.loss_fn.train()
+        t.loss_fn.set_step(t.state["global_step"])
+        paddle.seed(step_seed(t.args.seed, t.state["global_step"]))
+        self._tic = time.time()
+
+    def on_train_batch_end(self, step, logs=None):
+        t, state = self.t, self.t.state
+        loss_value = float(t.loss_fn.loss)
+        state["global_step"] += 1
+        state["batch_in_epoch"] += 1
+        if not math.isfinite(loss_value):
+            raise TrainingDiverged(
+                f"loss became {loss_value} at step {state['global_step']}; the newest bundle in "
+                f"{t.args.model_path} is the last good one (try a lower --learning_rate or --max_grad_norm)")
+        dt = time.time() - self._tic
+        words = int(t.loss_fn.num_words) * t.world_size
+        state["train_seconds"] += dt
+        state["train_tokens"] += words
+        state["last_loss"] = loss_value
+        extra = {"rec": float(t.loss_fn.rec_loss), "kl": float(t.loss_fn.kl_loss), "kl_weight": t.loss_fn.kl_weight,
+                 "lr": t.optimizer.get_lr(), "tokens/s": words / max(dt, 1e-9)}
+        if logs is not None:
+            logs.update(extra)
+        if state["global_step"] % t.args.log_freq == 0:
+            t.log_event("step", loss=loss_value, **extra)
+        if t.args.save_steps and state["global_step"] % t.args.save_steps == 0:
+            t.save_step_bundle()
+        if t.control.max_steps is not None and state["global_step"] >= t.control.max_steps:
+            t.control.request_stop(t.model)
+        if t.control.signal_name is not None:
+            t.save_step_bundle()
+            t.control.request_stop(t.model)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t.state["batch_in_epoch"] = self.t.resume_skip
+        self.t.resume_skip = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        t = self.t
+        if t.state["batch_in_epoch"] >= t.steps_per_epoch:
+            t.state["epoch"] += 1
+            t.state["batch_in_epoch"] = 0
+
+    # -- evaluation -----------------------------------------------------------
+    def on_eval_begin(self, logs=None):
+        self.t.loss_fn.eval()
+        paddle.seed(self.t.args.seed)
+
+    def on_eval_end(self, logs=None):
+        t, state = self.t, self.t.state
+        t.loss_fn.train()
+        if t.control.signal_name is not None or not logs or "nll" not in logs:
+            return
+        dev_nll = float(logs["nll"])
+        t.log_event("epoch", dev_nll=dev_nll, dev_ppl=float(logs["ppl"]), epoch=state["epoch"],
+                    train_tokens_per_s=state["train_tokens"] / max(state["train_seconds"], 1e-9))
+        if state["best_dev_nll"] is None or dev_nll < state["best_dev_nll"]:
+            state["best_dev_nll"] = dev_nll
+            state["best_step"] = state["global_step"]
+            state["bad_epochs"] = 0
+            t.save("best")
+            return
+        state["bad_epochs"] += 1
+        args = t.args
+        if args.lr_decay == "plateau" and state["bad_epochs"] % args.decay_patience == 0 \
+                and state["num_decays"] < args.max_decays:
+            state["num_decays"] += 1
+            t.optimizer.set_lr(t.optimizer.get_lr() * args.lr_decay_factor)
+            t.log_event("lr_decay", lr=t.optimizer.get_lr())
+        if args.patience is not None and state["bad_epochs"] >= args.patience:
+            logger.info("early stop: dev NLL has not improved for %d epochs", state["bad_epochs"])
+            t.control.request_stop(t.model)
+
+
+class Trainer:
+    def __init__(self, args):
+        self.args = args
+        self.rank = paddle.distributed.get_rank()
+        self.world_size = paddle.distributed.get_world_size()
+        self.is_main = self.rank == 0
+        self.control = TrainControl(args.max_steps)
+        self.resume_skip = 0
+        self.state: Dict[str, Any] = {"global_step": 0, "epoch": 0, "batch_in_epoch": 0, "train_seconds": 0.0,
+                                      "train_tokens": 0, "last_loss": None, "best_dev_nll": None,
+                                      "best_step": None, "bad_epochs": 0, "num_decays": 0}
+        resume = self._read_resume_bundle()
+        self.corpus: Corpus = load_and_encode(args, vocab=resume[0] if resume else None)
+        vocab = self.corpus.vocab
+        self.net = VAESeq2SeqModel(args.embed_dim, args.hidden_size, args.latent_size, len(vocab), args.num_layers,
+                                   args.init_scale, self.corpus.pad_id, args.enc_dropout, args.dec_dropout,
+                                   args.decoder_impl)
+        self.steps_per_epoch = len(self.corpus.loader("train", args.batch_size))
+        anneal_r = 1.0 / (args.warm_up * self.corpus.num_train_sentences / args.batch_size)
+        self.loss_fn = CrossEntropyWithKL(args.kl_start, anneal_r)
+        self.optimizer = paddle.optimizer.Adam(learning_rate=args.learning_rate, parameters=self.net.parameters(),
+                                               grad_clip=paddle.nn.ClipGradByGlobalNorm(args.max_grad_norm))
+        if resume:
+            self._restore(*resume[1:])
+        self.model = paddle.Model(self.net)
+        self.model.prepare(self.optimizer, self.loss_fn, [Perplexity(self.loss_fn), NegativeLogLoss(self.loss_fn)])
+
+    # -- checkpoints ------------------------------------------------------------
+    def _read_resume_bundle(self):
+        if not self.args.init_from_ckpt:
+            return None
+        config, tokens, state_dict, train_state = read_bundle(self.args.init_from_ckpt)
+        mismatched = [f"--{k} {getattr(self.args, k)} (bundle: {config[k]})" for k in ARCH_FLAGS
+                      if getattr(self.args, k) != config[k]]
+        if mismatched:
+            raise CheckpointError(f"checkpoint {self.args.init_from_ckpt} does not match the flags: "
+                                  + ", ".join(mismatched))
+        return vocab_from_tokens(tokens, config["unk_token"]), config, state_dict, train_state
+
+    def _restore(self, config, state_dict, train_state) -> None:
+        path = self.args.init_from_ckpt
+        if len(self.corpus.vocab) != config["vocab_size"]:
+            raise CheckpointError(f"checkpoint {path} vocabulary ({config['vocab_size']}) does not fit the data")
+        load_weights(self.net, state_dict, path)
+        if self.args.finetune or train_state is None:
+            logger.info("loaded weights from %s; starting a fresh schedule", path)
+            return
+        load_optimizer(self.optimizer, path)
+        self.state.update(train_state)
+        self.optimizer.set_lr(train_state["lr"])
+        self.resume_skip = self.state["batch_in_epoch"]
+        logger.info("resuming from %s at step %d (epoch %d, batch %d)", path, self.state["global_step"],
+                    self.state["epoch"], self.resume_skip)
+
+    def config(self) -> Dict[str, Any]:
+        vocab = self.corpus.vocab
+        cfg = {k: getattr(self.args, k) for k in ("embed_dim", "hidden_size", "latent_size", "num_layers",
+                                                  "init_scale", "enc_dropout", "dec_dropout")}
+        cfg.update(vocab_size=len(vocab), pad_id=self.corpus.pad_id, bos_id=self.corpus.bos_id,
+                   eos_id=self.corpus.eos_id, unk_token=vocab.unk_token, dataset=self.args.dataset,
+                   train_args={k: v for k, v in vars(self.args).items() if k != "init_from_ckpt"})
+        return cfg
+
+    def save(self, name: str) -> Optional[str]:
+        if not self.is_main:
+            return None
+        state = dict(self.state, lr=self.optimizer.get_lr())
+        return save_bundle(os.path.join(self.args.model_path, name), self.net, self.config(),
+                           vocab_tokens(self.corpus.vocab), self.optimizer, state)
+
+    def save_step_bundle(self) -> None:
+        self.save(f"step_{self.state['global_step']}")
+        if self.is_main and self.args.keep_last:
+            root = self.args.model_path
+            steps = sorted(int(d[5:]) for d in os.listdir(root) if d.startswith("step_") and d[5:].isdigit())
+            for old in steps[:-self.args.keep_last]:
+                import shutil
+
+                shutil.rmtree(os.path.join(root, f"step_{old}"), ignore_errors=True)
+
+    def log_event(self, kind: str, **values) -> None:
+        if not self.is_main:
+            return
+        record = {"event": kind, "step": self.state["global_step"], "epoch": self.state["epoch"], **values}
+        with open(os.path.join(self.args.model_path, "train_log.jsonl"), "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if kind != "step":
+            logger.info("%s", " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                       for k, v in record.items()))
+
+    # -- the recipe -----------------------------------------------------------
+    def fit(self) -> Dict[str, Any]:
+        args, state = self.args, self.state
+        if self.is_main:
+            os.makedirs(args.model_path, exist_ok=True)
+        train_loader = self.corpus.loader("train", args.batch_size, shuffle=True, seed=args.seed,
+                                          num_replicas=self.world_size, rank=self.rank)
+        train_loader.batch_sampler.set_epoch(state["epoch"], self.resume_skip)
+        dev_loader = self.corpus.loader("valid", args.batch_size)
+        remaining_epochs = args.max_epoch - state["epoch"]
+        if args.max_steps is not None and state["global_step"] >= args.max_steps or remaining_epochs <= 0:
+            logger.info("nothing to train: step %d / epoch %d already reached", state["global_step"], state["epoch"])
+        else:
+            callbacks = [VAETrainCallback(self), VAEProgBar(log_freq=args.log_freq, verbose=2 if self.is_main else 0)]
+            if args.use_visualdl and self.is_main:
+                callbacks.append(paddle.callbacks.VisualDL(log_dir=os.path.join(args.model_path, "visualdl")))
+            with _StopOnSignals(self.control):
+                control = self.control
+                self.model.fit(BoundedLoader(train_loader, lambda: control.stop),
+                               BoundedLoader(dev_loader, lambda: control.signal_name is not None),
+                               epochs=remaining_epochs, log_freq=args.log_freq, save_dir=None, verbose=0,
+                               callbacks=callbacks)
+        if self.control.signal_name is not None:
+            logger.info("stopped by %s at step %d; bundle written to %s", self.control.signal_name,
+                        state["global_step"], os.path.join(args.model_path, f"step_{state['global_step']}"))
+            return {"interrupted": self.control.signal_name, "steps": state["global_step"]}
+        self.save("final")
+        if state["best_step"] is None:  # no dev pass ran (e.g. --max_steps inside the first epoch)
+            self.save("best")
+        return self.summarize()
+
+    def summarize(self) -> Dict[str, Any]:
+        """Dev and test metrics of the final and the best-dev model, written to train_summary.json."""
+        args, state = self.args, self.state
+        summary = {"steps": state["global_step"], "epochs": state["epoch"] + state["batch_in_epoch"] / max(
+            self.steps_per_epoch, 1), "last_loss": state["last_loss"], "train_seconds": state["train_seconds"],
+                   "train_tokens": state["train_tokens"], "best_step": state["best_step"],
+                   "steps_per_epoch": self.steps_per_epoch}
+        if not self.is_main:
+            return summary
+        for name in ("final", "best"):
+            if name == "best":
+                _, _, best_weights, _ = read_bundle(os.path.join(args.model_path, "best"))
+                load_weights(self.net, best_weights, "best")
+            summary[name] = {split: evaluate_loader(self.net, self.corpus.loader(split, args.batch_size),
+                                                    args.eval_iw_samples, args.seed)
+                             for split in ("valid", "test")}
+        # Top-level dev/test are the final model's, as the issue's summary asks.
+        summary["dev"], summary["test"] = summary["final"]["valid"], summary["final"]["test"]
+        write_json_atomic(os.path.join(args.model_path, "train_summary.json"), summary)
+        logger.info("final test: nll %.3f ppl %.3f kl %.3f | best-dev model test: nll %.3f ppl %.3f",
+                    summary["test"]["nll_elbo"], summary["test"]["ppl_elbo"], summary["test"]["kl"],
+                    summary["best"]["test"]["nll_elbo"], summary["best"]["test"]["ppl_elbo"])
+        return summary
+
+
+class _StopOnSignals:
+    """SIGINT / SIGTERM ask training to write a step bundle and stop after the current step."""
+
+    def __init__(self, control: TrainControl):
+        self.control = control
+
+    def __enter__(self):
+        self.previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for s in self.previous:
+            signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.control.signal_name is not None:  # second signal: give up at once
+            raise KeyboardInterrupt
+        self.control.signal_name = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+        return False
+
+
+def add_train_flags(parser) -> None:
+    parser.add_argument("--lr_decay", default="none", choices=["none", "plateau"],
+                        help="plateau: multiply the LR by --lr_decay_factor after --decay_patience epochs "
+                             "without a better dev NLL, at most --max_decays times (Texar's vae_text)")
+    parser.add_argument("--lr_decay_factor", type=float, default=0.5)
+    parser.add_argument("--decay_patience", type=int, default=2)
+    parser.add_argument("--max_decays", type=int, default=5)
+    parser.add_argument("--patience", type=int, default=None, help="stop after this many epochs without a "
+                                                                   "better dev NLL")
+    parser.add_argument("--save_steps", type=int, default=None, help="write MODEL_PATH/step_N every N steps")
+    parser.add_argument("--keep_last", type=int, default=None, help="keep only the newest K step_N bundles")
+    parser.add_argument("--finetune", action="store_true",
+                        help="with --init_from_ckpt: load only the weights and start a fresh schedule "
+                             "(e.g. on another corpus with the same vocabulary)")
+    parser.add_argument("--use_visualdl", action="store_true", help="also log to MODEL_PATH/visualdl")
+    parser.add_argument("--eval_iw_samples", type=int, default=0,
+                        help="importance samples for the end-of-training IW-NLL (0: ELBO only)")
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    from .args import build_parser
+
+    parser = build_parser()
+    add_train_flags(parser)
+    args = parse_args(argv, parser)
+    for name in ("save_steps", "keep_last", "patience", "decay_patience"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            from .errors import UsageError
+
+            raise UsageError(f"--{name} must be a positive integer, got {value}")
+    setup_logging()
+    runtime.set_device(args.device)
+    if paddle.distributed.get_world_size() > 1:
+        paddle.distributed.init_parallel_env()
+        runtime.set_threads(args.num_threads or max(1, runtime.available_cores() // paddle.distributed.get_world_size()))
+    else:
+        runtime.set_threads(args.num_threads)
+    paddle.seed(args.seed)
+    np.random.seed(args.seed)
+    trainer = Trainer(args)
+    summary = trainer.fit()
+    if trainer.is_main:
+        print(json.dumps({k: summary[k] for k in ("steps", "last_loss") if k in summary}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli_entry(main)())
