@@ -24,6 +24,7 @@ runtime.configure_cpu_env()
 
 import paddle  # noqa: E402
 
+from .errors import UsageError, cli_entry  # noqa: E402
 from .loss import sentence_rec_loss  # noqa: E402
 
 LOG_2PI = math.log(2 * math.pi)
@@ -150,9 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_entry
 def main(argv: Optional[List[str]] = None) -> int:
     from .args import parse_args
-    from .errors import UsageError, cli_entry  # noqa: F401
     from .generate import VAEGenerator
 
     args = parse_args(argv, build_parser())
@@ -177,6 +178,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    from .errors import cli_entry
-
-    sys.exit(cli_entry(main)())
+    sys.exit(main())

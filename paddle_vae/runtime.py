@@ -1,6 +1,6 @@
 """Process set-up that has to happen before Paddle's first BLAS call.
 
-Paddle pins OMP_NUM_THREADS=1 on import when it is unset, and its bundled
+Paddle runs its CPU kernels on one thread unless told otherwise, and its bundled
 MKLML (2019) takes a slow generic code path on AMD CPUs unless
 MKL_DEBUG_CPU_TYPE=5 is set before the first matrix product; on the 2-core
 AMD EPYC dev machine that alone is a 2.8x faster output projection
@@ -9,6 +9,9 @@ AMD EPYC dev machine that alone is a 2.8x faster output projection
 import os
 import sys
 import warnings
+
+
+_USER_THREADS = None  # OMP_NUM_THREADS as the user set it, before Paddle overwrites it
 
 
 def _is_amd_cpu() -> bool:
@@ -27,19 +30,25 @@ def available_cores() -> int:
 
 
 def configure_cpu_env() -> None:
-    """Set thread and MKL defaults in the environment, leaving anything the user set alone."""
+    """Set the MKL default in the environment, leaving anything the user set alone.
+
+    Threads are set after import by `set_threads` (OMP_NUM_THREADS > 1 in the
+    environment only makes Paddle print a warning on import).
+    """
+    global _USER_THREADS
     if "paddle" in sys.modules:
-        return  # too late for the environment; set_threads() still applies the thread count
-    os.environ.setdefault("OMP_NUM_THREADS", str(available_cores()))
+        return  # too late to matter
+    _USER_THREADS = os.environ.get("OMP_NUM_THREADS")
     if _is_amd_cpu():
         os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
 
 
 def set_threads(num_threads: int = None) -> int:
-    """Use every core (or `num_threads`) for Paddle's CPU kernels; returns the count used."""
+    """Use `num_threads`, else the user's OMP_NUM_THREADS, else every core; returns the count used."""
     from paddle.base import core
 
-    n = num_threads or int(os.environ.get("PADDLE_VAE_THREADS", 0)) or available_cores()
+    user = int(_USER_THREADS) if _USER_THREADS and _USER_THREADS.isdigit() else 0
+    n = num_threads or user or available_cores()
     core.set_num_threads(n)
     return n
 

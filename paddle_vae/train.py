@@ -364,6 +364,7 @@ def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
 
 
+@cli_entry
 def main(argv: Optional[List[str]] = None) -> int:
     from .args import build_parser
 
@@ -393,4 +394,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(cli_entry(main)())
+    sys.exit(main())

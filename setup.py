@@ -1,0 +1,29 @@
+"""pip install -e .[cpu] (or [gpu]); add [test] for the test suite."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+requirements = [line.strip() for line in (HERE / "requirements.txt").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+
+setup(
+    name="paddle_vae",
+    version="0.1.0",
+    description="LSTM variational autoencoder for text (Bowman et al. 2015) on PaddlePaddle",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["paddle_vae", "paddle_vae.*"]),
+    python_requires=">=3.8",
+    install_requires=requirements,
+    extras_require={
+        "cpu": ["paddlepaddle>=2.6.2"],
+        "gpu": ["paddlepaddle-gpu>=2.6.2"],
+        "test": ["pytest"],
+    },
+    entry_points={"console_scripts": [
+        "paddle-vae-train=paddle_vae.train:main",
+        "paddle-vae-predict=paddle_vae.predict:main",
+        "paddle-vae-evaluate=paddle_vae.evaluate:main",
+    ]},
+)
