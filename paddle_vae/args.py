@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decoder_impl", type=str, default="fused", choices=["fused", "cell"],
                    help="fused nn.LSTM + projection at non-pad positions (fast), or the reference's "
                         "per-step LSTMCell loop with a full padded projection (same math)")
+    p.add_argument("--word_dropout", type=float, default=0.0,
+                   help="training only: replace this fraction of decoder input words with <unk> "
+                        "(Bowman et al. 2015, sec. 3.2; the reference has none)")
     p.add_argument("--num_threads", type=int, default=None, help="CPU threads (default: all cores)")
     return p
 
@@ -78,7 +81,7 @@ def validate(args: argparse.Namespace) -> argparse.Namespace:
         value = getattr(args, name, None)
         if value is not None and value <= 0:
             raise UsageError(f"--{name} must be a positive integer, got {value}")
-    for name in ["dec_dropout", "enc_dropout"]:
+    for name in ["dec_dropout", "enc_dropout", "word_dropout"]:
         value = getattr(args, name)
         if not 0.0 <= value < 1.0:
             raise UsageError(f"--{name} must be in [0, 1), got {value}")

@@ -52,7 +52,8 @@ def save_bundle(path: str, network, config: Dict[str, Any], vocab_tokens, optimi
     os.makedirs(tmp)
     paddle.save(network.state_dict(), os.path.join(tmp, PARAMS_FILE))
     if optimizer is not None:
-        paddle.save(optimizer.state_dict(), os.path.join(tmp, OPT_FILE))
+        paddle.save(_rename_optimizer_state(optimizer.state_dict(), _param_names(network, to_structured=True)),
+                    os.path.join(tmp, OPT_FILE))
     write_json_atomic(os.path.join(tmp, CONFIG_FILE), dict(config, format_version=FORMAT_VERSION))
     write_text_atomic(os.path.join(tmp, VOCAB_FILE), "".join(t + "\n" for t in vocab_tokens))
     if train_state is not None:
@@ -130,14 +131,31 @@ def load_weights(network, state_dict: Dict[str, Any], path: str) -> None:
     network.set_state_dict(state_dict)
 
 
-def load_optimizer(optimizer, path: str) -> bool:
+def _param_names(network, to_structured: bool) -> Dict[str, str]:
+    """Paddle keys optimizer state by generated names (`linear_3.w_0`) that depend on how many layers
+    the process built before; bundles key it by the stable structured names instead."""
+    pairs = [(p.name, key) for key, p in network.named_parameters()]
+    return dict(pairs) if to_structured else {key: name for name, key in pairs}
+
+
+def _rename_optimizer_state(state: Dict[str, Any], names: Dict[str, str]) -> Dict[str, Any]:
+    prefixes = sorted(names, key=len, reverse=True)
+    renamed = {}
+    for key, value in state.items():
+        match = next((p for p in prefixes if key.startswith(p + "_")), None)
+        renamed[names[match] + key[len(match):] if match else key] = value
+    return renamed
+
+
+def load_optimizer(optimizer, path: str, network) -> bool:
     import paddle
 
     opt_path = os.path.join(path, OPT_FILE)
     if not os.path.isfile(opt_path):
         return False
     try:
-        optimizer.set_state_dict(paddle.load(opt_path))
+        state = _rename_optimizer_state(paddle.load(opt_path), _param_names(network, to_structured=False))
+        optimizer.set_state_dict(state)
     except Exception as exc:
         raise CheckpointError(f"corrupt checkpoint {path}: cannot read {OPT_FILE} ({type(exc).__name__})") from None
     return True

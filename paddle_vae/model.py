@@ -115,13 +115,14 @@ class VAESeq2SeqModel(nn.Layer):
 
     def __init__(self, embed_dim: int, hidden_size: int, latent_size: int, vocab_size: int, num_layers: int = 1,
                  init_scale: float = 0.1, PAD_ID: int = 0, enc_dropout: float = 0.0, dec_dropout: float = 0.0,
-                 decoder_impl: str = "fused"):
+                 decoder_impl: str = "fused", word_dropout: float = 0.0, UNK_ID: int = 3):
         super().__init__()
         if decoder_impl not in ("fused", "cell"):
             raise ValueError(f"decoder_impl must be 'fused' or 'cell', got {decoder_impl!r}")
         self.embed_dim, self.hidden_size, self.latent_size = embed_dim, hidden_size, latent_size
         self.vocab_size, self.num_layers = vocab_size, num_layers
-        self.PAD_ID = PAD_ID
+        self.PAD_ID, self.UNK_ID = PAD_ID, UNK_ID
+        self.word_dropout = word_dropout
         self.decoder_impl = decoder_impl
         self.encoder = LSTMEncoder(vocab_size, embed_dim, hidden_size, num_layers, init_scale, enc_dropout)
         self.distributed_fc = nn.Linear(2 * hidden_size * num_layers, 2 * latent_size,
@@ -163,11 +164,19 @@ class VAESeq2SeqModel(nn.Layer):
     def trg_mask(self, trg: paddle.Tensor) -> paddle.Tensor:
         return paddle.cast(trg != self.PAD_ID, "float32")
 
+    def drop_words(self, trg: paddle.Tensor) -> paddle.Tensor:
+        """Bowman et al.'s word dropout: hide decoder input words behind UNK so the decoder must lean on z."""
+        not_bos = (paddle.arange(trg.shape[1]) > 0).unsqueeze(0)
+        hide = (paddle.rand(trg.shape) < self.word_dropout) & (trg != self.PAD_ID) & not_bos
+        return paddle.where(hide, paddle.full_like(trg, self.UNK_ID), trg)
+
     def forward(self, src, src_length, trg, trg_length):
         z_mean, z_log_var = self.encode(src, src_length)
         latent_z = self.reparameterize(z_mean, z_log_var)
         kl_loss = paddle.mean(self.kl_divergence(z_mean, z_log_var))
         trg_mask = self.trg_mask(trg)
+        if self.training and self.word_dropout > 0:
+            trg = self.drop_words(trg)
         dec_output = self.decode_logits(trg, trg_length, trg_mask, latent_z)
         return kl_loss, dec_output, trg_mask
 

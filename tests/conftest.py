@@ -39,6 +39,6 @@ def trained_bundle(tmp_path_factory) -> Path:
     """A tiny model trained on the demo corpus long enough to use z (about 20 s on 1 core)."""
     out = tmp_path_factory.mktemp("demo_model")
     code = run_train(TINY + ["--dataset", "sample", "--model_path", str(out), "--max_epoch", "12",
-                             "--warm_up", "4", "--dec_dropout", "0.3"])
+                             "--warm_up", "4", "--dec_dropout", "0.3", "--word_dropout", "0.4", "--log_freq", "47"])
     assert code == 0
     return out

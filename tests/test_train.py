@@ -1,0 +1,159 @@
+"""End-to-end training: loss falls, bundles and summary are complete, resume is exact, bad input fails cleanly."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, TINY, run_train
+from paddle_vae.bundle import CONFIG_FILE, OPT_FILE, PARAMS_FILE, STATE_FILE, VOCAB_FILE
+from paddle_vae.errors import CheckpointError, UsageError
+
+
+def read_log(path):
+    return [json.loads(line) for line in (path / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_tiny_training_lowers_the_loss_and_writes_complete_bundles(trained_bundle):
+    steps = [r for r in read_log(trained_bundle) if r["event"] == "step"]
+    epochs = [r for r in read_log(trained_bundle) if r["event"] == "epoch"]
+    assert len(steps) == 12 * 94 // 47
+    assert sum(r["rec"] for r in steps[-4:]) < 0.8 * sum(r["rec"] for r in steps[:4])
+    assert epochs[-1]["dev_nll"] < 0.8 * epochs[0]["dev_nll"]
+    for name in ("final", "best"):
+        files = set(os.listdir(trained_bundle / name))
+        assert {PARAMS_FILE, OPT_FILE, CONFIG_FILE, VOCAB_FILE, STATE_FILE} <= files
+        assert not [f for f in os.listdir(trained_bundle) if ".tmp" in f or ".old" in f]
+    summary = json.loads((trained_bundle / "train_summary.json").read_text())
+    for key in ("steps", "epochs", "last_loss", "train_seconds", "train_tokens", "dev", "test", "final", "best"):
+        assert key in summary
+    assert summary["steps"] == 12 * 94
+    assert summary["best"]["valid"]["nll_elbo"] <= summary["final"]["valid"]["nll_elbo"] + 1.0
+    config = json.loads((trained_bundle / "final" / CONFIG_FILE).read_text())
+    assert config["pad_id"] not in (config["bos_id"], config["eos_id"])
+
+
+def test_best_bundle_is_the_lowest_dev_nll(trained_bundle):
+    epochs = [r for r in read_log(trained_bundle) if r["event"] == "epoch"]
+    best = min(epochs, key=lambda r: r["dev_nll"])
+    state = json.loads((trained_bundle / "best" / STATE_FILE).read_text())
+    assert state["global_step"] == best["step"]
+
+
+def test_demo_samples_end_with_eos(trained_bundle):
+    from paddle_vae.generate import VAEGenerator
+
+    vae = VAEGenerator.from_pretrained(str(trained_bundle / "final"))
+    vae.net.max_out_len = 40
+    import paddle
+
+    paddle.seed(1)
+    ids = vae.model.predict_batch([vae.net.sample_prior(100).numpy()])[0]
+    ended = sum(int(vae.config["eos_id"] in list(row)) for row in ids)
+    assert ended >= 90  # the reference: 0 of 32 ever ended
+
+
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
+    common = TINY + ["--dataset", "sample", "--max_epoch", "3", "--dec_dropout", "0.5", "--seed", "5"]
+    assert run_train(common + ["--model_path", str(tmp_path / "a"), "--max_steps", "130"]) == 0
+    assert run_train(common + ["--model_path", str(tmp_path / "b"), "--max_steps", "65", "--save_steps", "65"]) == 0
+    assert run_train(common + ["--model_path", str(tmp_path / "b"), "--max_steps", "130",
+                               "--init_from_ckpt", str(tmp_path / "b" / "step_65")]) == 0
+    a = json.loads((tmp_path / "a" / "train_summary.json").read_text())
+    b = json.loads((tmp_path / "b" / "train_summary.json").read_text())
+    assert b["steps"] == a["steps"] == 130  # crosses an epoch boundary (94 steps/epoch)
+    assert b["last_loss"] == pytest.approx(a["last_loss"], rel=1e-5)
+
+
+def test_save_steps_keeps_only_the_last_k(tmp_path):
+    out = tmp_path / "m"
+    assert run_train(TINY + ["--dataset", "sample", "--model_path", str(out), "--max_steps", "40",
+                             "--save_steps", "10", "--keep_last", "2"]) == 0
+    assert sorted(d for d in os.listdir(out) if d.startswith("step_")) == ["step_30", "step_40"]
+
+
+def test_ptb_smoke_run_writes_a_summary(ptb_dir, tmp_path):
+    out = tmp_path / "ptb"
+    args = ["--dataset", "ptb", "--data_dir", str(ptb_dir), "--model_path", str(out), "--max_steps", "3",
+            "--batch_size", "16", "--embed_dim", "32", "--hidden_size", "32", "--num_threads", "1",
+            "--device", "cpu"]
+    assert run_train(args) == 0
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["steps"] == 3 and summary["test"]["num_sentences"] == 3761
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--batch_size", "0"], "--batch_size must be a positive integer"),
+    (["--dec_dropout", "-0.1"], "--dec_dropout must be in [0, 1)"),
+    (["--latent_size", "0"], "--latent_size must be a positive integer"),
+])
+def test_nonsense_flags_are_rejected(flags, message, tmp_path):
+    with pytest.raises(UsageError, match=message.replace("[", r"\[").replace(")", r"\)")):
+        _raw_train(flags + ["--model_path", str(tmp_path)])
+
+
+def _raw_train(argv):
+    from paddle_vae import train
+
+    return train.main.__wrapped__(argv)
+
+
+def test_cli_error_is_one_line_with_exit_code_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "paddle_vae.train", "--dataset", "text", "--data_dir",
+                           str(tmp_path / "missing"), "--model_path", str(tmp_path / "m")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "missing" in errors[0]
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("damage", ["missing", "no_params", "garbled_params", "bad_json"])
+def test_broken_checkpoints_are_rejected(trained_bundle, tmp_path, damage):
+    import shutil
+
+    ckpt = tmp_path / "ckpt"
+    if damage != "missing":
+        shutil.copytree(trained_bundle / "final", ckpt)
+    if damage == "no_params":
+        (ckpt / PARAMS_FILE).unlink()
+    elif damage == "garbled_params":
+        (ckpt / PARAMS_FILE).write_bytes(b"\x00garbage" * 10)
+    elif damage == "bad_json":
+        (ckpt / CONFIG_FILE).write_text("{not json")
+    with pytest.raises(CheckpointError):
+        _raw_train(TINY + ["--dataset", "sample", "--model_path", str(tmp_path / "m"), "--init_from_ckpt",
+                           str(ckpt)])
+
+
+def test_checkpoint_that_does_not_fit_the_flags_is_rejected(trained_bundle, tmp_path):
+    flags = [f for f in TINY]
+    flags[flags.index("--hidden_size") + 1] = "64"
+    with pytest.raises(CheckpointError, match="hidden_size 64"):
+        _raw_train(flags + ["--dataset", "sample", "--model_path", str(tmp_path / "m"), "--init_from_ckpt",
+                            str(trained_bundle / "final")])
+
+
+def test_checkpoint_vocabulary_must_fit_the_corpus(trained_bundle, tmp_path):
+    import shutil
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(trained_bundle / "final", ckpt)
+    with open(ckpt / VOCAB_FILE, "a") as f:
+        f.write("extra-token\n")
+    with pytest.raises(CheckpointError, match="vocab"):
+        _raw_train(TINY + ["--dataset", "sample", "--model_path", str(tmp_path / "m"), "--init_from_ckpt",
+                           str(ckpt)])
+
+
+def test_gpu_request_without_gpu_falls_back_to_cpu():
+    import paddle
+
+    from paddle_vae.runtime import set_device
+
+    if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
+        pytest.skip("a GPU is present")
+    with pytest.warns(UserWarning, match="no GPU"):
+        assert set_device("gpu") == "cpu"
