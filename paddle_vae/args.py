@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--word_dropout", type=float, default=0.0,
                    help="training only: replace this fraction of decoder input words with <unk> "
                         "(Bowman et al. 2015, sec. 3.2; the reference has none)")
+    p.add_argument("--free_bits", type=float, default=0.0,
+                   help="training only: floor each latent dimension's batch-mean KL at this many nats "
+                        "(Kingma et al. 2016) against posterior collapse; 0 = the reference's plain KL")
     p.add_argument("--num_threads", type=int, default=None, help="CPU threads (default: all cores)")
     return p
 
@@ -85,6 +88,8 @@ def validate(args: argparse.Namespace) -> argparse.Namespace:
         value = getattr(args, name)
         if not 0.0 <= value < 1.0:
             raise UsageError(f"--{name} must be in [0, 1), got {value}")
+    if args.free_bits < 0:
+        raise UsageError(f"--free_bits must be >= 0, got {args.free_bits}")
     if args.learning_rate <= 0:
         raise UsageError(f"--learning_rate must be positive, got {args.learning_rate}")
     if args.max_grad_norm <= 0:

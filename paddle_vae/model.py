@@ -115,14 +115,14 @@ class VAESeq2SeqModel(nn.Layer):
 
     def __init__(self, embed_dim: int, hidden_size: int, latent_size: int, vocab_size: int, num_layers: int = 1,
                  init_scale: float = 0.1, PAD_ID: int = 0, enc_dropout: float = 0.0, dec_dropout: float = 0.0,
-                 decoder_impl: str = "fused", word_dropout: float = 0.0, UNK_ID: int = 3):
+                 decoder_impl: str = "fused", word_dropout: float = 0.0, UNK_ID: int = 3, free_bits: float = 0.0):
         super().__init__()
         if decoder_impl not in ("fused", "cell"):
             raise ValueError(f"decoder_impl must be 'fused' or 'cell', got {decoder_impl!r}")
         self.embed_dim, self.hidden_size, self.latent_size = embed_dim, hidden_size, latent_size
         self.vocab_size, self.num_layers = vocab_size, num_layers
         self.PAD_ID, self.UNK_ID = PAD_ID, UNK_ID
-        self.word_dropout = word_dropout
+        self.word_dropout, self.free_bits = word_dropout, free_bits
         self.decoder_impl = decoder_impl
         self.encoder = LSTMEncoder(vocab_size, embed_dim, hidden_size, num_layers, init_scale, enc_dropout)
         self.distributed_fc = nn.Linear(2 * hidden_size * num_layers, 2 * latent_size,
@@ -144,9 +144,18 @@ class VAESeq2SeqModel(nn.Layer):
         return z_mean + paddle.exp(0.5 * z_log_var) * eps
 
     @staticmethod
-    def kl_divergence(z_mean: paddle.Tensor, z_log_var: paddle.Tensor) -> paddle.Tensor:
-        """KL(q(z|x) || N(0, I)) per sentence, [B]."""
-        return -0.5 * paddle.sum(1.0 + z_log_var - z_mean * z_mean - paddle.exp(z_log_var), axis=-1)
+    def kl_divergence(z_mean: paddle.Tensor, z_log_var: paddle.Tensor, per_dim: bool = False) -> paddle.Tensor:
+        """KL(q(z|x) || N(0, I)) per sentence, [B] (or [B, latent_size] with per_dim)."""
+        kl = -0.5 * (1.0 + z_log_var - z_mean * z_mean - paddle.exp(z_log_var))
+        return kl if per_dim else paddle.sum(kl, axis=-1)
+
+    def kl_objective(self, z_mean: paddle.Tensor, z_log_var: paddle.Tensor) -> paddle.Tensor:
+        """Batch-mean KL; in training with free bits, each dimension's KL is floored at `free_bits` nats
+        (Kingma et al. 2016), so z is not pushed all the way to the prior. Evaluation always gets the true KL."""
+        kl = self.kl_divergence(z_mean, z_log_var, per_dim=True)
+        if self.training and self.free_bits > 0:
+            return paddle.sum(paddle.clip(paddle.mean(kl, axis=0), min=self.free_bits))
+        return paddle.mean(paddle.sum(kl, axis=-1))
 
     def initial_states(self, latent_z: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
         """Decoder (h, c), each [layers, B, hidden], from z."""
@@ -173,7 +182,7 @@ class VAESeq2SeqModel(nn.Layer):
     def forward(self, src, src_length, trg, trg_length):
         z_mean, z_log_var = self.encode(src, src_length)
         latent_z = self.reparameterize(z_mean, z_log_var)
-        kl_loss = paddle.mean(self.kl_divergence(z_mean, z_log_var))
+        kl_loss = self.kl_objective(z_mean, z_log_var)
         trg_mask = self.trg_mask(trg)
         if self.training and self.word_dropout > 0:
             trg = self.drop_words(trg)
@@ -245,6 +254,14 @@ class VAESeq2SeqInferModel(VAESeq2SeqModel):
         self.start_token, self.end_token = start_token, end_token
         self.beam_size, self.max_out_len = beam_size, max_out_len
         self.decode_strategy, self.temperature = decode_strategy, temperature
+        forbidden = paddle.zeros([vocab_size])
+        forbidden[PAD_ID] = -1e9
+        forbidden[start_token] = -1e9
+        self.register_buffer("forbidden_logits", forbidden, persistable=False)
+
+    def output_logits(self, cell_outputs: paddle.Tensor) -> paddle.Tensor:
+        """Vocabulary logits with <pad> and <bos> ruled out: neither is ever a word to emit."""
+        return self.decoder.output_fc(cell_outputs) + self.forbidden_logits
 
     def sample_prior(self, batch_size: int) -> paddle.Tensor:
         return paddle.normal(shape=[batch_size, self.latent_size])
@@ -255,11 +272,11 @@ class VAESeq2SeqInferModel(VAESeq2SeqModel):
         dec = self.decoder
         if self.decode_strategy == "beam":
             decoder = BeamSearchDecoder(dec.cell, self.start_token, self.end_token, self.beam_size,
-                                        embedding_fn=dec.trg_embedder, output_fn=dec.output_fc)
+                                        embedding_fn=dec.trg_embedder, output_fn=self.output_logits)
             outputs, _ = nn.dynamic_decode(decoder, inits=states, max_step_num=self.max_out_len - 1,
                                            latent_z=decoder.tile_beam_merge_with_batch(latent_z, self.beam_size))
             return outputs[:, :, 0]
-        decoder = SamplingDecoder(dec.cell, self.start_token, self.end_token, dec.trg_embedder, dec.output_fc,
+        decoder = SamplingDecoder(dec.cell, self.start_token, self.end_token, dec.trg_embedder, self.output_logits,
                                   greedy=self.decode_strategy == "greedy", temperature=self.temperature)
         outputs, _ = nn.dynamic_decode(decoder, inits=states, max_step_num=self.max_out_len - 1, latent_z=latent_z)
         return outputs

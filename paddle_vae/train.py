@@ -188,7 +188,8 @@ class Trainer:
         vocab = self.corpus.vocab
         self.net = VAESeq2SeqModel(args.embed_dim, args.hidden_size, args.latent_size, len(vocab), args.num_layers,
                                    args.init_scale, self.corpus.pad_id, args.enc_dropout, args.dec_dropout,
-                                   args.decoder_impl, args.word_dropout, vocab.to_indices(vocab.unk_token))
+                                   args.decoder_impl, args.word_dropout, vocab.to_indices(vocab.unk_token),
+                                   args.free_bits)
         self.steps_per_epoch = len(self.corpus.loader("train", args.batch_size))
         anneal_r = 1.0 / (args.warm_up * self.corpus.num_train_sentences / args.batch_size)
         self.loss_fn = CrossEntropyWithKL(args.kl_start, anneal_r)
