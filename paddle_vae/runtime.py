@@ -39,7 +39,7 @@ def configure_cpu_env() -> None:
     if "paddle" in sys.modules:
         return  # too late to matter
     _USER_THREADS = os.environ.get("OMP_NUM_THREADS")
-    if _is_amd_cpu():
+    if _is_amd_cpu() and not os.environ.get("PADDLE_VAE_NO_MKL_SETUP"):
         os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
 
 

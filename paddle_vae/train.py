@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 from paddle.callbacks import Callback, ProgBarLogger  # noqa: E402
 
-from .args import parse_args  # noqa: E402
+from .args import build_parser, parse_args  # noqa: E402
 from .bundle import (load_optimizer, load_weights, model_kwargs, read_bundle, save_bundle,  # noqa: E402
                      write_json_atomic)
 from .data import Corpus, load_and_encode, vocab_from_tokens, vocab_tokens  # noqa: E402
@@ -367,8 +367,6 @@ def setup_logging() -> None:
 
 @cli_entry
 def main(argv: Optional[List[str]] = None) -> int:
-    from .args import build_parser
-
     parser = build_parser()
     add_train_flags(parser)
     args = parse_args(argv, parser)

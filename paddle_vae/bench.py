@@ -1,0 +1,333 @@
+"""Speed benchmark: our training step and prior sampling against the reference's shape, in one run.
+
+    python -m paddle_vae.bench --data_dir ../shared/data/ptb --json bench.json
+
+Every configuration runs in its own subprocess (environment variables such as
+MKL_DEBUG_CPU_TYPE only act before Paddle's first matrix product, and peak RSS
+is per process) on the same real PTB batches, saved once to a temporary file.
+
+Rows:
+  reference       the reference's shape (per-step LSTMCell loop, full padded
+                  projection) in the reference's environment, at our thread count
+  reference+env   the same shape with our process set-up (threads, MKL path)
+  ours            fused decoder LSTM, projection at non-pad positions, our set-up
+  torch           the same model in PyTorch (fused LSTMs), when torch is importable
+
+Sampling uses the same weights on both paths: a PTB-sized model whose output
+bias is the log unigram distribution of PTB (EOS included), so sentence
+lengths are realistic without training first.
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+MODEL = dict(embed_dim=256, hidden_size=256, latent_size=32)
+REF_SAMPLE_BATCH, REF_MAX_STEPS = 32, 100
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# ---------------------------------------------------------------------------
+# Workers (run in subprocesses)
+# ---------------------------------------------------------------------------
+def _paddle_setup(threads: int):
+    from . import runtime
+
+    runtime.configure_cpu_env()
+    import paddle
+
+    runtime.set_threads(threads)
+    paddle.set_device("cpu")
+    return paddle
+
+
+def worker_train_paddle(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    paddle = _paddle_setup(cfg["threads"])
+    from .loss import CrossEntropyWithKL
+    from .model import VAESeq2SeqModel
+
+    data = np.load(cfg["batches"])
+    batches = [[paddle.to_tensor(data[f"{k}{i}"]) for k in ("src", "src_len", "trg", "trg_len", "label")]
+               for i in range(int(data["n"]))]
+    paddle.seed(1)
+    net = VAESeq2SeqModel(**MODEL, vocab_size=int(data["vocab_size"]), PAD_ID=int(data["pad_id"]),
+                          dec_dropout=0.5, init_scale=0.1, decoder_impl=cfg["impl"])
+    loss_fn = CrossEntropyWithKL(0.1, 1e-4)
+    opt = paddle.optimizer.Adam(1e-3, parameters=net.parameters(), grad_clip=paddle.nn.ClipGradByGlobalNorm(5.0))
+
+    def step(b):
+        loss = loss_fn(*net(*b[:4]), b[4])
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
+        return float(loss)
+
+    return _time_steps(step, batches, cfg)
+
+
+def worker_train_torch(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    torch.set_num_threads(cfg["threads"])
+    torch.manual_seed(1)
+    data = np.load(cfg["batches"])
+    vocab, pad = int(data["vocab_size"]), int(data["pad_id"])
+    E, H, Z = MODEL["embed_dim"], MODEL["hidden_size"], MODEL["latent_size"]
+
+    class TorchVAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.src_emb, self.trg_emb = nn.Embedding(vocab, E), nn.Embedding(vocab, E)
+            self.enc = nn.LSTM(E, H, batch_first=True)
+            self.to_latent = nn.Linear(2 * H, 2 * Z)
+            self.to_state = nn.Linear(Z, 2 * H)
+            self.dec = nn.LSTM(E + Z, H, batch_first=True)
+            self.out = nn.Linear(H, vocab)
+
+        def forward(self, src, src_len, trg, trg_len, label):
+            packed = nn.utils.rnn.pack_padded_sequence(self.src_emb(src), src_len, batch_first=True,
+                                                       enforce_sorted=False)
+            _, (h, c) = self.enc(packed)
+            mean, log_var = self.to_latent(torch.cat([h[0], c[0]], -1)).chunk(2, -1)
+            z = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
+            kl = (-0.5 * (1 + log_var - mean ** 2 - log_var.exp())).sum(-1).mean()
+            h0, c0 = self.to_state(z).chunk(2, -1)
+            emb = F.dropout(self.trg_emb(trg), 0.5, self.training)
+            x = torch.cat([emb, z.unsqueeze(1).expand(-1, emb.shape[1], -1)], -1)
+            out, _ = self.dec(x, (h0.unsqueeze(0).contiguous(), c0.unsqueeze(0).contiguous()))
+            logits = self.out(F.dropout(out, 0.5, self.training))
+            rec = F.cross_entropy(logits.reshape(-1, vocab), label.reshape(-1), ignore_index=pad, reduction="sum")
+            return rec / src.shape[0] + 0.1 * kl
+
+    net = TorchVAE()
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    batches = [[torch.from_numpy(data[f"{k}{i}"]) for k in ("src", "src_len", "trg", "trg_len", "label")]
+               for i in range(int(data["n"]))]
+
+    def step(b):
+        loss = net(*b)
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        opt.step()
+        return float(loss)
+
+    result = _time_steps(step, batches, cfg)
+    result["torch_version"] = torch.__version__
+    return result
+
+
+def _time_steps(step, batches, cfg) -> Dict[str, Any]:
+    for b in batches[:cfg["warmup"]]:
+        step(b)
+    timed = batches[cfg["warmup"]:]
+    words = sum(int(b[3].sum()) for b in timed)  # trg_length: predicted tokens, EOS included
+    start = time.perf_counter()
+    for b in timed:
+        step(b)
+    seconds = (time.perf_counter() - start) / len(timed)
+    return {"sec_per_step": seconds, "tokens_per_s": words / (seconds * len(timed)), "steps_timed": len(timed),
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def worker_sample(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    paddle = _paddle_setup(cfg["threads"])
+    import paddle.nn as nn
+    import paddle.nn.functional as F
+
+    from .model import VAESeq2SeqInferModel
+
+    data = np.load(cfg["batches"])
+    paddle.seed(1)
+    net = VAESeq2SeqInferModel(**MODEL, vocab_size=int(data["vocab_size"]), PAD_ID=int(data["pad_id"]),
+                               start_token=int(data["bos_id"]), end_token=int(data["eos_id"]),
+                               max_out_len=REF_MAX_STEPS, decode_strategy="sampling")
+    net.decoder.output_fc.bias.set_value(data["unigram_log_prob"].astype("float32"))
+    net.eval()
+    eos = int(data["eos_id"])
+    total = cfg["num_sentences"]
+
+    if cfg["path"] == "reference":
+        dec = net.decoder
+
+        def output_fn(x):  # the reference: sample, then hand beam search a one-hot "distribution"
+            probs = F.softmax(paddle.squeeze(dec.output_fc(x), [1]))
+            return F.one_hot(paddle.multinomial(probs), probs.shape[-1])
+
+        def run(z):
+            h, c = net.initial_states(z)
+            decoder = nn.BeamSearchDecoder(dec.cell, net.start_token, net.end_token, 1,
+                                           embedding_fn=dec.trg_embedder, output_fn=output_fn)
+            out, _ = nn.dynamic_decode(decoder, inits=[[h[0], c[0]]], max_step_num=REF_MAX_STEPS,
+                                       latent_z=decoder.tile_beam_merge_with_batch(z, 1))
+            return out.numpy()[:, :, 0]
+        batch = REF_SAMPLE_BATCH
+    else:
+        def run(z):
+            return net(z).numpy()
+        batch = cfg["batch"]
+
+    with paddle.no_grad():
+        run(paddle.randn([min(batch, 8), MODEL["latent_size"]]))  # warm-up
+        lengths, start = [], time.perf_counter()
+        for first in range(0, total, batch):
+            ids = run(paddle.randn([min(batch, total - first), MODEL["latent_size"]]))
+            lengths += [list(row).index(eos) if eos in row else len(row) for row in ids]
+        seconds = time.perf_counter() - start
+    return {"sentences_per_s": total / seconds, "num_sentences": total, "batch": batch,
+            "mean_length": float(np.mean(lengths)), "ended_with_eos": float(np.mean(
+                [n < REF_MAX_STEPS for n in lengths])), "peak_rss_mb": peak_rss_mb()}
+
+
+WORKERS = {"train_paddle": worker_train_paddle, "train_torch": worker_train_torch, "sample": worker_sample}
+
+
+# ---------------------------------------------------------------------------
+# Orchestration
+# ---------------------------------------------------------------------------
+def save_batches(args, path: str) -> Dict[str, Any]:
+    from .data import load_and_encode
+
+    ns = argparse.Namespace(dataset="ptb", data_dir=args.data_dir, max_len=1280, batch_size=args.batch_size, seed=1)
+    start = time.perf_counter()
+    corpus = load_and_encode(ns)
+    loader = corpus.loader("train", args.batch_size, shuffle=True, seed=1)
+    arrays: Dict[str, Any] = {}
+    for i, batch in enumerate(loader):
+        if i == args.warmup + args.steps:
+            break
+        for k, t in zip(("src", "src_len", "trg", "trg_len", "label"), batch):
+            arrays[f"{k}{i}"] = t.numpy()
+    prep_seconds = time.perf_counter() - start
+    counts = np.bincount([t for s in corpus.splits["train"] for t in s], minlength=len(corpus.vocab)).astype("float64")
+    counts[corpus.eos_id] = len(corpus.splits["train"])
+    counts += 1e-3
+    np.savez(path, n=args.warmup + args.steps, vocab_size=len(corpus.vocab), pad_id=corpus.pad_id,
+             bos_id=corpus.bos_id, eos_id=corpus.eos_id, unigram_log_prob=np.log(counts / counts.sum()), **arrays)
+    return {"data_prep_seconds": prep_seconds}
+
+
+def run_worker(kind: str, cfg: Dict[str, Any], reference_env: bool = False, python: str = sys.executable
+               ) -> Dict[str, Any]:
+    env = dict(os.environ)
+    if reference_env:
+        env.pop("MKL_DEBUG_CPU_TYPE", None)
+        env["PADDLE_VAE_NO_MKL_SETUP"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                                      env.get("PYTHONPATH")]))
+    proc = subprocess.run([python, "-m", "paddle_vae.bench", "--_worker", kind, "--_cfg", json.dumps(cfg)],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def torch_available(python: str) -> bool:
+    return subprocess.run([python, "-c", "import torch"], capture_output=True).returncode == 0
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data_dir", required=False, default=None, help="folder with ptb.{train,valid,test}.txt")
+    p.add_argument("--json", default=None, help="write the results here")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--threads", type=int, default=None, help="default: all cores")
+    p.add_argument("--sample_sentences", type=int, default=1024)
+    p.add_argument("--sample_batch", type=int, default=1024)
+    p.add_argument("--skip_torch", action="store_true")
+    p.add_argument("--torch_python", default=sys.executable,
+                   help="interpreter for the PyTorch row (torch is never a dependency of paddle_vae)")
+    p.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--_cfg", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args._worker:
+        print(json.dumps(WORKERS[args._worker](json.loads(args._cfg))))
+        return 0
+    if not args.data_dir or not os.path.isfile(os.path.join(args.data_dir, "ptb.train.txt")):
+        print(f"error: --data_dir must hold ptb.train.txt (got {args.data_dir})", file=sys.stderr)
+        return 2
+    from .runtime import available_cores
+
+    threads = args.threads or available_cores()
+    results: Dict[str, Any] = {"machine": f"{cpu_name()}, {available_cores()} cores", "threads": threads,
+                               "batch_size": args.batch_size, "model": MODEL}
+    with tempfile.TemporaryDirectory() as tmp:
+        batches = os.path.join(tmp, "batches.npz")
+        results.update(save_batches(args, batches))
+        base = {"batches": batches, "warmup": args.warmup, "threads": threads}
+        train = results["train"] = {}
+        train["reference"] = run_worker("train_paddle", dict(base, impl="cell"), reference_env=True)
+        train["reference+env"] = run_worker("train_paddle", dict(base, impl="cell"))
+        train["ours"] = run_worker("train_paddle", dict(base, impl="fused"))
+        if not args.skip_torch and torch_available(args.torch_python):
+            train["torch"] = run_worker("train_torch", base, python=args.torch_python)
+        sample = results["sample"] = {}
+        sample["reference"] = run_worker("sample", dict(base, path="reference", num_sentences=64),
+                                         reference_env=True)
+        sample["ours"] = run_worker("sample", dict(base, path="ours", num_sentences=args.sample_sentences,
+                                                   batch=args.sample_batch))
+    ratios = results["ratios"] = {}
+    if "sec_per_step" in train["reference"] and "sec_per_step" in train["ours"]:
+        ratios["train_speedup_vs_reference"] = train["reference"]["sec_per_step"] / train["ours"]["sec_per_step"]
+        if "sec_per_step" in train.get("torch", {}):
+            ratios["train_speedup_vs_torch"] = train["torch"]["sec_per_step"] / train["ours"]["sec_per_step"]
+    if "sentences_per_s" in sample["reference"] and "sentences_per_s" in sample["ours"]:
+        ratios["sampling_speedup_vs_reference"] = (sample["ours"]["sentences_per_s"]
+                                                   / sample["reference"]["sentences_per_s"])
+    print_report(results)
+    if args.json:
+        from .bundle import write_json_atomic
+
+        write_json_atomic(args.json, results)
+    return 0
+
+
+def print_report(results: Dict[str, Any]) -> None:
+    print(f"machine: {results['machine']}; threads: {results['threads']}; PTB batches of {results['batch_size']}; "
+          f"data prep {results['data_prep_seconds']:.2f} s")
+    print(f"{'training step':<16}{'s/step':>10}{'tokens/s':>12}{'peak RSS MB':>14}")
+    for name, r in results["train"].items():
+        if "error" in r:
+            print(f"{name:<16}  error: {r['error']}")
+        else:
+            print(f"{name:<16}{r['sec_per_step']:>10.3f}{r['tokens_per_s']:>12.0f}{r['peak_rss_mb']:>14.0f}")
+    print(f"{'prior sampling':<16}{'sent/s':>10}{'batch':>12}{'peak RSS MB':>14}{'mean len':>10}{'EOS':>7}")
+    for name, r in results["sample"].items():
+        if "error" in r:
+            print(f"{name:<16}  error: {r['error']}")
+        else:
+            print(f"{name:<16}{r['sentences_per_s']:>10.1f}{r['batch']:>12}{r['peak_rss_mb']:>14.0f}"
+                  f"{r['mean_length']:>10.1f}{r['ended_with_eos']:>7.0%}")
+    for k, v in results["ratios"].items():
+        print(f"{k}: {v:.2f}x")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

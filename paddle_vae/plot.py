@@ -1,0 +1,69 @@
+"""Training curves from a run's train_log.jsonl: `python -m paddle_vae.plot RUN_DIR` -> RUN_DIR/curves.png.
+
+Four panels against optimizer steps: train rec / KL and dev NLL, KL weight, learning rate.
+"""
+import argparse
+import json
+import os
+import sys
+from typing import Dict, List, Optional
+
+from .errors import DataError, cli_entry
+
+
+def read_log(run_dir: str) -> List[Dict]:
+    path = os.path.join(run_dir, "train_log.jsonl")
+    if not os.path.isfile(path):
+        raise DataError(f"no training log at {path}")
+    with open(path, encoding="utf-8") as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    if not any(r["event"] == "step" for r in records):
+        raise DataError(f"{path} holds no step records (train longer than --log_freq steps)")
+    return records
+
+
+def plot_curves(records: List[Dict], out_path: str) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r for r in records if r["event"] == "step"]
+    epochs = [r for r in records if r["event"] == "epoch"]
+    x = [r["step"] for r in steps]
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), sharex=True)
+    ax = axes[0][0]
+    ax.plot(x, [r["rec"] + r["kl"] for r in steps], lw=0.8, label="train rec + KL (batch)")
+    if epochs:
+        ax.plot([r["step"] for r in epochs], [r["dev_nll"] for r in epochs], "o-", label="dev NLL (ELBO)")
+    ax.set_ylabel("NLL per sentence (nats)")
+    ax.legend()
+    axes[0][1].plot(x, [r["kl"] for r in steps], lw=0.8)
+    axes[0][1].set_ylabel("KL per sentence (nats)")
+    axes[1][0].plot(x, [r["kl_weight"] for r in steps])
+    axes[1][0].set_ylabel("KL weight")
+    axes[1][1].plot(x, [r["lr"] for r in steps])
+    axes[1][1].set_ylabel("learning rate")
+    for a in axes[1]:
+        a.set_xlabel("step")
+    fig.tight_layout()
+    tmp = out_path + ".tmp.png"
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    os.replace(tmp, out_path)
+    return out_path
+
+
+@cli_entry
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("run_dir")
+    p.add_argument("--output", default=None, help="default: RUN_DIR/curves.png")
+    args = p.parse_args(argv)
+    out = plot_curves(read_log(args.run_dir), args.output or os.path.join(args.run_dir, "curves.png"))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

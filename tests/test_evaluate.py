@@ -1,0 +1,90 @@
+"""Evaluation: IW-NLL vs ELBO, the MI and AU estimators, the evaluate CLI, curves, and Yahoo end to end."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, TINY, run_train
+from paddle_vae.evaluate import active_units, evaluate_loader, main as evaluate_main, mutual_information
+
+
+def test_iw_nll_is_at_most_the_elbo(trained_bundle):
+    from paddle_vae.data import load_and_encode
+    from paddle_vae.generate import VAEGenerator
+    import argparse
+
+    vae = VAEGenerator.from_pretrained(str(trained_bundle / "final"))
+    args = argparse.Namespace(dataset="sample", data_dir=None, max_len=1280, seed=1)
+    corpus = load_and_encode(args, vocab=vae.vocab)
+    m = evaluate_loader(vae.net, corpus.loader("test", 64), iw_samples=20)
+    assert m["nll_iw"] <= m["nll_elbo"] + 0.05
+    assert m["ppl_elbo"] == pytest.approx(math.exp(m["nll_elbo"] * m["num_sentences"] / m["num_words"]), rel=1e-6)
+    assert m["num_words"] == corpus.num_words("test")
+    assert m["nll_elbo"] == pytest.approx(m["rec"] + m["kl"], rel=1e-6)
+
+
+def test_mutual_information_is_zero_without_dependence_and_log_n_when_posteriors_are_distinct():
+    rng = np.random.RandomState(0)
+    n = 2000
+    same = mutual_information(np.zeros((n, 4)), np.zeros((n, 4)), rng)
+    assert abs(same) < 0.1  # sampling noise of a 2000-sample average
+    distinct = mutual_information(rng.randn(n, 4) * 100, np.full((n, 4), -4.0), rng)
+    assert distinct == pytest.approx(math.log(n), abs=0.05)  # I(x;z) <= H(x) = log N
+
+
+def test_active_units_counts_dimensions_whose_mean_varies():
+    means = np.zeros((100, 5))
+    means[:, 0] = np.linspace(-1, 1, 100)  # variance ~0.34
+    means[:, 1] = np.linspace(-0.1, 0.1, 100)  # variance ~0.0034
+    assert active_units(means) == 1
+
+
+def test_evaluate_cli_writes_every_metric(trained_bundle, tmp_path):
+    out = tmp_path / "m.json"
+    assert evaluate_main(["--init_from_ckpt", str(trained_bundle / "best"), "--dataset", "sample", "--split",
+                          "test", "--iw_samples", "5", "--output_json", str(out), "--num_threads", "1"]) == 0
+    metrics = json.loads(out.read_text())
+    for key in ("nll_elbo", "rec", "kl", "ppl_elbo", "nll_iw", "ppl_iw", "mi", "au", "num_sentences", "num_words",
+                "seconds"):
+        assert key in metrics
+    assert metrics["num_sentences"] == 300
+
+
+def test_plot_writes_curves_png(trained_bundle, tmp_path):
+    from paddle_vae.plot import main as plot_main
+
+    out = tmp_path / "curves.png"
+    assert plot_main([str(trained_bundle), "--output", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_lr_plateau_halves_the_rate_and_early_stopping_ends_the_run(tmp_path):
+    from paddle_vae import train
+
+    parser = train.build_parser()
+    train.add_train_flags(parser)
+    args = train.parse_args(TINY + ["--dataset", "sample", "--model_path", str(tmp_path), "--lr_decay", "plateau",
+                                    "--decay_patience", "2", "--max_decays", "1", "--patience", "5"], parser)
+    trainer = train.Trainer(args)
+    callback = train.VAETrainCallback(trainer)
+    dev_nll = [10.0, 11.0, 10.5, 12.0, 10.0, 10.0, 10.0]  # improves once, then stalls
+    lrs = []
+    for nll in dev_nll:
+        callback.on_eval_end({"nll": nll, "ppl": 1.0})
+        lrs.append(trainer.optimizer.get_lr())
+    assert lrs[:2] == [1e-3, 1e-3]
+    assert lrs[2] == pytest.approx(5e-4)  # two epochs without a better dev NLL
+    assert lrs[-1] == pytest.approx(5e-4)  # --max_decays 1
+    assert trainer.control.stop and trainer.model.stop_training  # five stalled epochs
+    assert (tmp_path / "best" / "model.pdparams").is_file()
+
+
+def test_yahoo_format_trains_end_to_end(tmp_path):
+    out = tmp_path / "yahoo"
+    assert run_train(TINY + ["--dataset", "yahoo", "--data_dir", str(FIXTURES / "yahoo"), "--model_path",
+                             str(out), "--max_epoch", "2", "--batch_size", "4"]) == 0
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["test"]["num_sentences"] == 2
+    vocab = (out / "final" / "vocab.txt").read_text().split("\n")
+    assert vocab[3] == "_UNK"
