@@ -18,6 +18,6 @@ while [ $# -gt 0 ]; do
 done
 if [ -n "$NPROC" ] && [ "$NPROC" -gt 1 ]; then
   exec "$PY" -m paddle.distributed.launch --nproc_per_node "$NPROC" --log_dir "${PADDLE_VAE_LAUNCH_LOG:-log}" \
-    -m paddle_vae.train "${ARGS[@]}"
+    scripts/train_entry.py "${ARGS[@]}"
 fi
 exec "$PY" -m paddle_vae.train "${ARGS[@]}"

@@ -9,6 +9,7 @@ AMD EPYC dev machine that alone is a 2.8x faster output projection
 import os
 import sys
 import warnings
+import zlib  # noqa: F401  before paddle: Paddle 2.6's libpaddle exports its own zlib (see below)
 
 
 _USER_THREADS = None  # OMP_NUM_THREADS as the user set it, before Paddle overwrites it
@@ -31,6 +32,13 @@ def available_cores() -> int:
 
 def configure_cpu_env() -> None:
     """Set the MKL default in the environment, leaving anything the user set alone.
+
+    (This module imports `zlib` first thing: Paddle 2.6's libpaddle.so links the
+    system libz.so.1 but also exports its own inflate/deflate, so a libz first
+    loaded by `import paddle` gets bound to Paddle's copy, and any later zlib
+    user -- scipy, pyarrow, datasets, i.e. `import paddlenlp` -- fails with
+    "zlib.error: ... inconsistent stream state" or crashes. Loading libz through
+    Python's zlib module before Paddle avoids that; Paddle 3.x is unaffected.)
 
     Threads are set after import by `set_threads` (OMP_NUM_THREADS > 1 in the
     environment only makes Paddle print a warning on import).

@@ -140,6 +140,11 @@ class VAETrainCallback(Callback):
         if t.state["batch_in_epoch"] >= t.steps_per_epoch:
             t.state["epoch"] += 1
             t.state["batch_in_epoch"] = 0
+        if t.world_size > 1 and t.control.signal_name is None:
+            # hapi's eval all-gathers outputs, which packed logits of unequal length cannot do; every rank
+            # holds the same weights, so each evaluates dev itself and all reach the same decisions.
+            metrics = evaluate_loader(t.net, t.corpus.loader("valid", t.args.batch_size), seed=t.args.seed)
+            t.record_dev(metrics["nll_elbo"], metrics["ppl_elbo"])
 
     # -- evaluation -----------------------------------------------------------
     def on_eval_begin(self, logs=None):
@@ -147,29 +152,9 @@ class VAETrainCallback(Callback):
         paddle.seed(self.t.args.seed)
 
     def on_eval_end(self, logs=None):
-        t, state = self.t, self.t.state
-        t.loss_fn.train()
-        if t.control.signal_name is not None or not logs or "nll" not in logs:
-            return
-        dev_nll = float(logs["nll"])
-        t.log_event("epoch", dev_nll=dev_nll, dev_ppl=float(logs["ppl"]), epoch=state["epoch"],
-                    train_tokens_per_s=state["train_tokens"] / max(state["train_seconds"], 1e-9))
-        if state["best_dev_nll"] is None or dev_nll < state["best_dev_nll"]:
-            state["best_dev_nll"] = dev_nll
-            state["best_step"] = state["global_step"]
-            state["bad_epochs"] = 0
-            t.save("best")
-            return
-        state["bad_epochs"] += 1
-        args = t.args
-        if args.lr_decay == "plateau" and state["bad_epochs"] % args.decay_patience == 0 \
-                and state["num_decays"] < args.max_decays:
-            state["num_decays"] += 1
-            t.optimizer.set_lr(t.optimizer.get_lr() * args.lr_decay_factor)
-            t.log_event("lr_decay", lr=t.optimizer.get_lr())
-        if args.patience is not None and state["bad_epochs"] >= args.patience:
-            logger.info("early stop: dev NLL has not improved for %d epochs", state["bad_epochs"])
-            t.control.request_stop(t.model)
+        self.t.loss_fn.train()
+        if logs and "nll" in logs:
+            self.t.record_dev(float(logs["nll"]), float(logs["ppl"]))
 
 
 class Trainer:
@@ -199,6 +184,27 @@ class Trainer:
             self._restore(*resume[1:])
         self.model = paddle.Model(self.net)
         self.model.prepare(self.optimizer, self.loss_fn, [Perplexity(self.loss_fn), NegativeLogLoss(self.loss_fn)])
+
+    def record_dev(self, dev_nll: float, dev_ppl: float) -> None:
+        """After each epoch's dev pass: log, keep the best bundle, decay the LR on a plateau, stop early."""
+        state, args = self.state, self.args
+        if self.control.signal_name is not None:
+            return
+        self.log_event("epoch", dev_nll=dev_nll, dev_ppl=dev_ppl, epoch=state["epoch"],
+                       train_tokens_per_s=state["train_tokens"] / max(state["train_seconds"], 1e-9))
+        if state["best_dev_nll"] is None or dev_nll < state["best_dev_nll"]:
+            state.update(best_dev_nll=dev_nll, best_step=state["global_step"], bad_epochs=0)
+            self.save("best")
+            return
+        state["bad_epochs"] += 1
+        if args.lr_decay == "plateau" and state["bad_epochs"] % args.decay_patience == 0 \
+                and state["num_decays"] < args.max_decays:
+            state["num_decays"] += 1
+            self.optimizer.set_lr(self.optimizer.get_lr() * args.lr_decay_factor)
+            self.log_event("lr_decay", lr=self.optimizer.get_lr())
+        if args.patience is not None and state["bad_epochs"] >= args.patience:
+            logger.info("early stop: dev NLL has not improved for %d epochs", state["bad_epochs"])
+            self.control.request_stop(self.model)
 
     # -- checkpoints ------------------------------------------------------------
     def _read_resume_bundle(self):
@@ -281,8 +287,9 @@ class Trainer:
                 callbacks.append(paddle.callbacks.VisualDL(log_dir=os.path.join(args.model_path, "visualdl")))
             with _StopOnSignals(self.control):
                 control = self.control
-                self.model.fit(BoundedLoader(train_loader, lambda: control.stop),
-                               BoundedLoader(dev_loader, lambda: control.signal_name is not None),
+                eval_data = None if self.world_size > 1 else BoundedLoader(
+                    dev_loader, lambda: control.signal_name is not None)
+                self.model.fit(BoundedLoader(train_loader, lambda: control.stop), eval_data,
                                epochs=remaining_epochs, log_freq=args.log_freq, save_dir=None, verbose=0,
                                callbacks=callbacks)
         if self.control.signal_name is not None:

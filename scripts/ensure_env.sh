@@ -10,7 +10,8 @@ PADDLE_GPU="paddlepaddle-gpu==2.6.2"   # PyPI's newest GPU wheel (CUDA 11.8 / cu
 _has_deps() {
   "$1" - "${EXTRA_PIP:-}" <<'PY' >/dev/null 2>&1
 import importlib, sys
-mods = ["paddle", "paddlenlp"] + [m for m in sys.argv[1].split() if m]
+# zlib before paddle: Paddle 2.6 breaks a libz that it loads first (see paddle_vae/runtime.py)
+mods = ["zlib", "paddle", "paddlenlp"] + [m for m in sys.argv[1].split() if m]
 for m in mods:
     importlib.import_module(m)
 PY

@@ -67,11 +67,10 @@ def test_lr_plateau_halves_the_rate_and_early_stopping_ends_the_run(tmp_path):
     args = train.parse_args(TINY + ["--dataset", "sample", "--model_path", str(tmp_path), "--lr_decay", "plateau",
                                     "--decay_patience", "2", "--max_decays", "1", "--patience", "5"], parser)
     trainer = train.Trainer(args)
-    callback = train.VAETrainCallback(trainer)
     dev_nll = [10.0, 11.0, 10.5, 12.0, 10.0, 10.0, 10.0]  # improves once, then stalls
     lrs = []
     for nll in dev_nll:
-        callback.on_eval_end({"nll": nll, "ppl": 1.0})
+        trainer.record_dev(nll, 1.0)
         lrs.append(trainer.optimizer.get_lr())
     assert lrs[:2] == [1e-3, 1e-3]
     assert lrs[2] == pytest.approx(5e-4)  # two epochs without a better dev NLL

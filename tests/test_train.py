@@ -157,3 +157,24 @@ def test_gpu_request_without_gpu_falls_back_to_cpu():
         pytest.skip("a GPU is present")
     with pytest.warns(UserWarning, match="no GPU"):
         assert set_device("gpu") == "cpu"
+
+
+@pytest.mark.slow
+def test_two_process_data_parallel_run_matches_one_process(tmp_path):
+    """paddle.distributed.launch with 2 CPU processes: one bundle set, one log, the same dev NLL."""
+    flags = ["--dataset", "sample", "--max_steps", "30", "--max_epoch", "1", "--embed_dim", "16", "--hidden_size",
+             "32", "--latent_size", "8", "--log_freq", "10", "--dec_dropout", "0", "--device", "cpu"]
+    assert run_train(flags + ["--model_path", str(tmp_path / "one"), "--num_threads", "1"]) == 0
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+                           str(tmp_path / "launch_log"), str(ROOT / "scripts" / "train_entry.py")]
+                          + flags + ["--model_path", str(tmp_path / "two")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    two = read_log(tmp_path / "two")
+    assert [r["step"] for r in two if r["event"] == "step"] == [10, 20, 30]  # rank 0 alone writes the log
+    assert sorted(d for d in os.listdir(tmp_path / "two") if not d.endswith(".jsonl") and not d.endswith(".json")) \
+        == ["best", "final"]
+    dev_two = [r["dev_nll"] for r in two if r["event"] == "epoch"][-1]
+    dev_one = [r["dev_nll"] for r in read_log(tmp_path / "one") if r["event"] == "epoch"][-1]
+    assert dev_two == pytest.approx(dev_one, rel=0.01)
