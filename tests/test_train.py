@@ -178,3 +178,41 @@ def test_two_process_data_parallel_run_matches_one_process(tmp_path):
     dev_two = [r["dev_nll"] for r in two if r["event"] == "epoch"][-1]
     dev_one = [r["dev_nll"] for r in read_log(tmp_path / "one") if r["event"] == "epoch"][-1]
     assert dev_two == pytest.approx(dev_one, rel=0.01)
+
+
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_bundle(tmp_path):
+    from paddle_vae.train import TrainingDiverged
+
+    out = tmp_path / "m"
+    with pytest.raises(TrainingDiverged, match=r"at step (\d+)") as err:
+        _raw_train(TINY + ["--dataset", "sample", "--model_path", str(out), "--learning_rate", "1e30",
+                           "--max_grad_norm", "1e30", "--save_steps", "1", "--max_epoch", "1"])
+    import re
+
+    bad_step = int(re.search(r"at step (\d+)", str(err.value)).group(1))
+    saved = sorted(int(d[5:]) for d in os.listdir(out) if d.startswith("step_"))
+    assert saved and saved[-1] == bad_step - 1
+
+
+def test_sigterm_writes_a_step_bundle_and_exits_cleanly(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "m"
+    proc = subprocess.Popen([sys.executable, "-m", "paddle_vae.train"] + TINY + [
+        "--dataset", "sample", "--model_path", str(out), "--max_epoch", "50", "--log_freq", "5"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = out / "train_log.jsonl"
+    deadline = time.time() + 120
+    while not (log.exists() and log.read_text().count("\n") >= 2) and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, output[-2000:]
+    assert "Traceback" not in output and "stopped by SIGTERM" in output
+    steps = [d for d in os.listdir(out) if d.startswith("step_")]
+    assert len(steps) == 1 and (out / steps[0] / PARAMS_FILE).is_file()
+    assert not (out / "final").exists()
+    resumed = run_train(TINY + ["--dataset", "sample", "--model_path", str(out), "--max_epoch", "1",
+                                "--init_from_ckpt", str(out / steps[0])])
+    assert resumed == 0
