@@ -5,7 +5,7 @@
 source "$(dirname "$0")/scripts/ensure_env.sh"
 cd "$ROOT"
 if [ $# -eq 0 ]; then
-  set -- --dataset sample --max_epoch 25 --warm_up 10 --batch_size 32 --log_freq 50
+  set -- --dataset sample --log_freq 50
 fi
 NPROC=""
 ARGS=()

@@ -8,11 +8,17 @@ from typing import List, Optional
 
 from .errors import UsageError
 
-# Dataset-specific defaults, applied only where the user did not pass the flag.
-# The reference keeps these in its README commands (Yahoo: 512/550).
+# Dataset-specific defaults, applied only where the user did not pass the flag. PTB and Yahoo get the
+# reference's values (its README commands: Yahoo 512/550); text corpora get PTB's. The demo corpus gets a
+# recipe that trains in minutes and keeps z in use (word dropout and free bits, which the reference lacks).
+REFERENCE_DEFAULTS = {"embed_dim": 256, "hidden_size": 256, "latent_size": 32, "max_epoch": 20, "warm_up": 10,
+                      "dec_dropout": 0.5, "word_dropout": 0.0, "free_bits": 0.0}
 DATASET_DEFAULTS = {
-    "ptb": {"embed_dim": 256, "hidden_size": 256},
-    "yahoo": {"embed_dim": 512, "hidden_size": 550},
+    "ptb": REFERENCE_DEFAULTS,
+    "text": REFERENCE_DEFAULTS,
+    "yahoo": dict(REFERENCE_DEFAULTS, embed_dim=512, hidden_size=550),
+    "sample": dict(REFERENCE_DEFAULTS, latent_size=16, max_epoch=30, warm_up=5, dec_dropout=0.2,
+                   word_dropout=0.5, free_bits=0.5),
 }
 
 
@@ -24,7 +30,8 @@ def _default_device() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        description="LSTM VAE for text (Bowman et al. 2015) on PaddlePaddle.",
+        description="LSTM VAE for text (Bowman et al. 2015) on PaddlePaddle. Flags shown with default None "
+                    "take their value from the dataset (args.DATASET_DEFAULTS): the reference's for ptb/yahoo/text.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     # ---- the reference's flags -------------------------------------------------
@@ -34,15 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "text = your own train/valid/test.txt in --data_dir")
     p.add_argument("--learning_rate", type=float, default=0.001)
     p.add_argument("--num_layers", type=int, default=1)
-    p.add_argument("--embed_dim", type=int, default=None, help="256 (ptb, sample, text) or 512 (yahoo)")
-    p.add_argument("--hidden_size", type=int, default=None, help="256 (ptb, sample, text) or 550 (yahoo)")
-    p.add_argument("--latent_size", type=int, default=32)
+    p.add_argument("--embed_dim", type=int, default=None, help="256; 512 for yahoo")
+    p.add_argument("--hidden_size", type=int, default=None, help="256; 550 for yahoo")
+    p.add_argument("--latent_size", type=int, default=None)
     p.add_argument("--batch_size", type=int, default=32)
-    p.add_argument("--max_epoch", type=int, default=20)
+    p.add_argument("--max_epoch", type=int, default=None)
     p.add_argument("--max_len", type=int, default=1280,
                    help="longer sentences are truncated to this many tokens (logged once)")
     p.add_argument("--log_freq", type=int, default=200)
-    p.add_argument("--dec_dropout", type=float, default=0.5)
+    p.add_argument("--dec_dropout", type=float, default=None)
     p.add_argument("--enc_dropout", type=float, default=0.0)
     p.add_argument("--init_scale", type=float, default=0.1)
     p.add_argument("--max_grad_norm", type=float, default=5.0)
@@ -51,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam_size", type=int, default=1)
     p.add_argument("--device", type=str, default=None, choices=["gpu", "cpu", "xpu"],
                    help="default: gpu when Paddle sees one, else cpu")
-    p.add_argument("--warm_up", type=int, default=10, help="epochs over which the KL weight rises to 1")
+    p.add_argument("--warm_up", type=int, default=None, help="epochs over which the KL weight rises to 1")
     p.add_argument("--kl_start", type=float, default=0.1, help="KL weight at step 0")
     p.add_argument("--init_from_ckpt", type=str, default=None,
                    help="bundle folder to resume training from, or to load for inference")
@@ -66,10 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decoder_impl", type=str, default="fused", choices=["fused", "cell"],
                    help="fused nn.LSTM + projection at non-pad positions (fast), or the reference's "
                         "per-step LSTMCell loop with a full padded projection (same math)")
-    p.add_argument("--word_dropout", type=float, default=0.0,
+    p.add_argument("--word_dropout", type=float, default=None,
                    help="training only: replace this fraction of decoder input words with <unk> "
                         "(Bowman et al. 2015, sec. 3.2; the reference has none)")
-    p.add_argument("--free_bits", type=float, default=0.0,
+    p.add_argument("--free_bits", type=float, default=None,
                    help="training only: floor each latent dimension's batch-mean KL at this many nats "
                         "(Kingma et al. 2016) against posterior collapse; 0 = the reference's plain KL")
     p.add_argument("--num_threads", type=int, default=None, help="CPU threads (default: all cores)")
@@ -106,7 +113,7 @@ def validate(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def apply_dataset_defaults(args: argparse.Namespace) -> argparse.Namespace:
-    defaults = DATASET_DEFAULTS.get(args.dataset, DATASET_DEFAULTS["ptb"])
+    defaults = DATASET_DEFAULTS[args.dataset]
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
