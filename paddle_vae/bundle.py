@@ -58,6 +58,11 @@ def save_bundle(path: str, network, config: Dict[str, Any], vocab_tokens, optimi
     write_text_atomic(os.path.join(tmp, VOCAB_FILE), "".join(t + "\n" for t in vocab_tokens))
     if train_state is not None:
         write_json_atomic(os.path.join(tmp, STATE_FILE), train_state)
+    return replace_dir(tmp, path)
+
+
+def replace_dir(tmp: str, path: str) -> str:
+    """Move the finished folder `tmp` to `path`; an older `path` survives as `path.old*` until then."""
     old = f"{path}.old{os.getpid()}"
     if os.path.exists(path):
         os.replace(path, old)

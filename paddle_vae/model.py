@@ -206,10 +206,9 @@ class SamplingDecoder(Decoder):
         self.greedy, self.temperature = greedy, temperature
 
     def initialize(self, initial_cell_states):
-        batch_size = initial_cell_states[0][0].shape[0]
-        start = paddle.full([batch_size], self.start_token, dtype="int64")
-        finished = paddle.zeros([batch_size], dtype="bool")
-        return self.embedding_fn(start), initial_cell_states, finished
+        # Sized from a tensor, not `.shape[0]`, which is -1 when traced for export.
+        start = paddle.full_like(initial_cell_states[0][0][:, 0], self.start_token, dtype="int64")
+        return self.embedding_fn(start), initial_cell_states, paddle.zeros_like(start, dtype="bool")
 
     def step(self, time, inputs, states, **kwargs):
         cell_outputs, next_states = self.cell(inputs, states, **kwargs)

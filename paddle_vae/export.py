@@ -1,0 +1,160 @@
+"""Export the z -> sentence decoder for Paddle Inference, and run such an export.
+
+    python -m paddle_vae.export --init_from_ckpt model/final --output_dir export --decode_strategy beam --beam_size 4
+
+    gen = ExportedGenerator("export")
+    gen.decode(np.random.standard_normal((8, gen.latent_size)))
+
+DIR/vae_decoder.json + .pdiparams (Paddle 3.x, PIR; older Paddle writes
+.pdmodel instead), with input `latent_z` float32 [batch, latent_size] (any
+batch) and output ids int64 [batch, T]. config.json and vocab.txt are copied
+next to them, so the folder needs nothing else; export.json records how it
+decodes. The decoding loop is `paddle.nn.dynamic_decode` inside the program:
+the strategy, beam size, length limit and temperature are fixed at export.
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+from typing import List, Optional
+
+from . import runtime
+
+runtime.configure_cpu_env()
+
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+
+from .bundle import CONFIG_FILE, VOCAB_FILE, read_bundle, replace_dir, write_json_atomic  # noqa: E402
+from .errors import CheckpointError, UsageError, cli_entry  # noqa: E402
+from .generate import VAEGenerator  # noqa: E402
+
+PREFIX = "vae_decoder"
+META_FILE = "export.json"
+# Paddle Inference 3.3.1 on CPU, run on the exported while loop:
+# - with constant_folding_pass the loop never reaches max_step_num (it seems to
+#   fold the in-place step counter), so a batch with a sentence that never emits
+#   EOS spins forever;
+# - with oneDNN (on by default) finished beams emit <pad> instead of EOS after
+#   their EOS, unlike the dynamic graph and `paddle.jit.load`.
+BROKEN_PASSES = ("constant_folding_pass",)
+
+
+def export(bundle: str, output_dir: str, strategy: str = "greedy", beam_size: int = 4, max_out_len: int = 100,
+           temperature: float = 1.0) -> str:
+    """Trace the decoder into a temporary sibling of `output_dir` and rename it into place when whole."""
+    output_dir = os.path.normpath(output_dir)
+    if os.path.isdir(bundle) and os.path.exists(output_dir) and os.path.samefile(bundle, output_dir):
+        raise UsageError("--output_dir must differ from --init_from_ckpt")
+    if os.path.exists(output_dir) and not os.path.isfile(os.path.join(output_dir, PREFIX + ".pdiparams")) \
+            and (not os.path.isdir(output_dir) or os.listdir(output_dir)):
+        raise UsageError(f"--output_dir {output_dir} exists and is not an earlier export; not replacing it")
+    config, tokens, state_dict, _ = read_bundle(bundle)
+    vae = VAEGenerator(config, tokens, state_dict, source=bundle)  # checks the weights fit, sets eval mode
+    net = vae.net
+    net.decode_strategy, net.beam_size, net.max_out_len, net.temperature = strategy, beam_size, max_out_len, temperature
+    spec = [paddle.static.InputSpec([None, net.latent_size], "float32", name="latent_z")]
+
+    tmp = f"{output_dir}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    paddle.jit.save(paddle.jit.to_static(net, input_spec=spec, full_graph=True),
+                    os.path.join(tmp, PREFIX))
+    for name in (CONFIG_FILE, VOCAB_FILE):
+        shutil.copyfile(os.path.join(bundle, name), os.path.join(tmp, name))
+    write_json_atomic(os.path.join(tmp, META_FILE), {
+        "decode_strategy": strategy, "beam_size": beam_size, "max_out_len": max_out_len,
+        "temperature": temperature, "paddle_version": paddle.__version__})
+    return replace_dir(tmp, output_dir)
+
+
+def model_files(path: str):
+    """(program, params) of an export: `.json` (PIR, Paddle 3.x) or `.pdmodel` (old IR), and `.pdiparams`."""
+    params = os.path.join(path, PREFIX + ".pdiparams")
+    for ext in (".json", ".pdmodel"):
+        program = os.path.join(path, PREFIX + ext)
+        if os.path.isfile(program) and os.path.isfile(params):
+            return program, params
+    raise CheckpointError(f"not an export folder: {path} lacks {PREFIX}.json or .pdmodel with .pdiparams")
+
+
+class ExportedGenerator:
+    """Decode with an exported folder through Paddle Inference on CPU: no model code, no dygraph.
+
+    Shares `VAEGenerator.ids_to_text`, which needs only `config["eos_id"]` and `vocab`.
+    """
+
+    ids_to_text = VAEGenerator.ids_to_text
+
+    def __init__(self, path: str, num_threads: Optional[int] = None):
+        from paddle import inference
+
+        from .data import vocab_from_tokens
+
+        program, params = model_files(path)
+        try:
+            with open(os.path.join(path, CONFIG_FILE), encoding="utf-8") as f:
+                self.config = json.load(f)
+            with open(os.path.join(path, VOCAB_FILE), encoding="utf-8") as f:
+                tokens = [line.rstrip("\n") for line in f]
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"broken export {path}: {exc}") from None
+        self.vocab = vocab_from_tokens(tokens, self.config["unk_token"])
+        self.latent_size = int(self.config["latent_size"])
+        cfg = inference.Config(program, params)
+        cfg.disable_gpu()
+        cfg.disable_mkldnn()  # see BROKEN_PASSES
+        cfg.set_cpu_math_library_num_threads(num_threads or runtime.available_cores())
+        cfg.disable_glog_info()
+        for name in BROKEN_PASSES:
+            cfg.delete_pass(name)
+        self.predictor = inference.create_predictor(cfg)
+
+    def decode_ids(self, latent_z: np.ndarray) -> np.ndarray:
+        """ids [N, T] for latent codes [N, latent_size]."""
+        z = np.ascontiguousarray(latent_z, dtype="float32")
+        if z.ndim != 2 or z.shape[1] != self.latent_size or not len(z):
+            raise UsageError(f"latent_z must be [N, {self.latent_size}], got {list(z.shape)}")
+        handle = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
+        handle.reshape(list(z.shape))
+        handle.copy_from_cpu(z)
+        self.predictor.run()
+        return self.predictor.get_output_handle(self.predictor.get_output_names()[0]).copy_to_cpu()
+
+    def decode(self, latent_z: np.ndarray) -> List[str]:
+        """Sentences cut at their first EOS (kept whole if there is none)."""
+        return [self.ids_to_text(row) for row in self.decode_ids(latent_z)]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .args import build_parser as base_parser
+
+    p = base_parser()
+    p.description = "Export a trained bundle's z -> sentence decoder for Paddle Inference."
+    p.set_defaults(init_from_ckpt=os.path.join("model", "final"), beam_size=4)
+    p.add_argument("--output_dir", required=True, help="folder to (re)write; replaced only once complete")
+    p.add_argument("--decode_strategy", default="greedy", choices=["sampling", "greedy", "beam"])
+    p.add_argument("--max_out_len", type=int, default=100)
+    p.add_argument("--temperature", type=float, default=1.0)
+    return p
+
+
+@cli_entry
+def main(argv: Optional[List[str]] = None) -> int:
+    from .args import parse_args
+
+    args = parse_args(argv, build_parser())
+    if args.max_out_len <= 0 or args.temperature <= 0:
+        raise UsageError("--max_out_len and --temperature must be positive")
+    # Tracing runs no real arithmetic, and a CPU trace is what Paddle Inference on CPU loads.
+    runtime.set_device("cpu")
+    runtime.set_threads(args.num_threads)
+    out = export(args.init_from_ckpt, args.output_dir, args.decode_strategy, args.beam_size, args.max_out_len,
+                 args.temperature)
+    print(f"exported {args.decode_strategy} decoder to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
