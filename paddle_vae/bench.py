@@ -259,8 +259,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--threads", type=int, default=None, help="default: all cores")
-    p.add_argument("--sample_sentences", type=int, default=1024)
-    p.add_argument("--sample_batch", type=int, default=1024)
+    p.add_argument("--sample_sentences", type=int, default=2048)
+    p.add_argument("--reference_sentences", type=int, default=128)
+    p.add_argument("--sample_batch", type=int, default=512)
     p.add_argument("--skip_torch", action="store_true")
     p.add_argument("--torch_python", default=sys.executable,
                    help="interpreter for the PyTorch row (torch is never a dependency of paddle_vae)")
@@ -289,7 +290,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not args.skip_torch and torch_available(args.torch_python):
             train["torch"] = run_worker("train_torch", base, python=args.torch_python)
         sample = results["sample"] = {}
-        sample["reference"] = run_worker("sample", dict(base, path="reference", num_sentences=64),
+        sample["reference"] = run_worker("sample", dict(base, path="reference", num_sentences=args.reference_sentences),
                                          reference_env=True)
         sample["ours"] = run_worker("sample", dict(base, path="ours", num_sentences=args.sample_sentences,
                                                    batch=args.sample_batch))

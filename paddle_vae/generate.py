@@ -23,7 +23,7 @@ from .errors import UsageError  # noqa: E402
 from .model import VAESeq2SeqInferModel  # noqa: E402
 
 STRATEGIES = ("sampling", "greedy", "beam")
-DECODE_BATCH = 256
+DECODE_BATCH = 512
 
 
 class VAEGenerator:
