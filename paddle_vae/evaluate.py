@@ -148,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=["train", "valid", "test"])
     p.add_argument("--iw_samples", type=int, default=500, help="importance samples per sentence (0: skip IW)")
     p.add_argument("--output_json", default=None)
+    p.add_argument("--max_sentences", type=int, default=None, help="evaluate only the split's first N sentences "
+                                                                   "(for timing; reported numbers use all)")
     return p
 
 
@@ -159,6 +161,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv, build_parser())
     if args.init_from_ckpt is None:
         raise UsageError("--init_from_ckpt BUNDLE is required")
+    if args.max_sentences is not None and args.max_sentences <= 0:
+        raise UsageError(f"--max_sentences must be positive, got {args.max_sentences}")
     if args.iw_samples < 0:
         raise UsageError(f"--iw_samples must be >= 0, got {args.iw_samples}")
     runtime.set_device(args.device)
@@ -167,6 +171,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .data import load_and_encode
 
     corpus = load_and_encode(args, vocab=vae.vocab)
+    if args.max_sentences:
+        corpus.splits[args.split] = corpus.splits[args.split][:args.max_sentences]
     metrics = evaluate_loader(vae.net, corpus.loader(args.split, args.batch_size), args.iw_samples, args.seed)
     metrics.update(split=args.split, dataset=args.dataset, checkpoint=args.init_from_ckpt)
     print(format_table(metrics))
