@@ -216,3 +216,14 @@ def test_sigterm_writes_a_step_bundle_and_exits_cleanly(tmp_path):
     resumed = run_train(TINY + ["--dataset", "sample", "--model_path", str(out), "--max_epoch", "1",
                                 "--init_from_ckpt", str(out / steps[0])])
     assert resumed == 0
+
+
+def test_finetune_loads_weights_but_starts_a_fresh_schedule(trained_bundle, tmp_path):
+    out = tmp_path / "ft"
+    flags = [f for f in TINY]
+    assert run_train(flags + ["--dataset", "sample", "--model_path", str(out), "--max_steps", "5",
+                              "--init_from_ckpt", str(trained_bundle / "final"), "--finetune",
+                              "--use_visualdl"]) == 0
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["steps"] == 5  # counted from zero, not from the bundle's step
+    assert (out / "visualdl").is_dir() and os.listdir(out / "visualdl")
