@@ -134,8 +134,6 @@ def build_vocab(train: List[List[str]], vocab_list: Optional[List[str]] = None, 
     With `vocab_list` (Yahoo) the corpus's own ids follow the specials in file
     order; otherwise words are ranked by train frequency (ties alphabetical).
     """
-    from paddlenlp.data import Vocab
-
     if vocab_list is not None:
         unk = YAHOO_UNK_TOKEN if YAHOO_UNK_TOKEN in vocab_list else UNK_TOKEN
         words = [t for t in vocab_list if t not in SPECIAL_TOKENS and t != unk]

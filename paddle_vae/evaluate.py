@@ -10,7 +10,6 @@ summary and `VAEGenerator.score`, so the numbers cannot drift apart.
     au        dims whose posterior mean varies over the data by more than 0.01
 """
 import argparse
-import json
 import math
 import sys
 import time

@@ -7,7 +7,6 @@
 All decoding runs through `paddle.Model.predict_batch` on a
 `VAESeq2SeqInferModel`, i.e. `paddle.nn.dynamic_decode(..., latent_z=...)`.
 """
-import os
 from typing import Any, Dict, List, Optional, Sequence
 
 from . import runtime

@@ -27,7 +27,7 @@ import paddle  # noqa: E402
 from paddle.callbacks import Callback, ProgBarLogger  # noqa: E402
 
 from .args import build_parser, parse_args  # noqa: E402
-from .bundle import (load_optimizer, load_weights, model_kwargs, read_bundle, save_bundle,  # noqa: E402
+from .bundle import (load_optimizer, load_weights, read_bundle, save_bundle,  # noqa: E402
                      write_json_atomic)
 from .data import Corpus, load_and_encode, vocab_from_tokens, vocab_tokens  # noqa: E402
 from .errors import CheckpointError, PaddleVAEError, cli_entry  # noqa: E402

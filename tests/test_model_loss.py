@@ -5,7 +5,6 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_vae import loss as loss_mod
 from paddle_vae import model as model_mod
 from paddle_vae.data import prepare_train_input
 from paddle_vae.loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity, kl_weight_at
