@@ -134,13 +134,15 @@ def test_missing_data_dir_is_a_data_error(tmp_path):
 
 def test_long_lines_are_truncated_and_reported_once(tmp_path, caplog):
     write_splits(tmp_path, ["w " * 50, "w " * 60, "short line"])
-    package_logger = logging.getLogger("paddle_vae")  # train.setup_logging stops propagation to root
+    package_logger = logging.getLogger("paddle_vae")  # capture here whether or not it propagates to root
     package_logger.addHandler(caplog.handler)
+    propagate, package_logger.propagate = package_logger.propagate, False
     try:
         with caplog.at_level(logging.WARNING, logger="paddle_vae"):
             corpus = data.load_and_encode(make_args(dataset="text", data_dir=str(tmp_path), max_len=10))
     finally:
         package_logger.removeHandler(caplog.handler)
+        package_logger.propagate = propagate
     assert max(len(s) for s in corpus.splits["train"]) == 10
     train_warnings = [r for r in caplog.records if "text/train" in r.getMessage()]
     assert len(train_warnings) == 1 and "2 sentence(s)" in train_warnings[0].getMessage()
