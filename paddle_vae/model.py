@@ -267,8 +267,10 @@ class VAESeq2SeqInferModel(VAESeq2SeqModel):
     def __init__(self, embed_dim: int, hidden_size: int, latent_size: int, vocab_size: int, num_layers: int = 1,
                  init_scale: float = 0.1, PAD_ID: int = 0, start_token: int = 1, end_token: int = 2,
                  beam_size: int = 1, max_out_len: int = 100, decode_strategy: str = "sampling",
-                 temperature: float = 1.0, **unused):
-        super().__init__(embed_dim, hidden_size, latent_size, vocab_size, num_layers, init_scale, PAD_ID)
+                 temperature: float = 1.0, enc_dropout: float = 0.0, dec_dropout: float = 0.0):
+        # The dropouts are accepted so a bundle's config builds either model; generation runs in eval mode.
+        super().__init__(embed_dim, hidden_size, latent_size, vocab_size, num_layers, init_scale, PAD_ID,
+                         enc_dropout, dec_dropout)
         if decode_strategy not in ("sampling", "greedy", "beam"):
             raise ValueError(f"decode_strategy must be sampling, greedy or beam, got {decode_strategy!r}")
         self.start_token, self.end_token = start_token, end_token
