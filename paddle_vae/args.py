@@ -83,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def add_decode_flags(p: argparse.ArgumentParser, default_strategy: str) -> None:
+    """Decoding flags shared by the inference and export CLIs (checked in `validate`)."""
+    p.add_argument("--decode_strategy", default=default_strategy, choices=["sampling", "greedy", "beam"])
+    p.add_argument("--max_out_len", type=int, default=100)
+    p.add_argument("--temperature", type=float, default=1.0)
+
+
 def validate(args: argparse.Namespace) -> argparse.Namespace:
     """Reject values that would only fail later inside Paddle with an opaque trace."""
     positive = ["batch_size", "latent_size", "num_layers", "max_epoch", "max_len", "log_freq",
@@ -97,6 +104,8 @@ def validate(args: argparse.Namespace) -> argparse.Namespace:
             raise UsageError(f"--{name} must be in [0, 1), got {value}")
     if args.free_bits < 0:
         raise UsageError(f"--free_bits must be >= 0, got {args.free_bits}")
+    if getattr(args, "max_out_len", 1) <= 0 or getattr(args, "temperature", 1.0) <= 0:
+        raise UsageError("--max_out_len and --temperature must be positive")
     if args.learning_rate <= 0:
         raise UsageError(f"--learning_rate must be positive, got {args.learning_rate}")
     if args.max_grad_norm <= 0:

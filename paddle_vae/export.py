@@ -128,15 +128,13 @@ class ExportedGenerator:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .args import build_parser as base_parser
+    from .args import add_decode_flags, build_parser as base_parser
 
     p = base_parser()
     p.description = "Export a trained bundle's z -> sentence decoder for Paddle Inference."
     p.set_defaults(init_from_ckpt=os.path.join("model", "final"), beam_size=4)
     p.add_argument("--output_dir", required=True, help="folder to (re)write; replaced only once complete")
-    p.add_argument("--decode_strategy", default="greedy", choices=["sampling", "greedy", "beam"])
-    p.add_argument("--max_out_len", type=int, default=100)
-    p.add_argument("--temperature", type=float, default=1.0)
+    add_decode_flags(p, default_strategy="greedy")
     return p
 
 
@@ -145,8 +143,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .args import parse_args
 
     args = parse_args(argv, build_parser())
-    if args.max_out_len <= 0 or args.temperature <= 0:
-        raise UsageError("--max_out_len and --temperature must be positive")
     # Tracing runs no real arithmetic, and a CPU trace is what Paddle Inference on CPU loads.
     runtime.set_device("cpu")
     runtime.set_threads(args.num_threads)

@@ -21,16 +21,14 @@ DEFAULT_CKPT = os.path.join("model", "final")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .args import build_parser as base_parser
+    from .args import add_decode_flags, build_parser as base_parser
 
     p = base_parser()
     p.description = "Generate with a trained bundle: sample, reconstruct, interpolate or encode."
     p.set_defaults(init_from_ckpt=DEFAULT_CKPT)
     p.add_argument("--mode", default="sample", choices=["sample", "reconstruct", "interpolate", "encode"])
-    p.add_argument("--decode_strategy", default="sampling", choices=["sampling", "greedy", "beam"])
+    add_decode_flags(p, default_strategy="sampling")
     p.add_argument("--input_file", default=None, help="one sentence per line (two lines for interpolate)")
-    p.add_argument("--max_out_len", type=int, default=100)
-    p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--interpolation_steps", type=int, default=5)
     return p
 
@@ -51,8 +49,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .args import parse_args
 
     args = parse_args(argv, build_parser())
-    if args.max_out_len <= 0 or args.temperature <= 0:
-        raise UsageError("--max_out_len and --temperature must be positive")
     runtime.set_device(args.device)
     runtime.set_threads(args.num_threads)
     from .bundle import write_text_atomic
