@@ -33,7 +33,7 @@ def plot_curves(records: List[Dict], out_path: str) -> str:
     x = [r["step"] for r in steps]
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), sharex=True)
     ax = axes[0][0]
-    ax.plot(x, [r["rec"] + r["kl"] for r in steps], lw=0.8, label="train rec + KL (batch)")
+    ax.plot(x, [r["rec"] + r["kl"] for r in steps], lw=0.8, label="train rec + KL (mean since last point)")
     if epochs:
         ax.plot([r["step"] for r in epochs], [r["dev_nll"] for r in epochs], "o-", label="dev NLL (ELBO)")
     ax.set_ylabel("NLL per sentence (nats)")

@@ -88,12 +88,37 @@ class BoundedLoader:
         return len(self.loader)
 
 
+class LogWindow:
+    """Means over the steps since the last log record.
+
+    A single batch would mislead: batches are length-sorted inside a 20-batch
+    window, so every 200th batch is the longest of its window.
+    """
+
+    def __init__(self):
+        self.steps = 0
+        self.loss = self.rec = self.kl = self.seconds = 0.0
+        self.words = 0
+
+    def add(self, loss: float, rec: float, kl: float, words: int, seconds: float) -> None:
+        self.steps += 1
+        self.loss, self.rec, self.kl = self.loss + loss, self.rec + rec, self.kl + kl
+        self.words += words
+        self.seconds += seconds
+
+    def means(self) -> Dict[str, float]:
+        n = max(self.steps, 1)
+        return {"loss": self.loss / n, "rec": self.rec / n, "kl": self.kl / n,
+                "tokens/s": self.words / max(self.seconds, 1e-9)}
+
+
 class VAETrainCallback(Callback):
     """Anneal, reseeding, logging, best-dev bundles, LR plateau decay, early stop, step bundles, NaN guard."""
 
     def __init__(self, trainer: "Trainer"):
         super().__init__()
         self.t = trainer
+        self.window = LogWindow()
 
     # -- train steps --------------------------------------------------------
     def on_train_batch_begin(self, step, logs=None):
@@ -117,12 +142,15 @@ class VAETrainCallback(Callback):
         state["train_seconds"] += dt
         state["train_tokens"] += words
         state["last_loss"] = loss_value
-        extra = {"rec": float(t.loss_fn.rec_loss), "kl": float(t.loss_fn.kl_loss), "kl_weight": t.loss_fn.kl_weight,
+        rec, kl = float(t.loss_fn.rec_loss), float(t.loss_fn.kl_loss)
+        extra = {"rec": rec, "kl": kl, "kl_weight": t.loss_fn.kl_weight,
                  "lr": t.optimizer.get_lr(), "tokens/s": words / max(dt, 1e-9)}
         if logs is not None:
             logs.update(extra)
+        self.window.add(loss_value, rec, kl, words, dt)
         if state["global_step"] % t.args.log_freq == 0:
-            t.log_event("step", loss=loss_value, **extra)
+            t.log_event("step", **self.window.means(), kl_weight=extra["kl_weight"], lr=extra["lr"])
+            self.window = LogWindow()
         if t.args.save_steps and state["global_step"] % t.args.save_steps == 0:
             t.save_step_bundle()
         if t.control.max_steps is not None and state["global_step"] >= t.control.max_steps:

@@ -227,3 +227,22 @@ def test_finetune_loads_weights_but_starts_a_fresh_schedule(trained_bundle, tmp_
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["steps"] == 5  # counted from zero, not from the bundle's step
     assert (out / "visualdl").is_dir() and os.listdir(out / "visualdl")
+
+
+def test_step_records_average_the_steps_since_the_last_record(tmp_path):
+    """A log point is the mean of its window, not the (length-sorted, so biased) last batch."""
+    from conftest import TINY, run_train
+
+    def steps(log_freq):
+        out = tmp_path / f"every{log_freq}"
+        assert run_train(TINY + ["--dataset", "sample", "--model_path", str(out), "--max_steps", "8",
+                                 "--log_freq", str(log_freq)]) == 0
+        return [r for r in read_log(out) if r["event"] == "step"]
+
+    single, windows = steps(1), steps(4)
+    assert [r["step"] for r in windows] == [4, 8]
+    for i, window in enumerate(windows):
+        batch = single[4 * i:4 * i + 4]
+        for key in ("loss", "rec", "kl"):
+            assert window[key] == pytest.approx(sum(r[key] for r in batch) / 4, rel=1e-5)
+        assert window["rec"] != pytest.approx(batch[-1]["rec"], rel=1e-3)
