@@ -225,13 +225,31 @@ class Trainer:
             self.save("best")
             return
         state["bad_epochs"] += 1
-        if args.lr_decay == "plateau" and state["bad_epochs"] % args.decay_patience == 0 \
-                and state["num_decays"] < args.max_decays:
-            state["num_decays"] += 1
-            self.optimizer.set_lr(self.optimizer.get_lr() * args.lr_decay_factor)
-            self.log_event("lr_decay", lr=self.optimizer.get_lr())
+        if args.lr_decay == "plateau" and state["bad_epochs"] % args.decay_patience == 0:
+            self.decay_on_plateau()
         if args.patience is not None and state["bad_epochs"] >= args.patience:
             logger.info("early stop: dev NLL has not improved for %d epochs", state["bad_epochs"])
+            self.control.request_stop(self.model)
+
+    def decay_on_plateau(self) -> None:
+        """Texar's vae_text rule: rewind to the best-dev weights and optimizer state, go on at a lower LR,
+        and end the run at the `max_decays`-th plateau.
+
+        Without the rewind the halved rate starts from weights that have
+        already drifted past the best point for two epochs.
+        """
+        state, args = self.state, self.args
+        new_lr = self.optimizer.get_lr() * args.lr_decay_factor
+        best = os.path.join(args.model_path, "best")
+        _, _, state_dict, _ = read_bundle(best)
+        load_weights(self.net, state_dict, best)
+        load_optimizer(self.optimizer, best, self.net)
+        self.optimizer.set_lr(new_lr)
+        state["num_decays"] += 1
+        self.log_event("lr_decay", lr=new_lr, rewound_to_step=state["best_step"])
+        if state["num_decays"] >= args.max_decays:
+            logger.info("stopping: plateau %d of --max_decays %d (best-dev weights restored)",
+                        state["num_decays"], args.max_decays)
             self.control.request_stop(self.model)
 
     # -- checkpoints ------------------------------------------------------------
@@ -379,8 +397,9 @@ class _StopOnSignals:
 
 def add_train_flags(parser) -> None:
     parser.add_argument("--lr_decay", default="none", choices=["none", "plateau"],
-                        help="plateau: multiply the LR by --lr_decay_factor after --decay_patience epochs "
-                             "without a better dev NLL, at most --max_decays times (Texar's vae_text)")
+                        help="plateau: after --decay_patience epochs without a better dev NLL, rewind to the "
+                             "best-dev bundle and multiply the LR by --lr_decay_factor; the --max_decays-th "
+                             "plateau ends the run (Texar's vae_text)")
     parser.add_argument("--lr_decay_factor", type=float, default=0.5)
     parser.add_argument("--decay_patience", type=int, default=2)
     parser.add_argument("--max_decays", type=int, default=5)

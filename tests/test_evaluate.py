@@ -59,23 +59,45 @@ def test_plot_writes_curves_png(trained_bundle, tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_lr_plateau_halves_the_rate_and_early_stopping_ends_the_run(tmp_path):
+def _plateau_trainer(tmp_path, *flags):
     from paddle_vae import train
 
     parser = train.build_parser()
     train.add_train_flags(parser)
     args = train.parse_args(TINY + ["--dataset", "sample", "--model_path", str(tmp_path), "--lr_decay", "plateau",
-                                    "--decay_patience", "2", "--max_decays", "1", "--patience", "5"], parser)
-    trainer = train.Trainer(args)
-    dev_nll = [10.0, 11.0, 10.5, 12.0, 10.0, 10.0, 10.0]  # improves once, then stalls
+                                    "--decay_patience", "2", *flags], parser)
+    return train.Trainer(args)
+
+
+def test_lr_plateau_rewinds_to_the_best_weights_and_halves_the_rate(tmp_path):
+    trainer = _plateau_trainer(tmp_path, "--max_decays", "2")
+    weight = trainer.net.decoder.output_fc.weight
+    trainer.record_dev(10.0, 1.0)  # best so far: saved
+    best_value = weight.numpy().copy()
     lrs = []
-    for nll in dev_nll:
+    for nll in (11.0, 10.5):  # two epochs without a better dev NLL, weights drifting meanwhile
+        weight.set_value(weight.numpy() + 1.0)
         trainer.record_dev(nll, 1.0)
         lrs.append(trainer.optimizer.get_lr())
-    assert lrs[:2] == [1e-3, 1e-3]
-    assert lrs[2] == pytest.approx(5e-4)  # two epochs without a better dev NLL
-    assert lrs[-1] == pytest.approx(5e-4)  # --max_decays 1
-    assert trainer.control.stop and trainer.model.stop_training  # five stalled epochs
+    assert lrs[0] == pytest.approx(1e-3) and lrs[1] == pytest.approx(5e-4)
+    np.testing.assert_array_equal(weight.numpy(), best_value)
+    assert not trainer.control.stop
+    trainer.record_dev(10.2, 1.0)
+    trainer.record_dev(10.1, 1.0)  # the second plateau is the last one allowed
+    assert trainer.optimizer.get_lr() == pytest.approx(2.5e-4)
+    assert trainer.control.stop and trainer.model.stop_training
+    decays = [r for r in map(json.loads, (tmp_path / "train_log.jsonl").read_text().splitlines())
+              if r["event"] == "lr_decay"]
+    assert [d["rewound_to_step"] for d in decays] == [0, 0]
+
+
+def test_early_stopping_ends_the_run_after_patience_epochs(tmp_path):
+    trainer = _plateau_trainer(tmp_path, "--max_decays", "5", "--patience", "3")
+    for nll in (10.0, 11.0, 10.5):
+        trainer.record_dev(nll, 1.0)
+        assert not trainer.control.stop
+    trainer.record_dev(10.5, 1.0)
+    assert trainer.control.stop and trainer.model.stop_training
     assert (tmp_path / "best" / "model.pdparams").is_file()
 
 
