@@ -136,7 +136,13 @@ def format_table(metrics: Dict[str, float]) -> str:
     order = ["nll_elbo", "ppl_elbo", "nll_iw", "ppl_iw", "rec", "kl", "mi", "au", "num_sentences", "num_words",
              "seconds"]
     rows = [(k, metrics[k]) for k in order if k in metrics]
-    return "\n".join(f"{k:>14}  {v:.4f}" if isinstance(v, float) else f"{k:>14}  {v}" for k, v in rows)
+    lines = [f"{k:>14}  {v:.4f}" if isinstance(v, float) else f"{k:>14}  {v}" for k, v in rows]
+    if "nll_iw" in metrics:
+        # IW with K >= 1 samples is a tighter bound than the 1-sample ELBO, up to sampling noise
+        gap = metrics["nll_elbo"] - metrics["nll_iw"]
+        verdict = "yes" if gap >= 0 else "NO (sampling noise, or a bug: rerun with another --seed)"
+        lines.append(f"nll_iw <= nll_elbo: {verdict}, gap {gap:.4f}")
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:

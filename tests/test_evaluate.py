@@ -40,11 +40,13 @@ def test_active_units_counts_dimensions_whose_mean_varies():
     assert active_units(means) == 1
 
 
-def test_evaluate_cli_writes_every_metric(trained_bundle, tmp_path):
+def test_evaluate_cli_writes_every_metric(trained_bundle, tmp_path, capsys):
     out = tmp_path / "m.json"
     assert evaluate_main(["--init_from_ckpt", str(trained_bundle / "best"), "--dataset", "sample", "--split",
                           "test", "--iw_samples", "5", "--output_json", str(out), "--num_threads", "1"]) == 0
     metrics = json.loads(out.read_text())
+    gap = metrics["nll_elbo"] - metrics["nll_iw"]
+    assert f"nll_iw <= nll_elbo: {'yes' if gap >= 0 else 'NO'}" in capsys.readouterr().out
     for key in ("nll_elbo", "rec", "kl", "ppl_elbo", "nll_iw", "ppl_iw", "mi", "au", "num_sentences", "num_words",
                 "seconds"):
         assert key in metrics
