@@ -19,7 +19,9 @@ import paddle  # noqa: E402
 from .bundle import load_weights, model_kwargs, read_bundle, save_bundle  # noqa: E402
 from .data import prepare_train_input, vocab_from_tokens, vocab_tokens  # noqa: E402
 from .errors import UsageError  # noqa: E402
+from .metrics import bleu_greedy, is_lm, iw_log_likelihood  # noqa: E402
 from .model import VAESeq2SeqInferModel  # noqa: E402
+from .progress import progress_bar, wants_progress  # noqa: E402
 
 STRATEGIES = ("sampling", "greedy", "beam")
 DECODE_BATCH = 512
@@ -85,8 +87,8 @@ class VAEGenerator:
         return " ".join(self.vocab.idx_to_token[int(i)] for i in ids)
 
     def decode(self, latent_z: np.ndarray, strategy: str = "greedy", beam_size: int = 4, max_len: int = 50,
-               temperature: float = 1.0, seed: Optional[int] = None) -> List[str]:
-        """Decode sentences from latent codes [N, latent_size]."""
+               temperature: float = 1.0, seed: Optional[int] = None, progress: Optional[bool] = None) -> List[str]:
+        """Decode sentences from latent codes [N, latent_size] (a progress bar for long inputs on a terminal)."""
         if strategy not in STRATEGIES:
             raise UsageError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         if max_len <= 0 or beam_size <= 0 or temperature <= 0:
@@ -97,10 +99,12 @@ class VAEGenerator:
         net.decode_strategy, net.beam_size = strategy, beam_size
         net.max_out_len, net.temperature = max_len, temperature
         latent_z = np.asarray(latent_z, dtype="float32")
-        out = []
+        out, bar = [], self._progress(len(latent_z), "decode", progress)
         for start in range(0, len(latent_z), DECODE_BATCH):
             ids = self.model.predict_batch([latent_z[start:start + DECODE_BATCH]])[0]
             out.extend(self.ids_to_text(row) for row in ids)
+            bar.update(len(ids))
+        bar.close()
         return out
 
     # -- the public operations ----------------------------------------------------
@@ -124,9 +128,10 @@ class VAEGenerator:
         return np.concatenate(means)
 
     def reconstruct(self, sentences: Sequence[str], strategy: str = "greedy", beam_size: int = 4,
-                    max_len: int = 50, temperature: float = 1.0, seed: Optional[int] = None) -> List[str]:
+                    max_len: int = 50, temperature: float = 1.0, seed: Optional[int] = None,
+                    progress: Optional[bool] = None) -> List[str]:
         """Decode each sentence from its posterior mean."""
-        return self.decode(self.encode(sentences), strategy, beam_size, max_len, temperature, seed)
+        return self.decode(self.encode(sentences), strategy, beam_size, max_len, temperature, seed, progress)
 
     def interpolate(self, sentence_a: str, sentence_b: str, steps: int = 5, strategy: str = "greedy",
                     beam_size: int = 4, max_len: int = 50, seed: Optional[int] = None) -> List[str]:
@@ -138,20 +143,39 @@ class VAEGenerator:
         return self.decode((1 - alphas) * z_a + alphas * z_b, strategy, beam_size, max_len, seed=seed)
 
     @paddle.no_grad()
-    def score(self, sentences: Sequence[str], iw_samples: int = 100, seed: Optional[int] = 1) -> np.ndarray:
+    def score(self, sentences: Sequence[str], iw_samples: int = 100, seed: Optional[int] = 1,
+              progress: Optional[bool] = None) -> np.ndarray:
         """Per-sentence NLL estimate in nats: -log p(x) by importance sampling (as `evaluate` computes it)."""
-        from .evaluate import iw_log_likelihood
-
         if not isinstance(iw_samples, int) or iw_samples <= 0:
             raise UsageError(f"iw_samples must be a positive integer, got {iw_samples!r}")
         tokenized = self._check_sentences(sentences)
         if seed is not None:
             paddle.seed(seed)
-        out = []
+        out, bar = [], self._progress(len(tokenized), f"IW K={iw_samples}", progress, chunk=64)
         for start in range(0, len(tokenized), 64):
             batch = self._batch(tokenized[start:start + 64])
             out.append(-iw_log_likelihood(self.net, *batch, num_samples=iw_samples))
+            bar.update(len(out[-1]))
+        bar.close()
         return np.concatenate(out)
+
+    def bleu(self, sentences: Sequence[str], progress: Optional[bool] = None) -> float:
+        """Corpus BLEU-4 (0-100) of greedy reconstructions from the posterior means against the sentences
+        (as `evaluate` reports `bleu_greedy`; unknown words count as the unknown token on both sides)."""
+        if is_lm(self.net):
+            raise UsageError("bleu needs a latent variable; this bundle is a language model")
+        tokenized = self._check_sentences(sentences)
+        batches = [self._batch(tokenized[s:s + DECODE_BATCH]) for s in range(0, len(tokenized), DECODE_BATCH)]
+        return bleu_greedy(self.net, batches, progress=self._wants(progress, len(tokenized), DECODE_BATCH),
+                           total=len(tokenized))
+
+    @staticmethod
+    def _wants(progress: Optional[bool], total: int, chunk: int) -> bool:
+        """None: a bar only for inputs longer than one chunk, and only on a terminal."""
+        return wants_progress() and total > chunk if progress is None else progress
+
+    def _progress(self, total: int, desc: str, progress: Optional[bool], chunk: int = DECODE_BATCH):
+        return progress_bar(total, desc, self._wants(progress, total, chunk))
 
 
 def untrained_generator(vocab_tokens_list: Optional[Sequence[str]] = None, embed_dim: int = 256,

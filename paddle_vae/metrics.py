@@ -1,0 +1,272 @@
+"""Held-out estimators: ELBO, importance-weighted NLL, KL, MI (two ways), active units, greedy BLEU.
+
+Library code with three users (the evaluate CLI, the end-of-training summary
+and `VAEGenerator`), so their numbers cannot drift apart.
+
+    nll_elbo     mean over sentences of rec + KL (weight 1, one z sample)
+    nll_iw       -log mean_k p(x, z_k) / q(z_k | x), z_k ~ q(z | x)  (He et al. 2019)
+    ppl_*        exp(sum of NLL / predicted tokens), EOS counted, padding not
+    mi           I(x; z) under the aggregate posterior of the whole split
+    mi_batch     the same estimator inside consecutive blocks of 32 sentences, averaged
+                 (what He et al. 2019's tables print; biased low by the small mixture)
+    au           dims whose posterior mean varies over the data by more than 0.01
+    bleu_greedy  corpus BLEU-4 (0-100) of greedy decodes from the posterior means vs the inputs
+
+Memory is bounded by a row cap: a decoder pass scores at most `max_rows`
+logit rows (token positions), by default LOGIT_BUDGET // vocabulary size, so
+the [rows, V] logits and their softmax stay a fixed working set whatever K,
+the sentence lengths or V are. A single sentence longer than the cap is
+scored alone. A language model (`net.is_lm`) has no latent: KL, MI and AU are
+0, the IW estimate is the exact log-likelihood, and BLEU is not defined.
+"""
+import math
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+
+from .loss import sentence_rec_loss
+from .progress import progress_bar
+
+LOG_2PI = math.log(2 * math.pi)
+AU_THRESHOLD = 0.01
+MI_BATCH_SIZE = 32
+LOGIT_BUDGET = 1 << 25  # float32 logits per decoder pass (128 MiB); softmax and grads-free temps about double it
+
+
+def is_lm(net) -> bool:
+    """True for a plain language model (no encoder, no latent)."""
+    return bool(getattr(net, "is_lm", False))
+
+
+def default_max_rows(net) -> int:
+    return max(1, LOGIT_BUDGET // int(net.vocab_size))
+
+
+def row_groups(rows: Sequence[int], max_rows: int) -> List[slice]:
+    """Consecutive slices whose row counts sum to at most `max_rows` (a longer single item stands alone)."""
+    groups, start, total = [], 0, 0
+    for i, r in enumerate(rows):
+        if i > start and total + r > max_rows:
+            groups.append(slice(start, i))
+            start, total = i, 0
+        total += int(r)
+    groups.append(slice(start, len(rows)))
+    return groups
+
+
+def _row_counts(net, trg: paddle.Tensor, trg_length: paddle.Tensor) -> np.ndarray:
+    """Logit rows each sentence costs: its tokens, or the padded width for the reference's cell decoder."""
+    lengths = trg_length.numpy().astype("int64").reshape(-1)
+    return np.full_like(lengths, trg.shape[1]) if getattr(net, "decoder_impl", "fused") == "cell" else lengths
+
+
+def rec_loss_per_sentence(logits: paddle.Tensor, label: paddle.Tensor, trg_mask: paddle.Tensor) -> paddle.Tensor:
+    """Reconstruction NLL per sentence, [B]: a sorted segment sum over packed rows, no [rows, B] one-hot."""
+    if logits.ndim == 3:
+        return sentence_rec_loss(logits, label, trg_mask)
+    positions = paddle.nonzero(trg_mask)
+    target = paddle.gather_nd(label.reshape(trg_mask.shape), positions).unsqueeze(-1)
+    token_nll = F.cross_entropy(logits, target, reduction="none").squeeze(-1)
+    return paddle.geometric.segment_sum(token_nll, positions[:, 0])
+
+
+@paddle.no_grad()
+def reconstruction_nll(net, trg, trg_length, label, latent_z: Optional[paddle.Tensor],
+                       max_rows: Optional[int] = None) -> np.ndarray:
+    """-log p(x | z) per sentence, [B] float64, decoding at most `max_rows` logit rows per pass."""
+    max_rows = max_rows or default_max_rows(net)
+    mask = net.trg_mask(trg)
+    out = []
+    for g in row_groups(_row_counts(net, trg, trg_length), max_rows):
+        z = None if latent_z is None else latent_z[g]
+        logits = net.decode_logits(trg[g], trg_length[g], mask[g], z)
+        out.append(rec_loss_per_sentence(logits, label[g], mask[g]).numpy())
+    return np.concatenate(out).astype("float64")
+
+
+def _log_normal(z: paddle.Tensor, mean: paddle.Tensor, log_var: paddle.Tensor) -> paddle.Tensor:
+    """log N(z; mean, diag exp(log_var)), summed over the last axis."""
+    return -0.5 * paddle.sum(LOG_2PI + log_var + (z - mean) ** 2 / paddle.exp(log_var), axis=-1)
+
+
+def _tile(x: paddle.Tensor, times: int) -> paddle.Tensor:
+    """[B, ...] -> [times * B, ...], sample-major (rows k*B .. k*B+B-1 are copy k)."""
+    return paddle.concat([x] * times, axis=0) if times > 1 else x
+
+
+@paddle.no_grad()
+def iw_log_likelihood(net, src, src_length, trg, trg_length, label, num_samples: int,
+                      max_rows: Optional[int] = None) -> np.ndarray:
+    """Importance-weighted estimate of log p(x) per sentence, [B], with z_k ~ q(z | x).
+
+    All K noise draws are made up front, so the row cap changes how the
+    samples are batched into decoder passes but not which samples are drawn.
+    """
+    if is_lm(net):
+        return -reconstruction_nll(net, trg, trg_length, label, None, max_rows)
+    max_rows = max_rows or default_max_rows(net)
+    mean, log_var = net.encode(src, src_length)
+    eps = paddle.normal(shape=[num_samples] + list(mean.shape))
+    std, mask = paddle.exp(0.5 * log_var), net.trg_mask(trg)
+    rows = _row_counts(net, trg, trg_length)
+    log_weights = np.empty((num_samples, mean.shape[0]), dtype="float64")
+    for g in row_groups(rows, max_rows):
+        per_pass, b = max(1, max_rows // int(rows[g].sum())), g.stop - g.start
+        for s in range(0, num_samples, per_pass):
+            k = min(per_pass, num_samples - s)
+            z = mean[g] + std[g] * eps[s:s + k, g]  # [k, b, Z]
+            log_q = _log_normal(z, mean[g], log_var[g])
+            log_prior = _log_normal(z, paddle.zeros_like(z), paddle.zeros_like(z))
+            logits = net.decode_logits(_tile(trg[g], k), _tile(trg_length[g], k), _tile(mask[g], k),
+                                       z.reshape([k * b, -1]))
+            rec = rec_loss_per_sentence(logits, _tile(label[g], k), _tile(mask[g], k)).reshape([k, b])
+            log_weights[s:s + k, g] = (-rec + log_prior - log_q).numpy()
+    m = log_weights.max(axis=0)
+    return m + np.log(np.mean(np.exp(log_weights - m), axis=0))
+
+
+def mutual_information(means: np.ndarray, log_vars: np.ndarray, rng: np.random.RandomState) -> float:
+    """I(x; z) = E_x E_q(z|x)[log q(z|x)] - E_q(z)[log q(z)], q(z) the mixture of the given posteriors."""
+    n, dim = means.shape
+    neg_entropy = np.mean(-0.5 * dim * LOG_2PI - 0.5 * np.sum(1.0 + log_vars, axis=-1))
+    z = means + np.exp(0.5 * log_vars) * rng.standard_normal(means.shape)
+    inv_var = np.exp(-log_vars)
+    log_qz = np.empty(n)
+    for start in range(0, n, 512):  # z_i against every component j, in blocks
+        zi = z[start:start + 512, None, :]
+        dens = -0.5 * np.sum((zi - means[None]) ** 2 * inv_var[None] + log_vars[None] + LOG_2PI, axis=-1)
+        mx = dens.max(axis=1)
+        log_qz[start:start + 512] = mx + np.log(np.exp(dens - mx[:, None]).sum(axis=1)) - math.log(n)
+    return float(neg_entropy - log_qz.mean())
+
+
+def mi_batch(means: np.ndarray, log_vars: np.ndarray, rng: np.random.RandomState,
+             batch_size: int = MI_BATCH_SIZE) -> float:
+    """He et al. 2019's MI: the estimator inside each block of `batch_size` sentences, size-weighted mean.
+
+    A block's mixture of 32 posteriors caps each estimate at log 32 and biases
+    it low; `mutual_information` over the whole split is the better estimator,
+    this one is for comparison with tables that use theirs.
+    """
+    total = 0.0
+    for start in range(0, len(means), batch_size):
+        block = slice(start, start + batch_size)
+        total += mutual_information(means[block], log_vars[block], rng) * len(means[block])
+    return total / len(means)
+
+
+def active_units(means: np.ndarray, threshold: float = AU_THRESHOLD) -> int:
+    return int(np.sum(np.var(means, axis=0) > threshold))
+
+
+def corpus_bleu(hypotheses: Sequence[Sequence], references: Sequence[Sequence]) -> float:
+    """Corpus BLEU-4 (0-100, no smoothing, one reference each) by paddlenlp.metrics.BLEU."""
+    from paddlenlp.metrics import BLEU
+
+    bleu = BLEU(n_size=4)
+    for hyp, ref in zip(hypotheses, references):
+        bleu.add_inst(list(hyp), [list(ref)])
+    return 100.0 * bleu.score() if bleu.bp_c > 0 else 0.0
+
+
+def _cut(ids: Sequence[int], eos: int) -> List[int]:
+    ids = [int(i) for i in ids]
+    return ids[:ids.index(eos)] if eos in ids else ids
+
+
+@paddle.no_grad()
+def greedy_reconstruction_ids(net, src, src_length, max_len: int, max_rows: Optional[int] = None) -> List[List[int]]:
+    """Greedy decodes from the posterior means (ids up to EOS); `net` is a VAESeq2SeqInferModel."""
+    mean, _ = net.encode(src, src_length)
+    saved = net.decode_strategy, net.max_out_len
+    net.decode_strategy, net.max_out_len = "greedy", max_len
+    step = max_rows or default_max_rows(net)  # each decoding step scores one row per sentence
+    try:
+        ids = [row for s in range(0, mean.shape[0], step) for row in net(mean[s:s + step]).numpy()]
+    finally:
+        net.decode_strategy, net.max_out_len = saved
+    return [_cut(row, net.end_token) for row in ids]
+
+
+def reference_ids(label: paddle.Tensor, trg_length: paddle.Tensor) -> List[List[int]]:
+    """The input sentences as ids: the label rows without their EOS and padding."""
+    label = label.numpy().reshape(trg_length.shape[0], -1)
+    return [[int(t) for t in row[:n - 1]] for row, n in zip(label, trg_length.numpy().reshape(-1))]
+
+
+def bleu_greedy(net, batches, max_rows: Optional[int] = None, progress: bool = False,
+                total: Optional[int] = None) -> Optional[float]:
+    """`bleu_greedy` over (src, src_length, trg, trg_length, label) batches; None for a language model."""
+    if is_lm(net):
+        return None
+    hyps, refs = [], []
+    bar = progress_bar(total, "greedy BLEU", progress)
+    for src, src_length, trg, trg_length, label in batches:
+        hyps += greedy_reconstruction_ids(net, src, src_length, 2 * trg.shape[1], max_rows)
+        refs += reference_ids(label, trg_length)
+        bar.update(src.shape[0])
+    bar.close()
+    return corpus_bleu(hyps, refs)
+
+
+def _num_sentences(loader) -> Optional[int]:
+    try:
+        return len(loader.dataset)
+    except (AttributeError, TypeError):
+        return None
+
+
+@paddle.no_grad()
+def evaluate_loader(net, loader, iw_samples: int = 0, seed: int = 1, mi_batch_size: int = MI_BATCH_SIZE,
+                    bleu: bool = False, max_rows: Optional[int] = None, progress: bool = False) -> Dict:
+    """Every metric of the module docstring over one pass of `loader` (a Corpus loader).
+
+    `bleu` needs a VAESeq2SeqInferModel (it decodes) and makes a second pass.
+    """
+    was_training, lm = net.training, is_lm(net)
+    net.eval()
+    paddle.seed(seed)
+    start = time.time()
+    rec_sum = kl_sum = iw_sum = 0.0
+    num_sentences = num_words = 0
+    means, log_vars = [], []
+    total = _num_sentences(loader)
+    bar = progress_bar(total, f"IW K={iw_samples}" if iw_samples and not lm else "ELBO", progress)
+    for src, src_length, trg, trg_length, label in loader:
+        if lm:
+            rec = reconstruction_nll(net, trg, trg_length, label, None, max_rows)
+        else:
+            mean, log_var = net.encode(src, src_length)
+            rec = reconstruction_nll(net, trg, trg_length, label, net.reparameterize(mean, log_var), max_rows)
+            kl_sum += float(net.kl_divergence(mean, log_var).sum())
+            means.append(mean.numpy())
+            log_vars.append(log_var.numpy())
+            if iw_samples:
+                iw_sum -= float(iw_log_likelihood(net, src, src_length, trg, trg_length, label, iw_samples,
+                                                  max_rows).sum())
+        rec_sum += float(rec.sum())
+        num_sentences += src.shape[0]
+        num_words += int(net.trg_mask(trg).sum())
+        bar.update(src.shape[0])
+    bar.close()
+    nll = (rec_sum + kl_sum) / num_sentences
+    result = {"nll_elbo": nll, "rec": rec_sum / num_sentences, "kl": kl_sum / num_sentences,
+              "ppl_elbo": math.exp((rec_sum + kl_sum) / num_words), "mi": 0.0, "mi_batch": 0.0,
+              "mi_batch_size": mi_batch_size, "au": 0, "num_sentences": num_sentences, "num_words": num_words}
+    if not lm:
+        means_np, log_vars_np = np.concatenate(means).astype("float64"), np.concatenate(log_vars).astype("float64")
+        result.update(mi=mutual_information(means_np, log_vars_np, np.random.RandomState(seed)),
+                      mi_batch=mi_batch(means_np, log_vars_np, np.random.RandomState(seed), mi_batch_size),
+                      au=active_units(means_np))
+    if iw_samples:
+        iw_sum = rec_sum if lm else iw_sum  # no latent: the ELBO is the exact log-likelihood
+        result.update(nll_iw=iw_sum / num_sentences, ppl_iw=math.exp(iw_sum / num_words), iw_samples=iw_samples)
+    if bleu:
+        result["bleu_greedy"] = bleu_greedy(net, loader, max_rows, progress, total)
+    result["seconds"] = time.time() - start
+    if was_training:
+        net.train()
+    return result

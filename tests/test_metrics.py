@@ -1,0 +1,156 @@
+"""The estimators of paddle_vae.metrics: row cap, segment-sum rec loss, MI two ways, BLEU, language models."""
+import math
+import subprocess
+import sys
+
+import numpy as np
+import paddle
+import pytest
+
+from conftest import ROOT
+from paddle_vae import metrics
+from paddle_vae.data import prepare_train_input
+from paddle_vae.loss import sentence_rec_loss
+from paddle_vae.model import VAESeq2SeqModel
+
+VOCAB, PAD, BOS, EOS = 30, 0, 1, 2
+
+
+def tiny_vae(decoder_impl: str = "fused") -> VAESeq2SeqModel:
+    paddle.seed(0)
+    net = VAESeq2SeqModel(8, 16, 4, VOCAB, PAD_ID=PAD, init_scale=0.5, decoder_impl=decoder_impl)
+    net.eval()
+    return net
+
+
+def tiny_batch(lengths=(3, 9, 1, 6, 12, 4)):
+    rng = np.random.RandomState(0)
+    ids = [list(rng.randint(4, VOCAB, size=n)) for n in lengths]
+    return [paddle.to_tensor(a) for a in prepare_train_input(ids, BOS, EOS, PAD)]
+
+
+class RowSpy:
+    """Wraps a net's decode_logits and records the logit rows of every decoder pass."""
+
+    def __init__(self, net):
+        self.rows, inner = [], net.decode_logits
+
+        def spy(*a):
+            out = inner(*a)
+            self.rows.append(int(np.prod(out.shape[:-1])))
+            return out
+
+        net.decode_logits = spy
+
+
+def test_row_groups_respect_the_cap_and_keep_an_oversized_item_alone():
+    assert metrics.row_groups([3, 3, 3, 10, 2], 6) == [slice(0, 2), slice(2, 3), slice(3, 4), slice(4, 5)]
+    assert metrics.row_groups([1, 1], 100) == [slice(0, 2)]
+
+
+@pytest.mark.parametrize("impl", ["fused", "cell"])
+def test_iw_estimate_is_unchanged_by_the_row_cap(impl):
+    net = tiny_vae(impl)
+    batch = tiny_batch()
+    results, spy = {}, RowSpy(net)
+    for cap in (10_000, 20, 13):
+        spy.rows.clear()
+        paddle.seed(7)
+        results[cap] = metrics.iw_log_likelihood(net, *batch, num_samples=25, max_rows=cap)
+        assert max(spy.rows) <= max(cap, 13)  # 13: the longest sentence (12 words + EOS), the smallest pass
+    assert len(spy.rows) > 25  # the small cap really split the work
+    np.testing.assert_allclose(results[20], results[10_000], rtol=1e-5)
+    np.testing.assert_allclose(results[13], results[10_000], rtol=1e-5)
+    paddle.seed(8)
+    other_seed = metrics.iw_log_likelihood(net, *batch, num_samples=25, max_rows=20)
+    assert not np.allclose(other_seed, results[20], rtol=1e-5)  # the comparison above could fail
+
+
+def test_segment_sum_rec_loss_equals_the_one_hot_version_and_the_capped_pass():
+    net = tiny_vae()
+    src, src_len, trg, trg_len, label = tiny_batch()
+    z = paddle.randn([src.shape[0], 4])
+    mask = net.trg_mask(trg)
+    logits = net.decode_logits(trg, trg_len, mask, z)
+    expected = sentence_rec_loss(logits, label, mask).numpy()
+    np.testing.assert_allclose(metrics.rec_loss_per_sentence(logits, label, mask).numpy(), expected, rtol=1e-6)
+    capped = metrics.reconstruction_nll(net, trg, trg_len, label, z, max_rows=8)
+    np.testing.assert_allclose(capped, expected, rtol=1e-5)
+
+
+def test_mi_batch_is_capped_by_the_block_mixture_while_whole_split_mi_is_not():
+    rng = np.random.RandomState(0)
+    n = 640
+    means, log_vars = rng.randn(n, 4) * 100, np.full((n, 4), -4.0)  # distinct posteriors: I(x; z) = log N
+    assert metrics.mutual_information(means, log_vars, rng) == pytest.approx(math.log(n), abs=0.05)
+    assert metrics.mi_batch(means, log_vars, rng, 32) == pytest.approx(math.log(32), abs=0.05)
+    assert metrics.mi_batch(means, log_vars, np.random.RandomState(1), n) == pytest.approx(
+        metrics.mutual_information(means, log_vars, np.random.RandomState(1)))
+
+
+def test_mi_batch_weights_blocks_by_size():
+    rng = np.random.RandomState(0)
+    means, log_vars = rng.randn(40, 2) * 100, np.full((40, 2), -4.0)
+    # blocks of 32 and 8 distinct posteriors: (32 log 32 + 8 log 8) / 40
+    weighted, unweighted = (32 * math.log(32) + 8 * math.log(8)) / 40, (math.log(32) + math.log(8)) / 2
+    estimate = metrics.mi_batch(means, log_vars, rng, 32)  # one-sample noise: about 0.15 at n = 40
+    assert abs(estimate - weighted) < 0.2 < abs(estimate - unweighted)
+
+
+def test_corpus_bleu():
+    refs = [[5, 6, 7, 8, 9], [10, 11, 12, 13]]
+    assert metrics.corpus_bleu(refs, refs) == pytest.approx(100.0)
+    assert metrics.corpus_bleu([[20, 21, 22, 23]] * 2, refs) == pytest.approx(0.0, abs=1e-6)
+    assert metrics.corpus_bleu([[], []], refs) == 0.0
+    half = metrics.corpus_bleu([[5, 6, 7, 8, 9], [20, 21, 22, 23]], refs)
+    assert 0.0 < half < 100.0
+
+
+class StandInLM:
+    """The language-model contract: is_lm, no encode, decode_logits accepts latent_z=None."""
+
+    is_lm = True
+
+    def __init__(self):
+        self.vae = tiny_vae()
+        self.vocab_size, self.training = VOCAB, False
+        self.trg_mask = self.vae.trg_mask
+
+    def decode_logits(self, trg, trg_length, trg_mask, latent_z=None):
+        assert latent_z is None
+        return self.vae.decode_logits(trg, trg_length, trg_mask, paddle.zeros([trg.shape[0], 4]))
+
+    def eval(self):
+        pass
+
+
+def test_a_language_model_gets_exact_nll_and_no_latent_metrics():
+    lm = StandInLM()
+    batches = [tiny_batch(), tiny_batch((2, 5))]
+    m = metrics.evaluate_loader(lm, batches, iw_samples=50, bleu=True)
+    assert m["kl"] == 0.0 and m["mi"] == 0.0 and m["mi_batch"] == 0.0 and m["au"] == 0
+    assert m["nll_iw"] == m["nll_elbo"] and m["ppl_iw"] == m["ppl_elbo"]
+    assert m["bleu_greedy"] is None
+    assert m["nll_elbo"] > 0 and m["num_sentences"] == 8
+    nll = -metrics.iw_log_likelihood(lm, *batches[0], num_samples=50)
+    np.testing.assert_allclose(nll, metrics.reconstruction_nll(lm, *batches[0][2:], None), rtol=0)
+
+
+def test_evaluate_imports_no_generate_and_generate_uses_the_metrics_module():
+    code = "import sys, paddle_vae.evaluate; assert 'paddle_vae.generate' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+    from paddle_vae import generate
+
+    assert generate.iw_log_likelihood is metrics.iw_log_likelihood
+
+
+def test_progress_bar_shows_on_a_terminal_only(capsys, monkeypatch):
+    from paddle_vae.progress import wants_progress
+
+    net, batches = tiny_vae(), [tiny_batch()]
+    metrics.evaluate_loader(net, batches, iw_samples=2, progress=wants_progress())
+    assert capsys.readouterr().err == ""  # captured stderr is not a terminal
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert wants_progress() and not wants_progress(quiet=True)
+    metrics.evaluate_loader(net, batches, iw_samples=2, progress=wants_progress())
+    assert "IW K=2" in capsys.readouterr().err
