@@ -133,7 +133,7 @@ def make_split(rng: random.Random, n: int, seen: set[str]) -> list[tuple[str, st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out_dir", type=Path, default=Path(__file__).resolve().parent / "sample")
     args = parser.parse_args()

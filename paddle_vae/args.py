@@ -4,6 +4,7 @@ The reference's flags are kept verbatim so its README commands work here; the
 extra flags this package adds are grouped at the end.
 """
 import argparse
+import os
 from typing import List, Optional
 
 from .errors import UsageError
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="LSTM VAE for text (Bowman et al. 2015) on PaddlePaddle. Flags shown with default None "
                     "take their value from the dataset (args.DATASET_DEFAULTS): the reference's for ptb/yahoo/text.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,  # a prefix like --model must never be taken as --model_path
     )
     # ---- the reference's flags -------------------------------------------------
     p.add_argument("--dataset", type=str, default="sample",
@@ -118,6 +120,8 @@ def validate(args: argparse.Namespace) -> argparse.Namespace:
         raise UsageError(f"--max_steps must be a positive integer, got {args.max_steps}")
     if args.dataset == "text" and not args.data_dir:
         raise UsageError("--dataset text needs --data_dir holding train.txt, valid.txt and test.txt")
+    if os.path.exists(args.model_path) and not os.path.isdir(args.model_path):
+        raise UsageError(f"--model_path {args.model_path} is a file; it must name a folder (new or existing)")
     return args
 
 

@@ -260,7 +260,7 @@ def cpu_name() -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     p.add_argument("--data_dir", required=False, default=None, help="folder with ptb.{train,valid,test}.txt")
     p.add_argument("--json", default=None, help="write the results here")
     p.add_argument("--steps", type=int, default=20)

@@ -56,7 +56,7 @@ def plot_curves(records: List[Dict], out_path: str) -> str:
 
 @cli_entry
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     p.add_argument("run_dir")
     p.add_argument("--output", default=None, help="default: RUN_DIR/curves.png")
     args = p.parse_args(argv)
