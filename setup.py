@@ -25,5 +25,6 @@ setup(
         "paddle-vae-train=paddle_vae.train:main",
         "paddle-vae-predict=paddle_vae.predict:main",
         "paddle-vae-evaluate=paddle_vae.evaluate:main",
+        "paddle-vae-prepare-corpus=paddle_vae.prepare_corpus:main",
     ]},
 )

@@ -3,8 +3,10 @@
     from paddle_vae import VAEGenerator
     vae = VAEGenerator.from_pretrained("model/best")
 """
+from . import quiet as _quiet
 from . import runtime as _runtime
 
+_quiet.install()  # before anything imports paddle: most known third-party warnings fire on import
 _runtime.configure_cpu_env()  # before anything imports paddle
 
 __version__ = "0.1.0"

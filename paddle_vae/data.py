@@ -16,6 +16,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .errors import DataError
+from .textio import check_text_folder, read_lines, read_text, read_vocab_file, resolve_tokenizer  # noqa: F401
 
 logger = logging.getLogger("paddle_vae")
 
@@ -34,36 +35,14 @@ SPLIT_FILES = {
 }
 YAHOO_VOCAB_FILE = "vocab.txt"
 YAHOO_UNK_TOKEN = "_UNK"
+# More unknown tokens than this share of a split means the vocabulary and the text do not belong together.
+UNKNOWN_SHARE_WARN = 0.2
 PADDLENLP_NAMES = {"ptb": "ptb", "yahoo": "yahoo_answer_100k"}
 
 
 # ---------------------------------------------------------------------------
 # Reading text
 # ---------------------------------------------------------------------------
-def read_lines(path: str, lowercase: bool = False) -> List[List[str]]:
-    """Whitespace-tokenised non-blank lines of a UTF-8 file, or a DataError naming the file."""
-    if not os.path.isfile(path):
-        raise DataError(f"missing data file: {path}")
-    try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line_no = text_line_of_offset(path, exc.start)
-        raise DataError(f"{path}: not valid UTF-8 (line {line_no}, byte offset {exc.start})") from None
-    if lowercase:
-        text = text.lower()
-    sentences = [line.split() for line in text.splitlines()]
-    sentences = [s for s in sentences if s]
-    if not sentences:
-        raise DataError(f"{path}: no sentences (the file is empty or holds only blank lines)")
-    return sentences
-
-
-def text_line_of_offset(path: str, offset: int) -> int:
-    with open(path, "rb") as f:
-        return f.read(offset).count(b"\n") + 1
-
-
 def truncate(sentences: List[List[str]], max_len: int, name: str) -> List[List[str]]:
     """Cut sentences to `max_len` tokens, saying once how many were cut."""
     n_long = sum(len(s) > max_len for s in sentences)
@@ -74,36 +53,29 @@ def truncate(sentences: List[List[str]], max_len: int, name: str) -> List[List[s
 
 
 def load_corpus(args: argparse.Namespace) -> Tuple[Dict[str, List[List[str]]], Optional[List[str]]]:
-    """Token lists for train/valid/test, plus a fixed vocabulary list when the dataset ships one."""
+    """Token lists for train/valid/test, plus a fixed vocabulary list when the dataset ships one.
+
+    Resolves `args.tokenizer` (and `args.lowercase` for a prepared folder), so
+    that training records in config.json how raw sentences must be tokenised.
+    """
     dataset = args.dataset
     data_dir = args.data_dir
     if dataset == "sample" and data_dir is None:
         data_dir = str(SAMPLE_DIR)
     if data_dir is None:
+        args.tokenizer = getattr(args, "tokenizer", None) or "whitespace"
         return _load_from_paddlenlp(dataset)
     if not os.path.isdir(data_dir):
         raise DataError(f"--data_dir {data_dir} is not a folder")
+    if dataset == "text":
+        check_text_folder(data_dir, SPLITS)
+    read_as = resolve_tokenizer(args, data_dir)
     lowercase = getattr(args, "lowercase", False)
-    splits = {s: read_lines(os.path.join(data_dir, SPLIT_FILES[dataset][s]), lowercase) for s in SPLITS}
+    splits = {s: read_lines(os.path.join(data_dir, SPLIT_FILES[dataset][s]), lowercase, read_as) for s in SPLITS}
     vocab_list = None
     if dataset == "yahoo":
         vocab_list = read_vocab_file(os.path.join(data_dir, YAHOO_VOCAB_FILE))
     return splits, vocab_list
-
-
-def read_vocab_file(path: str) -> List[str]:
-    """One token per line, the line index being the id (yahoo_answer_100k's vocab.txt)."""
-    if not os.path.isfile(path):
-        raise DataError(f"missing vocabulary file: {path}")
-    try:
-        with open(path, encoding="utf-8") as f:
-            tokens = [line.rstrip("\n") for line in f]
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not valid UTF-8") from None
-    tokens = [t for t in tokens if t.strip()]
-    if not tokens:
-        raise DataError(f"{path}: empty vocabulary file")
-    return tokens
 
 
 def _load_from_paddlenlp(dataset: str) -> Tuple[Dict[str, List[List[str]]], Optional[List[str]]]:
@@ -283,14 +255,39 @@ class Corpus:
                                     return_list=True)
 
 
+def unknown_share(sentences: Sequence[Sequence[str]], vocab) -> float:
+    """Share of tokens that the vocabulary maps to its unknown token (an <unk> already in the text counts)."""
+    token_to_idx, unk = vocab.token_to_idx, vocab.unk_token
+    total = sum(len(s) for s in sentences)
+    unknown = sum(1 for s in sentences for t in s if t == unk or t not in token_to_idx)
+    return unknown / total if total else 0.0
+
+
+def warn_unknown_share(share: float, name: str) -> bool:
+    """One warning line when `share` of `name`'s tokens are unknown to a bundle's vocabulary."""
+    if share <= UNKNOWN_SHARE_WARN:
+        return False
+    logger.warning("%s: %.1f%% of tokens are unknown to the bundle's vocabulary (over %d%%): the bundle was "
+                   "probably trained on another corpus, or with another --tokenizer / --lowercase", name,
+                   100 * share, round(100 * UNKNOWN_SHARE_WARN))
+    return True
+
+
 def load_and_encode(args: argparse.Namespace, vocab=None) -> Corpus:
-    """Read the corpus named by `args`, build (or reuse) the vocabulary, and encode every split."""
+    """Read the corpus named by `args`, build (or reuse) the vocabulary, and encode every split.
+
+    With a given vocabulary (a bundle's: evaluation, resumed training) a
+    split that is mostly unknown words gets a warning, not a silent PPL.
+    """
     token_splits, vocab_list = load_corpus(args)
     for split in SPLITS:
         token_splits[split] = truncate(token_splits[split], args.max_len, f"{args.dataset}/{split}")
     if vocab is None:
         vocab = build_vocab(token_splits["train"], vocab_list, getattr(args, "max_vocab", None),
                             getattr(args, "min_freq", 1))
+    else:
+        for split in SPLITS:
+            warn_unknown_share(unknown_share(token_splits[split], vocab), f"{args.dataset}/{split}")
     return Corpus({s: encode_sentences(token_splits[s], vocab) for s in SPLITS}, vocab)
 
 

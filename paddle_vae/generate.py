@@ -44,6 +44,8 @@ class VAEGenerator:
         train_args = config.get("train_args", {})
         self.lowercase = bool(train_args.get("lowercase", False))
         self.max_len = int(train_args.get("max_len", 1280))
+        # Bundles from before --tokenizer existed were trained on whitespace-split text.
+        self.tokenizer = train_args.get("tokenizer") or "whitespace"
 
     # -- construction -----------------------------------------------------------
     @classmethod
@@ -56,6 +58,12 @@ class VAEGenerator:
         return save_bundle(path, self.net, self.config, vocab_tokens(self.vocab))
 
     # -- helpers -----------------------------------------------------------------
+    def tokenize(self, sentence: str) -> List[str]:
+        """A raw sentence as training saw it: the bundle's tokenizer and lowercasing ("Hello, world!" works)."""
+        from .tokenize import tokenize
+
+        return tokenize(sentence, self.tokenizer, self.lowercase)
+
     def _check_sentences(self, sentences: Sequence[str]) -> List[List[str]]:
         if isinstance(sentences, str) or not isinstance(sentences, (list, tuple)):
             raise UsageError("expected a list of sentences (strings)")
@@ -65,11 +73,17 @@ class VAEGenerator:
         for i, s in enumerate(sentences):
             if not isinstance(s, str):
                 raise UsageError(f"sentence {i} is a {type(s).__name__}, not a string")
-            tokens = (s.lower() if self.lowercase else s).split()
+            tokens = self.tokenize(s)
             if not tokens:
                 raise UsageError(f"sentence {i} is empty")
             out.append(tokens[:self.max_len])
         return out
+
+    def unknown_share(self, sentences: Sequence[str]) -> float:
+        """Share of the sentences' tokens that this bundle's vocabulary does not know."""
+        from .data import unknown_share
+
+        return unknown_share(self._check_sentences(sentences), self.vocab)
 
     def _batch(self, tokenized: List[List[str]]):
         """Encoder/decoder tensors for sentences; unknown words become the unknown token."""

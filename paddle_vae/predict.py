@@ -4,12 +4,16 @@
     python -m paddle_vae.predict --init_from_ckpt model/best --mode reconstruct --input_file sents.txt
 
 Outputs go to --infer_output_file, one sentence (or one vector) per line,
-written to a temporary name and renamed when complete.
+written to a temporary name and renamed when complete. reconstruct and encode
+write exactly one line per input line (a blank line for a blank one), and
+tokenise each raw input line as the bundle's corpus was (its --tokenizer and
+--lowercase), so "Hello, world!" works.
 """
 import argparse
+import logging
 import os
 import sys
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from . import runtime
 
@@ -18,6 +22,7 @@ runtime.configure_cpu_env()
 from .errors import DataError, UsageError, cli_entry  # noqa: E402
 
 DEFAULT_CKPT = os.path.join("model", "final")
+logger = logging.getLogger("paddle_vae")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,14 +39,48 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def read_input(path: Optional[str], mode: str) -> List[str]:
+    """Every line of the input file, blank ones included (BOM dropped, LF or CRLF)."""
     if not path:
         raise UsageError(f"--mode {mode} needs --input_file")
-    from .data import read_lines
+    from .textio import read_text
 
-    sentences = [" ".join(tokens) for tokens in read_lines(path)]
-    if mode == "interpolate" and len(sentences) != 2:
-        raise DataError(f"{path}: --mode interpolate needs exactly two sentences, found {len(sentences)}")
-    return sentences
+    lines = read_text(path).splitlines()
+    if not any(line.strip() for line in lines):
+        raise DataError(f"{path}: no sentences (the file is empty or holds only blank lines)")
+    if mode == "interpolate":
+        lines = [line for line in lines if line.strip()]
+        if len(lines) != 2:
+            raise DataError(f"{path}: --mode interpolate needs exactly two sentences, found {len(lines)}")
+    return lines
+
+
+def per_line(lines: List[str], run: Callable[[List[str]], List[str]], path: str) -> List[str]:
+    """`run` on the non-blank lines, with a blank output line for each blank input line, so outputs line up."""
+    blank = [i for i, line in enumerate(lines) if not line.strip()]
+    if blank:
+        shown = ", ".join(str(i + 1) for i in blank[:5]) + (", ..." if len(blank) > 5 else "")
+        logger.warning("%s: %d blank input line(s) (line %s) give blank output lines", path, len(blank), shown)
+    results = iter(run([line for line in lines if line.strip()]))
+    return ["" if not line.strip() else next(results) for line in lines]
+
+
+def generate_lines(vae, args: argparse.Namespace) -> List[str]:
+    """The output lines of --mode for a loaded `VAEGenerator`."""
+    decode = dict(strategy=args.decode_strategy, beam_size=args.beam_size, max_len=args.max_out_len,
+                  seed=args.seed)
+    if args.mode == "sample":
+        return vae.sample(num=args.num_samples, temperature=args.temperature, **decode)
+    from .data import warn_unknown_share
+
+    inputs = read_input(args.input_file, args.mode)
+    warn_unknown_share(vae.unknown_share([line for line in inputs if line.strip()]), args.input_file)
+    if args.mode == "interpolate":
+        return vae.interpolate(inputs[0], inputs[1], steps=args.interpolation_steps, **decode)
+    if args.mode == "reconstruct":
+        return per_line(inputs, lambda s: vae.reconstruct(s, temperature=args.temperature, **decode),
+                        args.input_file)
+    return per_line(inputs, lambda s: [" ".join(f"{v:.6f}" for v in row) for row in vae.encode(s)],
+                    args.input_file)
 
 
 @cli_entry
@@ -54,19 +93,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .bundle import write_text_atomic
     from .generate import VAEGenerator
 
-    vae = VAEGenerator.from_pretrained(args.init_from_ckpt)
-    decode = dict(strategy=args.decode_strategy, beam_size=args.beam_size, max_len=args.max_out_len,
-                  seed=args.seed)
-    if args.mode == "sample":
-        lines = vae.sample(num=args.num_samples, temperature=args.temperature, **decode)
-    elif args.mode == "reconstruct":
-        lines = vae.reconstruct(read_input(args.input_file, args.mode), temperature=args.temperature, **decode)
-    elif args.mode == "interpolate":
-        a, b = read_input(args.input_file, args.mode)
-        lines = vae.interpolate(a, b, steps=args.interpolation_steps, **decode)
-    else:
-        vectors = vae.encode(read_input(args.input_file, args.mode))
-        lines = [" ".join(f"{v:.6f}" for v in row) for row in vectors]
+    lines = generate_lines(VAEGenerator.from_pretrained(args.init_from_ckpt), args)
     write_text_atomic(args.infer_output_file, "".join(line + "\n" for line in lines))
     print(f"wrote {len(lines)} lines to {args.infer_output_file}")
     return 0
