@@ -10,7 +10,8 @@ and `VAEGenerator`), so their numbers cannot drift apart.
     mi_batch     the same estimator inside consecutive blocks of 32 sentences, averaged
                  (what He et al. 2019's tables print; biased low by the small mixture)
     au           dims whose posterior mean varies over the data by more than 0.01
-    bleu_greedy  corpus BLEU-4 (0-100) of greedy decodes from the posterior means vs the inputs
+    bleu_greedy  corpus BLEU-4 (0-100) of greedy decodes from the posterior means vs the inputs,
+                 each decode cut at EOS or at twice the input's length (words + EOS)
 
 Memory is bounded by a row cap: a decoder pass scores at most `max_rows`
 logit rows (token positions), by default LOGIT_BUDGET // vocabulary size, so
@@ -205,7 +206,10 @@ def bleu_greedy(net, batches, max_rows: Optional[int] = None, progress: bool = F
     hyps, refs = [], []
     bar = progress_bar(total, "greedy BLEU", progress)
     for src, src_length, trg, trg_length, label in batches:
-        hyps += greedy_reconstruction_ids(net, src, src_length, 2 * trg.shape[1], max_rows)
+        # cut at twice the input's predicted tokens (n + 1), per sentence, so batching cannot change it
+        decoded = greedy_reconstruction_ids(net, src, src_length, 2 * trg.shape[1] + 2, max_rows)
+        limits = 2 * trg_length.numpy().reshape(-1)
+        hyps += [ids[:limit] for ids, limit in zip(decoded, limits)]
         refs += reference_ids(label, trg_length)
         bar.update(src.shape[0])
     bar.close()

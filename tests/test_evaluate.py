@@ -1,6 +1,7 @@
 """Evaluation: IW-NLL vs ELBO, the MI and AU estimators, the evaluate CLI, curves, and Yahoo end to end."""
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -47,10 +48,47 @@ def test_evaluate_cli_writes_every_metric(trained_bundle, tmp_path, capsys):
     metrics = json.loads(out.read_text())
     gap = metrics["nll_elbo"] - metrics["nll_iw"]
     assert f"nll_iw <= nll_elbo: {'yes' if gap >= 0 else 'NO'}" in capsys.readouterr().out
-    for key in ("nll_elbo", "rec", "kl", "ppl_elbo", "nll_iw", "ppl_iw", "mi", "au", "num_sentences", "num_words",
-                "seconds"):
+    for key in ("nll_elbo", "rec", "kl", "ppl_elbo", "nll_iw", "ppl_iw", "mi", "mi_batch", "au", "bleu_greedy",
+                "num_sentences", "num_words", "seconds"):
         assert key in metrics
     assert metrics["num_sentences"] == 300
+    assert 0 < metrics["mi_batch"] <= math.log(32) + 0.2 and metrics["mi_batch_size"] == 32
+    assert 0.0 <= metrics["bleu_greedy"] <= 100.0
+
+
+def test_evaluate_cli_skips_bleu_and_draws_no_bar_when_quiet(trained_bundle, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "m.json"
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)  # a bar would be drawn
+    assert evaluate_main(["--init_from_ckpt", str(trained_bundle / "best"), "--dataset", "sample", "--iw_samples",
+                          "0", "--no_bleu", "--quiet", "--max_sentences", "40", "--output_json", str(out),
+                          "--num_threads", "1"]) == 0
+    metrics = json.loads(out.read_text())
+    assert "bleu_greedy" not in metrics and "nll_iw" not in metrics and metrics["num_sentences"] == 40
+    assert "ELBO" not in capsys.readouterr().err
+
+
+def test_generator_bleu_scores_what_evaluate_scores(trained_bundle, monkeypatch):
+    from collections import Counter
+
+    from paddle_vae import metrics
+    from paddle_vae.data import load_and_encode
+    from paddle_vae.generate import VAEGenerator
+    import argparse
+
+    seen = []
+    real_bleu = metrics.corpus_bleu
+    monkeypatch.setattr(metrics, "corpus_bleu", lambda h, r: seen.append(Counter(map(tuple, zip(map(tuple, r), map(
+        tuple, h))))) or real_bleu(h, r))
+    vae = VAEGenerator.from_pretrained(str(trained_bundle / "best"))
+    corpus = load_and_encode(argparse.Namespace(dataset="sample", data_dir=None, max_len=1280, seed=1),
+                             vocab=vae.vocab)
+    m = evaluate_loader(vae.net, corpus.loader("test", 32), bleu=True)
+    sentences = [" ".join(vae.vocab.idx_to_token[i] for i in ids) for ids in corpus.splits["test"]]
+    assert vae.bleu(sentences) == pytest.approx(m["bleu_greedy"], abs=0.5)
+    from_evaluate, from_generator = seen  # (input ids, greedy reconstruction ids) pairs, in any order
+    assert sum(from_evaluate.values()) == len(sentences) == sum(from_generator.values())
+    # the same pairs, up to a rare argmax tie flipped by a different batch shape
+    assert sum((from_evaluate & from_generator).values()) >= 0.98 * len(sentences)
 
 
 def test_plot_writes_curves_png(trained_bundle, tmp_path):
