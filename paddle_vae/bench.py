@@ -34,6 +34,9 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from .bench_rows import (YAHOO_MODEL, load_batches, print_rows, save_eval_batches, save_yahoo_batches,
+                         worker_eval_iw, write_batches, yahoo_cost)
+
 MODEL = dict(embed_dim=256, hidden_size=256, latent_size=32)
 REF_SAMPLE_BATCH, REF_MAX_STEPS = 32, 100
 
@@ -61,11 +64,9 @@ def worker_train_paddle(cfg: Dict[str, Any]) -> Dict[str, Any]:
     from .loss import CrossEntropyWithKL
     from .model import VAESeq2SeqModel
 
-    data = np.load(cfg["batches"])
-    batches = [[paddle.to_tensor(data[f"{k}{i}"]) for k in ("src", "src_len", "trg", "trg_len", "label")]
-               for i in range(int(data["n"]))]
+    data, batches = load_batches(cfg["batches"], paddle)
     paddle.seed(1)
-    net = VAESeq2SeqModel(**MODEL, vocab_size=int(data["vocab_size"]), PAD_ID=int(data["pad_id"]),
+    net = VAESeq2SeqModel(**cfg.get("model", MODEL), vocab_size=int(data["vocab_size"]), PAD_ID=int(data["pad_id"]),
                           dec_dropout=0.5, init_scale=0.1, decoder_impl=cfg["impl"])
     loss_fn = CrossEntropyWithKL(0.1, 1e-4)
     opt = paddle.optimizer.Adam(1e-3, parameters=net.parameters(), grad_clip=paddle.nn.ClipGradByGlobalNorm(5.0))
@@ -199,7 +200,9 @@ def worker_sample(cfg: Dict[str, Any]) -> Dict[str, Any]:
                 [n < REF_MAX_STEPS for n in lengths])), "peak_rss_mb": peak_rss_mb()}
 
 
-WORKERS = {"train_paddle": worker_train_paddle, "train_torch": worker_train_torch, "sample": worker_sample}
+WORKERS = {"train_paddle": worker_train_paddle, "train_torch": worker_train_torch, "sample": worker_sample,
+           "eval_iw": worker_eval_iw}
+ROWS = ("train", "sample", "eval", "yahoo")
 
 
 # ---------------------------------------------------------------------------
@@ -212,19 +215,12 @@ def save_batches(args, path: str) -> Dict[str, Any]:
     start = time.perf_counter()
     corpus = load_and_encode(ns)
     loader = corpus.loader("train", args.batch_size, shuffle=True, seed=1)
-    arrays: Dict[str, Any] = {}
-    for i, batch in enumerate(loader):
-        if i == args.warmup + args.steps:
-            break
-        for k, t in zip(("src", "src_len", "trg", "trg_len", "label"), batch):
-            arrays[f"{k}{i}"] = t.numpy()
-    prep_seconds = time.perf_counter() - start
     counts = np.bincount([t for s in corpus.splits["train"] for t in s], minlength=len(corpus.vocab)).astype("float64")
     counts[corpus.eos_id] = len(corpus.splits["train"])
     counts += 1e-3
-    np.savez(path, n=args.warmup + args.steps, vocab_size=len(corpus.vocab), pad_id=corpus.pad_id,
-             bos_id=corpus.bos_id, eos_id=corpus.eos_id, unigram_log_prob=np.log(counts / counts.sum()), **arrays)
-    return {"data_prep_seconds": prep_seconds}
+    write_batches(loader, args.warmup + args.steps, path, vocab_size=len(corpus.vocab), pad_id=corpus.pad_id,
+                  bos_id=corpus.bos_id, eos_id=corpus.eos_id, unigram_log_prob=np.log(counts / counts.sum()))
+    return {"data_prep_seconds": time.perf_counter() - start}
 
 
 def run_worker(kind: str, cfg: Dict[str, Any], reference_env: bool = False, python: str = sys.executable
@@ -259,6 +255,24 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def run_extra_rows(args, rows: List[str], results: Dict[str, Any], base: Dict[str, Any], tmp: str) -> None:
+    """The evaluation row (IW on PTB test) and the Yahoo-shape training row (see bench_rows)."""
+    if "eval" in rows:
+        path = os.path.join(tmp, "eval.npz")
+        save_eval_batches(args.data_dir, path, args.eval_sentences, args.batch_size)
+        results["eval"] = {f"iw{args.iw_samples}_ptb_test": run_worker("eval_iw", dict(
+            base, eval_batches=path, iw_samples=args.iw_samples))}
+    if "yahoo" in rows and not args.yahoo_dir:
+        results["yahoo"] = {"ours": {"error": "skipped: no --yahoo_dir"}}
+    elif "yahoo" in rows:
+        path = os.path.join(tmp, "yahoo.npz")
+        results.update(save_yahoo_batches(args.yahoo_dir, path, args.warmup + args.steps, args.batch_size))
+        row = run_worker("train_paddle", dict(base, batches=path, impl="fused", model=YAHOO_MODEL))
+        results["yahoo"] = {"ours": dict(row, model=YAHOO_MODEL)}
+        if "sec_per_step" in row:
+            results["yahoo"]["ours"].update(yahoo_cost(row, args.batch_size))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     p.add_argument("--data_dir", required=False, default=None, help="folder with ptb.{train,valid,test}.txt")
@@ -273,12 +287,25 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--skip_torch", action="store_true")
     p.add_argument("--torch_python", default=sys.executable,
                    help="interpreter for the PyTorch row (torch is never a dependency of paddle_vae)")
+    p.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated subset of {','.join(ROWS)}")
+    p.add_argument("--eval_sentences", type=int, default=320, help="eval row: first N PTB test sentences")
+    p.add_argument("--iw_samples", type=int, default=500, help="eval row: K")
+    p.add_argument("--yahoo_dir", default=None, help="yahoo row: folder with vocab.txt and yahoo.valid.txt "
+                                                     "(../shared/data/yahoo_partial); the row is skipped without it")
+    p.add_argument("--smoke", action="store_true", help="a few steps and sentences per row: checks, not timings")
     p.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--_cfg", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._worker:
         print(json.dumps(WORKERS[args._worker](json.loads(args._cfg))))
         return 0
+    rows = [r for r in args.rows.split(",") if r]
+    if not set(rows) <= set(ROWS):
+        print(f"error: --rows takes a subset of {','.join(ROWS)}, got {args.rows}", file=sys.stderr)
+        return 2
+    if args.smoke:
+        args.steps, args.warmup, args.sample_sentences, args.reference_sentences = 2, 1, 16, 8
+        args.eval_sentences, args.iw_samples, args.skip_torch = 8, 4, True
     if not args.data_dir or not os.path.isfile(os.path.join(args.data_dir, "ptb.train.txt")):
         print(f"error: --data_dir must hold ptb.train.txt (got {args.data_dir})", file=sys.stderr)
         return 2
@@ -291,28 +318,33 @@ def main(argv: Optional[List[str]] = None) -> int:
         batches = os.path.join(tmp, "batches.npz")
         results.update(save_batches(args, batches))
         base = {"batches": batches, "warmup": args.warmup, "threads": threads}
-        train = results["train"] = {}
-        train["reference"] = run_worker("train_paddle", dict(base, impl="cell"), reference_env=True)
-        train["reference+env"] = run_worker("train_paddle", dict(base, impl="cell"))
-        train["ours"] = run_worker("train_paddle", dict(base, impl="fused"))
-        if not args.skip_torch and torch_available(args.torch_python):
-            train["torch"] = run_worker("train_torch", base, python=args.torch_python)
-        sample = results["sample"] = {}
-        sample["reference"] = run_worker("sample", dict(base, path="reference", num_sentences=args.reference_sentences),
-                                         reference_env=True)
-        sample["reference_as_shipped"] = run_worker("sample", dict(base, path="reference_as_shipped",
-                                                                   num_sentences=64), reference_env=True)
-        sample["ours"] = run_worker("sample", dict(base, path="ours", num_sentences=args.sample_sentences,
-                                                   batch=args.sample_batch))
+        train = results["train"] = {} if "train" in rows else None
+        sample = results["sample"] = {} if "sample" in rows else None
+        if train is not None:
+            train["reference"] = run_worker("train_paddle", dict(base, impl="cell"), reference_env=True)
+            train["reference+env"] = run_worker("train_paddle", dict(base, impl="cell"))
+            train["ours"] = run_worker("train_paddle", dict(base, impl="fused"))
+            if not args.skip_torch and torch_available(args.torch_python):
+                train["torch"] = run_worker("train_torch", base, python=args.torch_python)
+        if sample is not None:
+            sample["reference"] = run_worker("sample", dict(base, path="reference",
+                                                            num_sentences=args.reference_sentences),
+                                             reference_env=True)
+            sample["reference_as_shipped"] = run_worker("sample", dict(
+                base, path="reference_as_shipped", num_sentences=min(64, args.reference_sentences)),
+                reference_env=True)
+            sample["ours"] = run_worker("sample", dict(base, path="ours", num_sentences=args.sample_sentences,
+                                                       batch=args.sample_batch))
+        run_extra_rows(args, rows, results, base, tmp)
     ratios = results["ratios"] = {}
-    if "sec_per_step" in train["reference"] and "sec_per_step" in train["ours"]:
+    if train and "sec_per_step" in train["reference"] and "sec_per_step" in train["ours"]:
         ratios["train_speedup_vs_reference"] = train["reference"]["sec_per_step"] / train["ours"]["sec_per_step"]
         if "sec_per_step" in train.get("torch", {}):
             ratios["train_speedup_vs_torch"] = train["torch"]["sec_per_step"] / train["ours"]["sec_per_step"]
-    if "sentences_per_s" in sample["reference"] and "sentences_per_s" in sample["ours"]:
+    if sample and "sentences_per_s" in sample["reference"] and "sentences_per_s" in sample["ours"]:
         ratios["sampling_speedup_vs_reference"] = (sample["ours"]["sentences_per_s"]
                                                    / sample["reference"]["sentences_per_s"])
-    if "sentences_per_s" in sample.get("reference_as_shipped", {}) and "sentences_per_s" in sample["ours"]:
+    if sample and "sentences_per_s" in sample["reference_as_shipped"] and "sentences_per_s" in sample["ours"]:
         ratios["sampling_speedup_vs_reference_as_shipped"] = (sample["ours"]["sentences_per_s"]
                                                               / sample["reference_as_shipped"]["sentences_per_s"])
     print_report(results)
@@ -326,19 +358,22 @@ def main(argv: Optional[List[str]] = None) -> int:
 def print_report(results: Dict[str, Any]) -> None:
     print(f"machine: {results['machine']}; threads: {results['threads']}; PTB batches of {results['batch_size']}; "
           f"data prep {results['data_prep_seconds']:.2f} s")
-    print(f"{'training step':<22}{'s/step':>10}{'tokens/s':>12}{'peak RSS MB':>14}")
-    for name, r in results["train"].items():
-        if "error" in r:
-            print(f"{name:<22}  error: {r['error']}")
-        else:
-            print(f"{name:<22}{r['sec_per_step']:>10.3f}{r['tokens_per_s']:>12.0f}{r['peak_rss_mb']:>14.0f}")
-    print(f"{'prior sampling':<22}{'sent/s':>10}{'batch':>12}{'peak RSS MB':>14}{'mean len':>10}{'EOS':>7}")
-    for name, r in results["sample"].items():
-        if "error" in r:
-            print(f"{name:<22}  error: {r['error']}")
-        else:
-            print(f"{name:<22}{r['sentences_per_s']:>10.1f}{r['batch']:>12}{r['peak_rss_mb']:>14.0f}"
-                  f"{r['mean_length']:>10.1f}{r['ended_with_eos']:>7.0%}")
+    if results.get("train") is not None:
+        print(f"{'training step':<22}{'s/step':>10}{'tokens/s':>12}{'peak RSS MB':>14}")
+        for name, r in results["train"].items():
+            if "error" in r:
+                print(f"{name:<22}  error: {r['error']}")
+            else:
+                print(f"{name:<22}{r['sec_per_step']:>10.3f}{r['tokens_per_s']:>12.0f}{r['peak_rss_mb']:>14.0f}")
+    if results.get("sample") is not None:
+        print(f"{'prior sampling':<22}{'sent/s':>10}{'batch':>12}{'peak RSS MB':>14}{'mean len':>10}{'EOS':>7}")
+        for name, r in results["sample"].items():
+            if "error" in r:
+                print(f"{name:<22}  error: {r['error']}")
+            else:
+                print(f"{name:<22}{r['sentences_per_s']:>10.1f}{r['batch']:>12}{r['peak_rss_mb']:>14.0f}"
+                      f"{r['mean_length']:>10.1f}{r['ended_with_eos']:>7.0%}")
+    print_rows(results)
     for k, v in results["ratios"].items():
         print(f"{k}: {v:.2f}x")
 

@@ -154,3 +154,22 @@ def test_progress_bar_shows_on_a_terminal_only(capsys, monkeypatch):
     assert wants_progress() and not wants_progress(quiet=True)
     metrics.evaluate_loader(net, batches, iw_samples=2, progress=wants_progress())
     assert "IW K=2" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bench_smoke_prints_the_evaluation_and_yahoo_rows(ptb_dir, tmp_path):
+    yahoo = ROOT.parent / "shared" / "data" / "yahoo_partial"
+    if not (yahoo / "yahoo.valid.txt").is_file():
+        pytest.skip(f"Yahoo documents not found at {yahoo}")
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "paddle_vae.bench", "--data_dir", str(ptb_dir), "--yahoo_dir",
+                           str(yahoo), "--rows", "eval,yahoo", "--smoke", "--threads", "1", "--json", str(out)],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "iw4_ptb_test" in proc.stdout and "50 epochs of 100,000 documents" in proc.stdout
+    import json
+
+    results = json.loads(out.read_text())
+    row = results["eval"]["iw4_ptb_test"]
+    assert row["num_sentences"] == 8 and row["max_rows"] == (1 << 25) // 10002 and row["mean_nll"] > 0
+    assert results["yahoo"]["ours"]["model"]["hidden_size"] == 550 and results["yahoo_documents"] == 10_000

@@ -1,0 +1,112 @@
+"""The benchmark's evaluation and Yahoo-shape rows (wired into `paddle_vae.bench`).
+
+  eval  IW-NLL with K=500 on the first 320 PTB test sentences (batches of 32,
+        as `evaluate --max_sentences 320` makes them), under the default row
+        cap: seconds per sentence and peak RSS. A PTB-sized model with random
+        weights: teacher-forced scoring costs the same whatever the weights.
+  yahoo training steps at Yahoo's shapes (embed 512, hidden 550, z 32, the
+        20k vocabulary) on real documents from ../shared/data/yahoo_partial
+        (its valid split standing in for the training split, which is not
+        available there): s/step, tokens/s, peak RSS, and what 50 epochs of
+        the 100k-document training split would cost at that speed.
+"""
+import argparse
+import math
+import os
+import time
+from typing import Any, Dict, Iterable
+
+import numpy as np
+
+YAHOO_MODEL = dict(embed_dim=512, hidden_size=550, latent_size=32)
+YAHOO_TRAIN_DOCUMENTS = 100_000  # yahoo_answer_100k's training split
+BATCH_KEYS = ("src", "src_len", "trg", "trg_len", "label")
+
+
+def write_batches(batches: Iterable, count: int, path: str, **meta: Any) -> None:
+    """The first `count` (src, src_len, trg, trg_len, label) batches as one .npz, with `meta` alongside."""
+    arrays: Dict[str, Any] = {}
+    n = 0
+    for n, batch in enumerate(batches, 1):
+        arrays.update({f"{k}{n - 1}": t.numpy() for k, t in zip(BATCH_KEYS, batch)})
+        if n == count:
+            break
+    np.savez(path, n=n, **meta, **arrays)
+
+
+def load_batches(path: str, paddle):
+    data = np.load(path)
+    return data, [[paddle.to_tensor(data[f"{k}{i}"]) for k in BATCH_KEYS] for i in range(int(data["n"]))]
+
+
+def save_eval_batches(data_dir: str, path: str, num_sentences: int, batch_size: int) -> None:
+    from .data import load_and_encode
+
+    ns = argparse.Namespace(dataset="ptb", data_dir=data_dir, max_len=1280, batch_size=batch_size, seed=1)
+    corpus = load_and_encode(ns)
+    corpus.splits["test"] = corpus.splits["test"][:num_sentences]
+    write_batches(corpus.loader("test", batch_size), math.ceil(num_sentences / batch_size), path,
+                  vocab_size=len(corpus.vocab), pad_id=corpus.pad_id)
+
+
+def save_yahoo_batches(yahoo_dir: str, path: str, count: int, batch_size: int) -> Dict[str, Any]:
+    """Shuffled, length-bucketed training batches of real Yahoo documents, as training would draw them."""
+    from .data import Corpus, encode_sentences, read_lines, read_vocab_file, vocab_from_tokens
+
+    start = time.perf_counter()
+    vocab = vocab_from_tokens(read_vocab_file(os.path.join(yahoo_dir, "vocab.txt")), "_UNK")
+    docs = encode_sentences(read_lines(os.path.join(yahoo_dir, "yahoo.valid.txt")), vocab)
+    corpus = Corpus({"train": docs, "valid": [], "test": []}, vocab)
+    write_batches(corpus.loader("train", batch_size, shuffle=True, seed=1), count, path, vocab_size=len(vocab),
+                  pad_id=corpus.pad_id)
+    return {"yahoo_data_prep_seconds": time.perf_counter() - start, "yahoo_documents": len(docs),
+            "yahoo_mean_tokens": float(np.mean([len(d) for d in docs]))}
+
+
+def worker_eval_iw(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """IW-NLL over the saved test batches in this process; the caller reads its peak RSS."""
+    from .bench import MODEL, _paddle_setup, peak_rss_mb
+
+    paddle = _paddle_setup(cfg["threads"])
+    from .metrics import default_max_rows, iw_log_likelihood
+    from .model import VAESeq2SeqModel
+
+    data, batches = load_batches(cfg["eval_batches"], paddle)
+    paddle.seed(1)
+    net = VAESeq2SeqModel(**MODEL, vocab_size=int(data["vocab_size"]), PAD_ID=int(data["pad_id"]), init_scale=0.1)
+    net.eval()
+    start, nll, sentences = time.perf_counter(), 0.0, 0
+    for batch in batches:
+        nll -= float(iw_log_likelihood(net, *batch, num_samples=cfg["iw_samples"]).sum())
+        sentences += batch[0].shape[0]
+    seconds = time.perf_counter() - start
+    return {"sec_per_sentence": seconds / sentences, "num_sentences": sentences, "iw_samples": cfg["iw_samples"],
+            "max_rows": default_max_rows(net), "mean_nll": nll / sentences, "peak_rss_mb": peak_rss_mb()}
+
+
+def yahoo_cost(row: Dict[str, Any], batch_size: int, epochs: int = 50) -> Dict[str, float]:
+    """Hours for `epochs` over the 100k training documents at the measured s/step (dev passes not counted)."""
+    steps = math.ceil(YAHOO_TRAIN_DOCUMENTS / batch_size)
+    return {"yahoo_hours_per_epoch": row["sec_per_step"] * steps / 3600,
+            f"yahoo_hours_{epochs}_epochs": row["sec_per_step"] * steps * epochs / 3600}
+
+
+def print_rows(results: Dict[str, Any]) -> None:
+    if "eval" in results:
+        print(f"{'evaluation':<22}{'s/sent':>10}{'sentences':>12}{'K':>6}{'row cap':>9}{'peak RSS MB':>14}")
+        for name, r in results["eval"].items():
+            if "error" in r:
+                print(f"{name:<22}  error: {r['error']}")
+            else:
+                print(f"{name:<22}{r['sec_per_sentence']:>10.3f}{r['num_sentences']:>12}{r['iw_samples']:>6}"
+                      f"{r['max_rows']:>9}{r['peak_rss_mb']:>14.0f}")
+    if "yahoo" in results:
+        print(f"{'yahoo-shape training':<22}{'s/step':>10}{'tokens/s':>12}{'peak RSS MB':>14}")
+        for name, r in results["yahoo"].items():
+            if "error" in r:
+                print(f"{name:<22}  error: {r['error']}")
+            else:
+                print(f"{name:<22}{r['sec_per_step']:>10.3f}{r['tokens_per_s']:>12.0f}{r['peak_rss_mb']:>14.0f}")
+                print(f"  at this speed, 50 epochs of {YAHOO_TRAIN_DOCUMENTS:,} documents: "
+                      f"{r['yahoo_hours_50_epochs']:.1f} h ({r['yahoo_hours_per_epoch']:.2f} h per epoch, "
+                      "dev passes not counted)")
