@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam_size", type=int, default=1)
     p.add_argument("--device", type=str, default=None, choices=["gpu", "cpu", "xpu"],
                    help="default: gpu when Paddle sees one, else cpu")
-    p.add_argument("--warm_up", type=int, default=None, help="epochs over which the KL weight rises to 1")
+    p.add_argument("--warm_up", type=int, default=None,
+                   help="the KL weight rises by 1/warm_up per epoch from --kl_start, so it reaches 1 after "
+                        "(1 - kl_start) * warm_up epochs (9 of the reference's 10)")
     p.add_argument("--kl_start", type=float, default=0.1, help="KL weight at step 0")
     p.add_argument("--init_from_ckpt", type=str, default=None,
                    help="bundle folder to resume training from, or to load for inference")
