@@ -123,13 +123,13 @@ class VAEGenerator:
 
     # -- the public operations ----------------------------------------------------
     def sample(self, num: int = 10, strategy: str = "sampling", beam_size: int = 4, max_len: int = 50,
-               temperature: float = 1.0, seed: Optional[int] = None) -> List[str]:
+               temperature: float = 1.0, seed: Optional[int] = None, progress: Optional[bool] = None) -> List[str]:
         """Sentences decoded from z ~ N(0, I)."""
         if not isinstance(num, int) or num <= 0:
             raise UsageError(f"num must be a positive integer, got {num!r}")
         rng = np.random.RandomState(seed)
         z = rng.standard_normal((num, self.net.latent_size)).astype("float32")
-        return self.decode(z, strategy, beam_size, max_len, temperature, seed)
+        return self.decode(z, strategy, beam_size, max_len, temperature, seed, progress)
 
     @paddle.no_grad()
     def encode(self, sentences: Sequence[str]) -> np.ndarray:

@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_decode_flags(p, default_strategy="sampling")
     p.add_argument("--input_file", default=None, help="one sentence per line (two lines for interpolate)")
     p.add_argument("--interpolation_steps", type=int, default=5)
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (one is drawn on a terminal for inputs over 512 sentences)")
     return p
 
 
@@ -68,8 +70,9 @@ def generate_lines(vae, args: argparse.Namespace) -> List[str]:
     """The output lines of --mode for a loaded `VAEGenerator`."""
     decode = dict(strategy=args.decode_strategy, beam_size=args.beam_size, max_len=args.max_out_len,
                   seed=args.seed)
+    bar = dict(progress=False if getattr(args, "quiet", False) else None)
     if args.mode == "sample":
-        return vae.sample(num=args.num_samples, temperature=args.temperature, **decode)
+        return vae.sample(num=args.num_samples, temperature=args.temperature, **decode, **bar)
     from .data import warn_unknown_share
 
     inputs = read_input(args.input_file, args.mode)
@@ -77,7 +80,7 @@ def generate_lines(vae, args: argparse.Namespace) -> List[str]:
     if args.mode == "interpolate":
         return vae.interpolate(inputs[0], inputs[1], steps=args.interpolation_steps, **decode)
     if args.mode == "reconstruct":
-        return per_line(inputs, lambda s: vae.reconstruct(s, temperature=args.temperature, **decode),
+        return per_line(inputs, lambda s: vae.reconstruct(s, temperature=args.temperature, **decode, **bar),
                         args.input_file)
     return per_line(inputs, lambda s: [" ".join(f"{v:.6f}" for v in row) for row in vae.encode(s)],
                     args.input_file)

@@ -173,3 +173,18 @@ def test_bench_smoke_prints_the_evaluation_and_yahoo_rows(ptb_dir, tmp_path):
     row = results["eval"]["iw4_ptb_test"]
     assert row["num_sentences"] == 8 and row["max_rows"] == (1 << 25) // 10002 and row["mean_nll"] > 0
     assert results["yahoo"]["ours"]["model"]["hidden_size"] == 550 and results["yahoo_documents"] == 10_000
+
+
+def test_generator_shows_a_bar_for_long_inputs_on_a_terminal_unless_told_not_to(capsys, monkeypatch):
+    from paddle_vae.generate import DECODE_BATCH, untrained_generator
+
+    vae = untrained_generator(["<pad>", "<bos>", "<eos>", "<unk>", "a", "b"], embed_dim=8, hidden_size=8,
+                              latent_size=4)
+    sentences = ["a b"] * (DECODE_BATCH + 1)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    vae.reconstruct(sentences[:3], max_len=3)
+    assert "decode" not in capsys.readouterr().err  # one internal batch: no bar
+    vae.reconstruct(sentences, max_len=3)
+    assert "decode" in capsys.readouterr().err
+    vae.reconstruct(sentences, max_len=3, progress=False)  # what predict --quiet passes
+    assert capsys.readouterr().err == ""
