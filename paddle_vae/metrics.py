@@ -22,7 +22,7 @@ scored alone. A language model (`net.is_lm`) has no latent: KL, MI and AU are
 """
 import math
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 import paddle
@@ -75,8 +75,8 @@ def rec_loss_per_sentence(logits: paddle.Tensor, label: paddle.Tensor, trg_mask:
 
 
 @paddle.no_grad()
-def reconstruction_nll(net, trg, trg_length, label, latent_z: Optional[paddle.Tensor],
-                       max_rows: Optional[int] = None) -> np.ndarray:
+def reconstruction_nll(net, trg: paddle.Tensor, trg_length: paddle.Tensor, label: paddle.Tensor,
+                       latent_z: Optional[paddle.Tensor], max_rows: Optional[int] = None) -> np.ndarray:
     """-log p(x | z) per sentence, [B] float64, decoding at most `max_rows` logit rows per pass."""
     max_rows = max_rows or default_max_rows(net)
     mask = net.trg_mask(trg)
@@ -99,7 +99,8 @@ def _tile(x: paddle.Tensor, times: int) -> paddle.Tensor:
 
 
 @paddle.no_grad()
-def iw_log_likelihood(net, src, src_length, trg, trg_length, label, num_samples: int,
+def iw_log_likelihood(net, src: paddle.Tensor, src_length: paddle.Tensor, trg: paddle.Tensor,
+                      trg_length: paddle.Tensor, label: paddle.Tensor, num_samples: int,
                       max_rows: Optional[int] = None) -> np.ndarray:
     """Importance-weighted estimate of log p(x) per sentence, [B], with z_k ~ q(z | x).
 
@@ -179,7 +180,8 @@ def _cut(ids: Sequence[int], eos: int) -> List[int]:
 
 
 @paddle.no_grad()
-def greedy_reconstruction_ids(net, src, src_length, max_len: int, max_rows: Optional[int] = None) -> List[List[int]]:
+def greedy_reconstruction_ids(net, src: paddle.Tensor, src_length: paddle.Tensor, max_len: int,
+                              max_rows: Optional[int] = None) -> List[List[int]]:
     """Greedy decodes from the posterior means (ids up to EOS); `net` is a VAESeq2SeqInferModel."""
     mean, _ = net.encode(src, src_length)
     saved = net.decode_strategy, net.max_out_len
@@ -198,7 +200,7 @@ def reference_ids(label: paddle.Tensor, trg_length: paddle.Tensor) -> List[List[
     return [[int(t) for t in row[:n - 1]] for row, n in zip(label, trg_length.numpy().reshape(-1))]
 
 
-def bleu_greedy(net, batches, max_rows: Optional[int] = None, progress: bool = False,
+def bleu_greedy(net, batches: Iterable, max_rows: Optional[int] = None, progress: bool = False,
                 total: Optional[int] = None) -> Optional[float]:
     """`bleu_greedy` over (src, src_length, trg, trg_length, label) batches; None for a language model."""
     if is_lm(net):

@@ -4,7 +4,7 @@ A bar is drawn on stderr only when it is a terminal and the caller did not ask
 for quiet output, so logs, pipes and CI output stay free of carriage returns.
 """
 import sys
-from typing import Optional
+from typing import Any, Optional
 
 
 def wants_progress(quiet: bool = False) -> bool:
@@ -12,7 +12,7 @@ def wants_progress(quiet: bool = False) -> bool:
     return not quiet and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
 
 
-def progress_bar(total: Optional[int], desc: str, enabled: bool, unit: str = "sent"):
+def progress_bar(total: Optional[int], desc: str, enabled: bool, unit: str = "sent") -> Any:
     """A tqdm bar (a no-op object when disabled); call `.update(n)` and `.close()`."""
     from tqdm import tqdm
 
