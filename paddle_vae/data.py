@@ -16,7 +16,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .errors import DataError
-from .textio import check_text_folder, read_lines, read_text, read_vocab_file, resolve_tokenizer  # noqa: F401
+from .textio import check_text_folder, read_lines, read_vocab_file, resolve_tokenizer
 
 logger = logging.getLogger("paddle_vae")
 
@@ -41,7 +41,7 @@ PADDLENLP_NAMES = {"ptb": "ptb", "yahoo": "yahoo_answer_100k"}
 
 
 # ---------------------------------------------------------------------------
-# Reading text
+# Corpora (files are read by textio)
 # ---------------------------------------------------------------------------
 def truncate(sentences: List[List[str]], max_len: int, name: str) -> List[List[str]]:
     """Cut sentences to `max_len` tokens, saying once how many were cut."""
