@@ -91,6 +91,43 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def add_recipe_flags(p: argparse.ArgumentParser) -> None:
+    """Training recipes against posterior collapse (see schedules.py, model.py, remedies.py, lm.py)."""
+    p.add_argument("--model", default="vae", choices=["vae", "lm"],
+                   help="lm: the same embedding, decoder LSTM and output layer with no encoder and no z, "
+                        "the language model a VAE must match")
+    p.add_argument("--kl_schedule", default="linear", choices=["linear", "cyclical"],
+                   help="linear: the reference's anneal over --warm_up epochs; cyclical: Fu et al. 2019")
+    p.add_argument("--kl_cycles", type=int, default=4, help="cyclical: number of cycles over the run")
+    p.add_argument("--kl_ramp", type=float, default=0.5,
+                   help="cyclical: fraction of each cycle over which the weight rises from 0 to 1")
+    p.add_argument("--fb_mode", default="batch", choices=["batch", "sentence"],
+                   help="free bits per dimension on the batch-mean KL (Kingma et al.) or per sentence "
+                        "(Li et al.'s fb=2, threshold = their target_kl / latent_size)")
+    p.add_argument("--pretrain_ae_epochs", type=int, default=0,
+                   help="Li et al. 2019: train this many epochs at KL weight 0, then reset the decoder "
+                        "(keeping the encoder) and train the VAE with a fresh optimizer")
+    p.add_argument("--bn_vae", type=float, default=0.0, metavar="GAMMA",
+                   help="BN-VAE (Zhu et al. 2020): batch-normalise the posterior mean with fixed scale GAMMA")
+    p.add_argument("--aggressive", action="store_true",
+                   help="He et al. 2019: aggressive inference-network training until dev MI stops rising")
+
+
+def validate_recipe(args: argparse.Namespace) -> argparse.Namespace:
+    if args.kl_cycles <= 0 or not 0.0 < args.kl_ramp <= 1.0:
+        raise UsageError("--kl_cycles must be positive and --kl_ramp in (0, 1]")
+    if args.pretrain_ae_epochs < 0 or args.pretrain_ae_epochs >= args.max_epoch:
+        raise UsageError(f"--pretrain_ae_epochs must be in [0, --max_epoch), got {args.pretrain_ae_epochs}")
+    if args.bn_vae < 0:
+        raise UsageError(f"--bn_vae must be >= 0, got {args.bn_vae}")
+    if args.model == "lm":
+        if args.bn_vae or args.pretrain_ae_epochs or args.aggressive or args.kl_schedule != "linear":
+            raise UsageError("--model lm has no latent: drop --bn_vae, --pretrain_ae_epochs, --aggressive and "
+                             "--kl_schedule")
+        args.free_bits = 0.0  # a dataset default; meaningless without z
+    return args
+
+
 def add_decode_flags(p: argparse.ArgumentParser, default_strategy: str) -> None:
     """Decoding flags shared by the inference and export CLIs (checked in `validate`)."""
     p.add_argument("--decode_strategy", default=default_strategy, choices=["sampling", "greedy", "beam"])

@@ -170,4 +170,6 @@ def model_kwargs(config: Dict[str, Any]) -> Dict[str, Any]:
     """Constructor arguments of VAESeq2SeqModel / VAESeq2SeqInferModel from a bundle config."""
     kwargs = {k: config[k] for k in MODEL_KEYS}
     kwargs["PAD_ID"] = config["pad_id"]
+    if config.get("bn_vae"):  # BN-VAE bundles hold the batch norm's running statistics
+        kwargs["bn_vae"] = config["bn_vae"]
     return kwargs

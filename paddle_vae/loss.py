@@ -5,12 +5,14 @@ counts) and padding counts nothing. Metrics always use KL weight 1, so the
 dev/test NLL and PPL are bounds on the true model, whatever the anneal is at.
 """
 import math
-from typing import List
+from typing import Callable, List, Optional
 
 import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
+
+from .schedules import KLSchedule, kl_weight_at
 
 
 def sentence_rec_loss(dec_output: paddle.Tensor, label: paddle.Tensor, trg_mask: paddle.Tensor) -> paddle.Tensor:
@@ -34,38 +36,45 @@ def _segment_sum(values: paddle.Tensor, segment_ids: paddle.Tensor, num_segments
     return paddle.matmul(values.unsqueeze(0), one_hot).squeeze(0)
 
 
-def kl_weight_at(step: int, base_kl_weight: float, anneal_r: float) -> float:
-    """Linear KL annealing: `base_kl_weight` at step 0, rising by `anneal_r` per training step, capped at 1."""
-    return min(1.0, base_kl_weight + anneal_r * step)
-
-
 class CrossEntropyWithKL(nn.Layer):
     """loss = kl_loss * kl_weight + reconstruction (summed over time, averaged over the batch).
 
     The weight depends only on the global training step, which the trainer
     sets through `set_step`, so evaluation never advances the anneal and a
-    resumed run continues it exactly. In eval mode the weight is 1.
+    resumed run continues it exactly. In eval mode the weight is 1. The
+    default schedule is the reference's linear one; `schedule` replaces it.
+
+    With free bits the model's `kl_loss` is the floored training objective;
+    `true_kl` (a callable returning the batch-mean true KL, e.g. the model's
+    `kl_true`) keeps the logged KL and the metrics' NLL honest.
     """
 
-    def __init__(self, base_kl_weight: float, anneal_r: float):
+    def __init__(self, base_kl_weight: float, anneal_r: float, schedule: Optional[KLSchedule] = None,
+                 true_kl: Optional[Callable[[], paddle.Tensor]] = None):
         super().__init__()
         self.base_kl_weight = base_kl_weight
         self.anneal_r = anneal_r
-        self.kl_weight = base_kl_weight
-        self.loss = self.kl_loss = self.rec_loss = None
-        self.sentence_nll = None  # [B]: rec + KL at weight 1, for the metrics
+        self.schedule = schedule
+        self.true_kl = true_kl
+        self.kl_weight = base_kl_weight if schedule is None else schedule(0)
+        self.loss = self.kl_loss = self.kl_objective = self.rec_loss = None
+        self.sentence_nll = None  # [B]: rec + true KL at weight 1, for the metrics
         self.num_words = None  # predicted tokens in the batch
 
     def set_step(self, step: int) -> None:
-        self.kl_weight = kl_weight_at(step, self.base_kl_weight, self.anneal_r)
+        if self.schedule is not None:
+            self.kl_weight = self.schedule(step)
+        else:
+            self.kl_weight = kl_weight_at(step, self.base_kl_weight, self.anneal_r)
 
     def forward(self, kl_loss, dec_output, trg_mask, label):
         rec_per_sentence = sentence_rec_loss(dec_output, label, trg_mask)
         self.rec_loss = paddle.mean(rec_per_sentence)
-        self.kl_loss = kl_loss
+        self.kl_objective = kl_loss
+        self.kl_loss = kl_loss if self.true_kl is None else self.true_kl()
         weight = self.kl_weight if self.training else 1.0
-        self.loss = self.kl_loss * weight + self.rec_loss
-        self.sentence_nll = (rec_per_sentence + kl_loss).detach()
+        self.loss = kl_loss * weight + self.rec_loss
+        self.sentence_nll = (rec_per_sentence + self.kl_loss).detach()
         self.num_words = trg_mask.sum().detach()
         return self.loss
 

@@ -23,6 +23,20 @@ def _uniform(init_scale: float):
     return paddle.ParamAttr(initializer=I.Uniform(-init_scale, init_scale)) if init_scale > 0 else None
 
 
+def _fixed_scale_batch_norm(latent_size: int, gamma: float) -> nn.BatchNorm1D:
+    """BN-VAE (Zhu et al. 2020): batch-normalise the posterior mean with a fixed scale `gamma` (learnt shift),
+    which keeps E[KL] >= latent_size * gamma**2 / 2 nats, so the KL cannot collapse to zero."""
+    return nn.BatchNorm1D(latent_size, weight_attr=paddle.ParamAttr(initializer=I.Constant(gamma), trainable=False),
+                          bias_attr=paddle.ParamAttr(initializer=I.Constant(0.0)))
+
+
+def drop_words(trg: paddle.Tensor, rate: float, pad_id: int, unk_id: int) -> paddle.Tensor:
+    """Bowman et al.'s word dropout: hide decoder input words behind UNK so the decoder must lean on z."""
+    not_bos = (paddle.arange(trg.shape[1]) > 0).unsqueeze(0)
+    hide = (paddle.rand(trg.shape) < rate) & (trg != pad_id) & not_bos
+    return paddle.where(hide, paddle.full_like(trg, unk_id), trg)
+
+
 class LSTMEncoder(nn.Layer):
     def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, num_layers: int, init_scale: float,
                  dropout: float):
@@ -59,9 +73,9 @@ class LSTMDecoderCell(nn.RNNCellBase):
     def state_shape(self):
         return [[(self.hidden_size,), (self.hidden_size,)] for _ in range(self.num_layers)]
 
-    def forward(self, step_input: paddle.Tensor, states: List, latent_z: paddle.Tensor):
+    def forward(self, step_input: paddle.Tensor, states: List, latent_z: Optional[paddle.Tensor] = None):
         lstm = self._lstm[0]
-        x = paddle.concat([step_input, latent_z], axis=-1)
+        x = step_input if latent_z is None else paddle.concat([step_input, latent_z], axis=-1)
         new_states = []
         for i in range(self.num_layers):
             x, state = lstm[i].cell(x, states[i])
@@ -89,8 +103,10 @@ class LSTMDecoder(nn.Layer):
                       latent_z: paddle.Tensor, init_states: Tuple[paddle.Tensor, paddle.Tensor]) -> paddle.Tensor:
         """Logits at non-pad positions only, [num_words, V], in row-major (batch, time) order."""
         emb = self.embed(trg)
-        z = paddle.expand(latent_z.unsqueeze(1), [emb.shape[0], emb.shape[1], latent_z.shape[-1]])
-        out, _ = self.lstm(paddle.concat([emb, z], axis=-1), initial_states=init_states, sequence_length=trg_length)
+        if latent_z is not None:  # None: the language model, which has no z
+            z = paddle.expand(latent_z.unsqueeze(1), [emb.shape[0], emb.shape[1], latent_z.shape[-1]])
+            emb = paddle.concat([emb, z], axis=-1)
+        out, _ = self.lstm(emb, initial_states=init_states, sequence_length=trg_length)
         if self.dropout > 0:
             out = F.dropout(out, self.dropout, training=self.training)
         hidden = paddle.gather_nd(out, paddle.nonzero(trg_mask))
@@ -115,18 +131,23 @@ class VAESeq2SeqModel(nn.Layer):
 
     def __init__(self, embed_dim: int, hidden_size: int, latent_size: int, vocab_size: int, num_layers: int = 1,
                  init_scale: float = 0.1, PAD_ID: int = 0, enc_dropout: float = 0.0, dec_dropout: float = 0.0,
-                 decoder_impl: str = "fused", word_dropout: float = 0.0, UNK_ID: int = 3, free_bits: float = 0.0):
+                 decoder_impl: str = "fused", word_dropout: float = 0.0, UNK_ID: int = 3, free_bits: float = 0.0,
+                 fb_mode: str = "batch", bn_vae: float = 0.0):
         super().__init__()
+        if fb_mode not in ("batch", "sentence"):
+            raise ValueError(f"fb_mode must be 'batch' or 'sentence', got {fb_mode!r}")
         if decoder_impl not in ("fused", "cell"):
             raise ValueError(f"decoder_impl must be 'fused' or 'cell', got {decoder_impl!r}")
         self.embed_dim, self.hidden_size, self.latent_size = embed_dim, hidden_size, latent_size
         self.vocab_size, self.num_layers = vocab_size, num_layers
         self.PAD_ID, self.UNK_ID = PAD_ID, UNK_ID
-        self.word_dropout, self.free_bits = word_dropout, free_bits
+        self.word_dropout, self.free_bits, self.fb_mode = word_dropout, free_bits, fb_mode
+        self.kl_true: Optional[paddle.Tensor] = None  # batch-mean true KL of the last forward, for logging
         self.decoder_impl = decoder_impl
         self.encoder = LSTMEncoder(vocab_size, embed_dim, hidden_size, num_layers, init_scale, enc_dropout)
         self.distributed_fc = nn.Linear(2 * hidden_size * num_layers, 2 * latent_size,
                                         weight_attr=_uniform(init_scale))
+        self.mean_bn = _fixed_scale_batch_norm(latent_size, bn_vae) if bn_vae > 0 else None
         self.fc = nn.Linear(latent_size, 2 * hidden_size * num_layers, weight_attr=_uniform(init_scale))
         self.decoder = LSTMDecoder(vocab_size, embed_dim, hidden_size, latent_size, num_layers, init_scale,
                                    dec_dropout)
@@ -134,6 +155,8 @@ class VAESeq2SeqModel(nn.Layer):
     def encode(self, src: paddle.Tensor, src_length: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
         """Posterior parameters (mean, logvar), each [B, latent_size]."""
         z_mean, z_log_var = paddle.split(self.distributed_fc(self.encoder(src, src_length)), 2, axis=-1)
+        if self.mean_bn is not None:
+            z_mean = self.mean_bn(z_mean)
         return z_mean, z_log_var
 
     @staticmethod
@@ -150,12 +173,22 @@ class VAESeq2SeqModel(nn.Layer):
         return kl if per_dim else paddle.sum(kl, axis=-1)
 
     def kl_objective(self, z_mean: paddle.Tensor, z_log_var: paddle.Tensor) -> paddle.Tensor:
-        """Batch-mean KL; in training with free bits, each dimension's KL is floored at `free_bits` nats
-        (Kingma et al. 2016), so z is not pushed all the way to the prior. Evaluation always gets the true KL."""
+        """Batch-mean KL; in training with free bits, z is not pushed all the way to the prior.
+
+        fb_mode "batch" floors each dimension's batch-mean KL at `free_bits` nats (Kingma et al. 2016);
+        "sentence" drops each sentence's dimensions whose KL is under `free_bits` (Li et al. 2019's fb=2,
+        whose threshold is target_kl / latent_size). Evaluation always gets the true KL; `kl_true` keeps
+        it for the training log.
+        """
         kl = self.kl_divergence(z_mean, z_log_var, per_dim=True)
-        if self.training and self.free_bits > 0:
-            return paddle.sum(paddle.clip(paddle.mean(kl, axis=0), min=self.free_bits))
-        return paddle.mean(paddle.sum(kl, axis=-1))
+        true_kl = paddle.mean(paddle.sum(kl, axis=-1))
+        self.kl_true = true_kl.detach()
+        if not (self.training and self.free_bits > 0):
+            return true_kl
+        if self.fb_mode == "sentence":
+            kept = paddle.cast(kl > self.free_bits, kl.dtype)
+            return paddle.mean(paddle.sum(kl * kept, axis=-1))
+        return paddle.sum(paddle.clip(paddle.mean(kl, axis=0), min=self.free_bits))
 
     def initial_states(self, latent_z: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
         """Decoder (h, c), each [layers, B, hidden], from z."""
@@ -174,10 +207,7 @@ class VAESeq2SeqModel(nn.Layer):
         return paddle.cast(trg != self.PAD_ID, "float32")
 
     def drop_words(self, trg: paddle.Tensor) -> paddle.Tensor:
-        """Bowman et al.'s word dropout: hide decoder input words behind UNK so the decoder must lean on z."""
-        not_bos = (paddle.arange(trg.shape[1]) > 0).unsqueeze(0)
-        hide = (paddle.rand(trg.shape) < self.word_dropout) & (trg != self.PAD_ID) & not_bos
-        return paddle.where(hide, paddle.full_like(trg, self.UNK_ID), trg)
+        return drop_words(trg, self.word_dropout, self.PAD_ID, self.UNK_ID)
 
     def forward(self, src, src_length, trg, trg_length):
         z_mean, z_log_var = self.encode(src, src_length)
@@ -267,10 +297,10 @@ class VAESeq2SeqInferModel(VAESeq2SeqModel):
     def __init__(self, embed_dim: int, hidden_size: int, latent_size: int, vocab_size: int, num_layers: int = 1,
                  init_scale: float = 0.1, PAD_ID: int = 0, start_token: int = 1, end_token: int = 2,
                  beam_size: int = 1, max_out_len: int = 100, decode_strategy: str = "sampling",
-                 temperature: float = 1.0, enc_dropout: float = 0.0, dec_dropout: float = 0.0):
+                 temperature: float = 1.0, enc_dropout: float = 0.0, dec_dropout: float = 0.0, bn_vae: float = 0.0):
         # The dropouts are accepted so a bundle's config builds either model; generation runs in eval mode.
         super().__init__(embed_dim, hidden_size, latent_size, vocab_size, num_layers, init_scale, PAD_ID,
-                         enc_dropout, dec_dropout)
+                         enc_dropout, dec_dropout, bn_vae=bn_vae)
         if decode_strategy not in ("sampling", "greedy", "beam"):
             raise ValueError(f"decode_strategy must be sampling, greedy or beam, got {decode_strategy!r}")
         self.start_token, self.end_token = start_token, end_token

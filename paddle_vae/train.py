@@ -9,6 +9,7 @@ Randomness (dropout, z samples) is reseeded from (seed, global step) before
 every step, and batch order from (seed, epoch), so a run resumed from any
 bundle replays exactly what an uninterrupted run would have done.
 """
+import itertools
 import json
 import logging
 import math
@@ -26,14 +27,17 @@ import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 from paddle.callbacks import Callback, ProgBarLogger  # noqa: E402
 
-from .args import build_parser, parse_args  # noqa: E402
+from .args import add_recipe_flags, build_parser, parse_args, validate_recipe  # noqa: E402
 from .bundle import (load_optimizer, load_weights, read_bundle, save_bundle,  # noqa: E402
                      write_json_atomic)
 from .data import Corpus, load_and_encode, vocab_from_tokens, vocab_tokens  # noqa: E402
 from .errors import CheckpointError, PaddleVAEError, cli_entry  # noqa: E402
-from .evaluate import evaluate_loader  # noqa: E402
+from .evaluate import evaluate_loader, mutual_information  # noqa: E402
+from .lm import LSTMLanguageModel  # noqa: E402
 from .loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity  # noqa: E402
-from .model import VAESeq2SeqModel  # noqa: E402
+from .model import LSTMDecoder, VAESeq2SeqModel, _uniform  # noqa: E402
+from .remedies import AggressiveInference, DecoderReset  # noqa: E402
+from .schedules import build_kl_schedule  # noqa: E402
 
 logger = logging.getLogger("paddle_vae")
 
@@ -97,19 +101,20 @@ class LogWindow:
 
     def __init__(self):
         self.steps = 0
-        self.loss = self.rec = self.kl = self.seconds = 0.0
+        self.sums: Dict[str, float] = {}
         self.words = 0
+        self.seconds = 0.0
 
-    def add(self, loss: float, rec: float, kl: float, words: int, seconds: float) -> None:
+    def add(self, words: int, seconds: float, **values: float) -> None:
         self.steps += 1
-        self.loss, self.rec, self.kl = self.loss + loss, self.rec + rec, self.kl + kl
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
         self.words += words
         self.seconds += seconds
 
     def means(self) -> Dict[str, float]:
         n = max(self.steps, 1)
-        return {"loss": self.loss / n, "rec": self.rec / n, "kl": self.kl / n,
-                "tokens/s": self.words / max(self.seconds, 1e-9)}
+        return {**{k: v / n for k, v in self.sums.items()}, "tokens/s": self.words / max(self.seconds, 1e-9)}
 
 
 class VAETrainCallback(Callback):
@@ -142,12 +147,15 @@ class VAETrainCallback(Callback):
         state["train_seconds"] += dt
         state["train_tokens"] += words
         state["last_loss"] = loss_value
-        rec, kl = float(t.loss_fn.rec_loss), float(t.loss_fn.kl_loss)
-        extra = {"rec": rec, "kl": kl, "kl_weight": t.loss_fn.kl_weight,
+        # "kl" is the true KL; with free bits the floored term the loss used is logged as "kl_objective"
+        values = {"loss": loss_value, "rec": float(t.loss_fn.rec_loss), "kl": float(t.loss_fn.kl_loss)}
+        if t.args.free_bits > 0:
+            values["kl_objective"] = float(t.loss_fn.kl_objective)
+        extra = {"rec": values["rec"], "kl": values["kl"], "kl_weight": t.loss_fn.kl_weight,
                  "lr": t.optimizer.get_lr(), "tokens/s": words / max(dt, 1e-9)}
         if logs is not None:
             logs.update(extra)
-        self.window.add(loss_value, rec, kl, words, dt)
+        self.window.add(words, dt, **values)
         if state["global_step"] % t.args.log_freq == 0:
             t.log_event("step", **self.window.means(), kl_weight=extra["kl_weight"], lr=extra["lr"])
             self.window = LogWindow()
@@ -199,19 +207,49 @@ class Trainer:
         resume = self._read_resume_bundle()
         self.corpus: Corpus = load_and_encode(args, vocab=resume[0] if resume else None)
         vocab = self.corpus.vocab
-        self.net = VAESeq2SeqModel(args.embed_dim, args.hidden_size, args.latent_size, len(vocab), args.num_layers,
-                                   args.init_scale, self.corpus.pad_id, args.enc_dropout, args.dec_dropout,
-                                   args.decoder_impl, args.word_dropout, vocab.to_indices(vocab.unk_token),
-                                   args.free_bits)
+        self.net = build_network(args, len(vocab), self.corpus.pad_id, vocab.to_indices(vocab.unk_token))
         self.steps_per_epoch = len(self.corpus.loader("train", args.batch_size))
         anneal_r = 1.0 / (args.warm_up * self.corpus.num_train_sentences / args.batch_size)
-        self.loss_fn = CrossEntropyWithKL(args.kl_start, anneal_r)
-        self.optimizer = paddle.optimizer.Adam(learning_rate=args.learning_rate, parameters=self.net.parameters(),
-                                               grad_clip=paddle.nn.ClipGradByGlobalNorm(args.max_grad_norm))
+        schedule = build_kl_schedule(args.kl_schedule, kl_start=args.kl_start, anneal_r=anneal_r,
+                                     total_steps=args.max_epoch * self.steps_per_epoch, cycles=args.kl_cycles,
+                                     ramp=args.kl_ramp, pretrain_steps=args.pretrain_ae_epochs * self.steps_per_epoch)
+        net = self.net
+        self.loss_fn = CrossEntropyWithKL(args.kl_start, anneal_r, schedule, true_kl=lambda: net.kl_true)
+        self.optimizer = self.make_optimizer()
         if resume:
             self._restore(*resume[1:])
         self.model = paddle.Model(self.net)
         self.model.prepare(self.optimizer, self.loss_fn, [Perplexity(self.loss_fn), NegativeLogLoss(self.loss_fn)])
+
+    def make_optimizer(self) -> paddle.optimizer.Optimizer:
+        return paddle.optimizer.Adam(learning_rate=self.args.learning_rate, parameters=self.net.parameters(),
+                                     grad_clip=paddle.nn.ClipGradByGlobalNorm(self.args.max_grad_norm))
+
+    def reset_optimizer(self) -> None:
+        """A fresh Adam (moments and rate), as Li et al. start their VAE phase."""
+        self.optimizer = self.make_optimizer()
+        self.model._optimizer = self.optimizer
+
+    def remedy_callbacks(self) -> List[Callback]:
+        """The recipe's training-procedure remedies (schedules and objectives live in the loss and the model)."""
+        args, callbacks = self.args, []
+        if args.pretrain_ae_epochs:
+            callbacks.append(DecoderReset(self, args.pretrain_ae_epochs, self._fresh_decoder_parameters))
+        if args.aggressive:
+            loader = self.corpus.loader("train", args.batch_size, shuffle=True, seed=args.seed + 1,
+                                        num_replicas=self.world_size, rank=self.rank)
+            dev = self.corpus.loader("valid", args.batch_size)
+            callbacks.append(AggressiveInference(self, _endless(loader), lambda: _dev_mi(self.net, dev, args.seed)))
+        return callbacks
+
+    def _fresh_decoder_parameters(self) -> List[paddle.Tensor]:
+        args, net = self.args, self.net
+        paddle.seed(args.seed + 7)
+        fresh_decoder = LSTMDecoder(net.vocab_size, args.embed_dim, args.hidden_size, args.latent_size,
+                                    args.num_layers, args.init_scale, args.dec_dropout)
+        fresh_fc = paddle.nn.Linear(args.latent_size, 2 * args.hidden_size * args.num_layers,
+                                    weight_attr=_uniform(args.init_scale))
+        return list(fresh_decoder.parameters()) + list(fresh_fc.parameters())
 
     def record_dev(self, dev_nll: float, dev_ppl: float) -> None:
         """After each epoch's dev pass: log, keep the best bundle, decay the LR on a plateau, stop early."""
@@ -285,6 +323,7 @@ class Trainer:
                                                   "init_scale", "enc_dropout", "dec_dropout")}
         cfg.update(vocab_size=len(vocab), pad_id=self.corpus.pad_id, bos_id=self.corpus.bos_id,
                    eos_id=self.corpus.eos_id, unk_token=vocab.unk_token, dataset=self.args.dataset,
+                   model=self.args.model, bn_vae=self.args.bn_vae,
                    train_args={k: v for k, v in vars(self.args).items() if k != "init_from_ckpt"})
         return cfg
 
@@ -328,7 +367,8 @@ class Trainer:
         if args.max_steps is not None and state["global_step"] >= args.max_steps or remaining_epochs <= 0:
             logger.info("nothing to train: step %d / epoch %d already reached", state["global_step"], state["epoch"])
         else:
-            callbacks = [VAETrainCallback(self), VAEProgBar(log_freq=args.log_freq, verbose=2 if self.is_main else 0)]
+            callbacks = [VAETrainCallback(self), *self.remedy_callbacks(),
+                         VAEProgBar(log_freq=args.log_freq, verbose=2 if self.is_main else 0)]
             if args.use_visualdl and self.is_main:
                 callbacks.append(paddle.callbacks.VisualDL(log_dir=os.path.join(args.model_path, "visualdl")))
             with _StopOnSignals(self.control):
@@ -372,6 +412,35 @@ class Trainer:
         return summary
 
 
+def build_network(args, vocab_size: int, pad_id: int, unk_id: int) -> paddle.nn.Layer:
+    """The VAE the flags describe, or with --model lm its like-for-like language model."""
+    if args.model == "lm":
+        return LSTMLanguageModel(args.embed_dim, args.hidden_size, vocab_size, args.num_layers, args.init_scale,
+                                 pad_id, args.dec_dropout, args.word_dropout, unk_id)
+    return VAESeq2SeqModel(args.embed_dim, args.hidden_size, args.latent_size, vocab_size, args.num_layers,
+                           args.init_scale, pad_id, args.enc_dropout, args.dec_dropout, args.decoder_impl,
+                           args.word_dropout, unk_id, args.free_bits, args.fb_mode, args.bn_vae)
+
+
+def _endless(loader):
+    """Batches from `loader` forever, reshuffled each pass (the aggressive phase's own draws)."""
+    for epoch in itertools.count():
+        loader.batch_sampler.set_epoch(epoch)
+        yield from loader
+
+
+@paddle.no_grad()
+def _dev_mi(net, loader, seed: int) -> float:
+    was_training = net.training
+    net.eval()
+    means, log_vars = zip(*[[t.numpy() for t in net.encode(src, src_length)]
+                            for src, src_length, *_ in loader])
+    if was_training:
+        net.train()
+    return mutual_information(np.concatenate(means).astype("float64"), np.concatenate(log_vars).astype("float64"),
+                              np.random.RandomState(seed))
+
+
 class _StopOnSignals:
     """SIGINT / SIGTERM ask training to write a step bundle and stop after the current step."""
 
@@ -396,6 +465,7 @@ class _StopOnSignals:
 
 
 def add_train_flags(parser) -> None:
+    add_recipe_flags(parser)
     parser.add_argument("--lr_decay", default="none", choices=["none", "plateau"],
                         help="plateau: after --decay_patience epochs without a better dev NLL, rewind to the "
                              "best-dev bundle and multiply the LR by --lr_decay_factor; the --max_decays-th "
@@ -429,7 +499,7 @@ def setup_logging() -> None:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     add_train_flags(parser)
-    args = parse_args(argv, parser)
+    args = validate_recipe(parse_args(argv, parser))
     for name in ("save_steps", "keep_last", "patience", "decay_patience"):
         value = getattr(args, name)
         if value is not None and value <= 0:

@@ -1,0 +1,43 @@
+"""The like-for-like language model: the VAE's decoder with no encoder and no z.
+
+Same embedding, decoder LSTM (input size embed_dim instead of embed_dim +
+latent_size), dropout and output layer as `VAESeq2SeqModel`, started from a
+zero state. Its NLL is exact, so it is the number a VAE's IW-NLL must match
+for the latent to come for free. It keeps the VAE's training interface
+(`forward` returns a zero `kl_loss`), so the same loss, trainer, bundles and
+evaluation serve both; `is_lm` tells the estimators that there is no posterior.
+"""
+import paddle
+import paddle.nn as nn
+
+from .model import LSTMDecoder, drop_words
+
+
+class LSTMLanguageModel(nn.Layer):
+    is_lm = True
+
+    def __init__(self, embed_dim: int, hidden_size: int, vocab_size: int, num_layers: int = 1,
+                 init_scale: float = 0.1, PAD_ID: int = 0, dec_dropout: float = 0.0, word_dropout: float = 0.0,
+                 UNK_ID: int = 3):
+        super().__init__()
+        self.embed_dim, self.hidden_size, self.latent_size = embed_dim, hidden_size, 0
+        self.vocab_size, self.num_layers = vocab_size, num_layers
+        self.PAD_ID, self.UNK_ID, self.word_dropout = PAD_ID, UNK_ID, word_dropout
+        self.kl_true = None
+        self.decoder = LSTMDecoder(vocab_size, embed_dim, hidden_size, 0, num_layers, init_scale, dec_dropout)
+
+    def trg_mask(self, trg: paddle.Tensor) -> paddle.Tensor:
+        return paddle.cast(trg != self.PAD_ID, "float32")
+
+    def decode_logits(self, trg: paddle.Tensor, trg_length: paddle.Tensor, trg_mask: paddle.Tensor,
+                      latent_z: None = None) -> paddle.Tensor:
+        """Logits at non-pad positions, [num_words, V], as the VAE's fused decoder returns them."""
+        return self.decoder.forward_fused(trg, trg_length, trg_mask, None, None)
+
+    def forward(self, src, src_length, trg, trg_length):
+        trg_mask = self.trg_mask(trg)
+        if self.training and self.word_dropout > 0:
+            trg = drop_words(trg, self.word_dropout, self.PAD_ID, self.UNK_ID)
+        kl_loss = paddle.zeros([], dtype="float32")
+        self.kl_true = kl_loss
+        return kl_loss, self.decode_logits(trg, trg_length, trg_mask), trg_mask

@@ -1,0 +1,142 @@
+"""Remedies for posterior collapse that change how training proceeds, as hapi callbacks the trainer composes.
+
+    DecoderReset         Li et al. 2019: after `--pretrain_ae_epochs` epochs at KL weight 0 (an
+                         autoencoder; the KL schedule holds the weight at 0), re-initialise the decoder
+                         and the z -> state layer, keep the encoder, and start a fresh optimizer
+    AggressiveInference  He et al. 2019: while it helps, update the inference network on fresh
+                         batches until its loss stops falling before each decoder-only update
+
+Free bits and BN-VAE change the objective or the network, so they live in
+`model.py`; the KL schedules live in `schedules.py`.
+"""
+import logging
+from typing import Callable, Iterator, List
+
+import numpy as np
+import paddle
+from paddle.callbacks import Callback
+
+logger = logging.getLogger("paddle_vae")
+
+# He et al.: at most 100 inner encoder steps; every 15, stop if the loss over the last 15 rose.
+AGGRESSIVE_MAX_INNER = 100
+AGGRESSIVE_WINDOW = 15
+
+
+def decoder_parameters(net) -> List[paddle.Tensor]:
+    """The generative side: decoder (embedding, LSTM, output layer) and the z -> initial-state layer."""
+    return list(net.decoder.parameters()) + list(net.fc.parameters())
+
+
+def encoder_parameters(net) -> List[paddle.Tensor]:
+    """The inference side: encoder LSTM and embedding, the posterior layer and BN-VAE's shift."""
+    params = list(net.encoder.parameters()) + list(net.distributed_fc.parameters())
+    if getattr(net, "mean_bn", None) is not None:
+        params += [p for p in net.mean_bn.parameters() if not p.stop_gradient]
+    return params
+
+
+def reinitialize(params: List[paddle.Tensor], fresh: List[paddle.Tensor]) -> None:
+    for param, value in zip(params, fresh):
+        param.set_value(value)
+
+
+class DecoderReset(Callback):
+    """At the start of epoch `pretrain_epochs`: fresh decoder weights (same initialisers) and a fresh optimizer.
+
+    `make_fresh_decoder()` returns newly initialised decoder parameters in
+    `decoder_parameters` order; `reset_optimizer()` swaps in a new optimizer.
+    The trainer's state records that the reset happened, so a resumed run
+    does not repeat it.
+    """
+
+    def __init__(self, trainer, pretrain_epochs: int, make_fresh_decoder: Callable[[], List[paddle.Tensor]]):
+        super().__init__()
+        self.t, self.pretrain_epochs, self.make_fresh_decoder = trainer, pretrain_epochs, make_fresh_decoder
+
+    def on_epoch_begin(self, epoch, logs=None):
+        state = self.t.state
+        if state["epoch"] < self.pretrain_epochs or state.get("decoder_reset"):
+            return
+        reinitialize(decoder_parameters(self.t.net), self.make_fresh_decoder())
+        self.t.reset_optimizer()
+        state["decoder_reset"] = True
+        self.t.log_event("decoder_reset", pretrain_epochs=self.pretrain_epochs)
+
+
+class AggressiveInference(Callback):
+    """He et al.'s aggressive inference-network training, with its stopping rules.
+
+    Before each training step, while aggressive: up to 100 encoder-only Adam
+    steps on batches drawn afresh from the training data, stopping early when
+    the mean loss of the last 15 rises; the step hapi then takes updates only
+    the decoder (its optimizer is swapped for a decoder-only Adam; freezing
+    parameters instead breaks the fused LSTM's backward). After each epoch the
+    dev MI is measured; the first epoch it fails to rise ends the aggressive
+    phase for good and training goes on as a plain VAE with the joint
+    optimizer. The two phase optimizers are not in the bundles, so a run
+    resumed inside the aggressive phase restarts their moments.
+    """
+
+    def __init__(self, trainer, batches: Iterator, dev_mi: Callable[[], float]):
+        super().__init__()
+        self.t = trainer
+        self.batches = batches  # an endless iterator of training batches, apart from hapi's
+        self.dev_mi = dev_mi
+        encoder = encoder_parameters(trainer.net)
+        encoder_ids = {id(p) for p in encoder}
+        decoder = [p for p in trainer.net.parameters() if id(p) not in encoder_ids and not p.stop_gradient]
+        args = trainer.args
+        self.encoder_optimizer, self.decoder_optimizer = (
+            paddle.optimizer.Adam(learning_rate=args.learning_rate, parameters=params,
+                                  grad_clip=paddle.nn.ClipGradByGlobalNorm(args.max_grad_norm))
+            for params in (encoder, decoder))
+        trainer.state.setdefault("aggressive", True)
+        trainer.state.setdefault("aggressive_best_mi", None)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.t.state["aggressive"])
+
+    def _encoder_steps(self) -> int:
+        net, loss_fn = self.t.net, self.t.loss_fn
+        net.train()  # hapi switches to train mode only inside its own step; the fused LSTM needs it for backward
+        losses: List[float] = []
+        previous = np.inf
+        for i in range(AGGRESSIVE_MAX_INNER):
+            src, src_length, trg, trg_length, label = next(self.batches)
+            loss = loss_fn(*net(src, src_length, trg, trg_length), label)
+            loss.backward()
+            self.encoder_optimizer.step()
+            net.clear_gradients()
+            losses.append(float(loss))
+            if (i + 1) % AGGRESSIVE_WINDOW == 0:
+                current = float(np.mean(losses[-AGGRESSIVE_WINDOW:]))
+                if current > previous:
+                    break
+                previous = current
+        return len(losses)
+
+    def on_train_begin(self, logs=None):
+        if self.active:
+            self.t.model._optimizer = self.decoder_optimizer
+
+    def on_train_batch_begin(self, step, logs=None):
+        if self.active:
+            state = self.t.state
+            state["aggressive_inner_steps"] = state.get("aggressive_inner_steps", 0) + self._encoder_steps()
+
+    def on_epoch_end(self, epoch, logs=None):
+        state = self.t.state
+        if not self.active:
+            return
+        mi = self.dev_mi()
+        best = state["aggressive_best_mi"]
+        if best is not None and mi <= best:
+            state["aggressive"] = False
+            self.t.model._optimizer = self.t.optimizer
+            logger.info("aggressive phase over: dev MI %.3f did not rise above %.3f", mi, best)
+        else:
+            state["aggressive_best_mi"] = mi
+        self.t.log_event("aggressive", dev_mi=mi, active=bool(state["aggressive"]),
+                         inner_steps=state.get("aggressive_inner_steps", 0))

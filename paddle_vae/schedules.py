@@ -1,0 +1,47 @@
+"""KL-weight schedules: each is a pure function of the global training step.
+
+A function of the step (not a counter advanced per call) keeps evaluation
+from moving the anneal and lets a resumed run continue it exactly.
+
+    linear     the reference: `kl_start`, rising by `anneal_r` per step, capped at 1
+    cyclical   Fu et al. 2019: the run is cut into `cycles` equal cycles; in each,
+               the weight rises linearly from 0 to 1 over the first `ramp`
+               fraction and stays at 1 for the rest
+    pretraining (Li et al. 2019) prepends `pretrain_steps` at weight 0 (a plain
+               autoencoder) to either schedule, which then starts at step 0 again
+"""
+from typing import Callable
+
+KLSchedule = Callable[[int], float]
+
+
+def kl_weight_at(step: int, base_kl_weight: float, anneal_r: float) -> float:
+    """Linear KL annealing: `base_kl_weight` at step 0, rising by `anneal_r` per training step, capped at 1."""
+    return min(1.0, base_kl_weight + anneal_r * step)
+
+
+def cyclical_kl_weight_at(step: int, total_steps: int, cycles: int, ramp: float) -> float:
+    """Fu et al.'s cyclical schedule; after `total_steps` the weight stays at 1."""
+    if step >= total_steps:
+        return 1.0
+    period = total_steps / cycles
+    position = (step % period) / period
+    return min(1.0, position / ramp)
+
+
+def build_kl_schedule(kind: str, *, kl_start: float, anneal_r: float, total_steps: int, cycles: int = 4,
+                      ramp: float = 0.5, pretrain_steps: int = 0) -> KLSchedule:
+    """The schedule a run's flags ask for, as a function of the global step."""
+    if kind == "linear":
+        def after_pretraining(step: int) -> float:
+            return kl_weight_at(step, kl_start, anneal_r)
+    elif kind == "cyclical":
+        vae_steps = max(1, total_steps - pretrain_steps)
+
+        def after_pretraining(step: int) -> float:
+            return cyclical_kl_weight_at(step, vae_steps, cycles, ramp)
+    else:
+        raise ValueError(f"kl_schedule must be 'linear' or 'cyclical', got {kind!r}")
+    if pretrain_steps <= 0:
+        return after_pretraining
+    return lambda step: 0.0 if step < pretrain_steps else after_pretraining(step - pretrain_steps)
