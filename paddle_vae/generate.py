@@ -20,6 +20,7 @@ from .bundle import load_weights, model_kwargs, read_bundle, save_bundle  # noqa
 from .data import prepare_train_input, vocab_from_tokens, vocab_tokens  # noqa: E402
 from .errors import UsageError  # noqa: E402
 from .metrics import bleu_greedy, is_lm, iw_log_likelihood  # noqa: E402
+from .lm import LSTMLanguageModel  # noqa: E402
 from .model import VAESeq2SeqInferModel  # noqa: E402
 from .progress import progress_bar, wants_progress  # noqa: E402
 
@@ -34,8 +35,7 @@ class VAEGenerator:
                  source: str = "<memory>"):
         self.config = dict(config)
         self.vocab = vocab_from_tokens(list(tokens), config["unk_token"])
-        self.net = VAESeq2SeqInferModel(**model_kwargs(config), start_token=config["bos_id"],
-                                        end_token=config["eos_id"])
+        self.net = _build_net(config)
         if state_dict is not None:
             load_weights(self.net, state_dict, source)
         self.net.eval()
@@ -46,6 +46,11 @@ class VAEGenerator:
         self.max_len = int(train_args.get("max_len", 1280))
         # Bundles from before --tokenizer existed were trained on whitespace-split text.
         self.tokenizer = train_args.get("tokenizer") or "whitespace"
+
+    def _require_latent(self, operation: str) -> None:
+        if is_lm(self.net):
+            raise UsageError(f"{operation} needs a latent variable; this bundle is a language model (--model lm), "
+                             "which only scores sentences")
 
     # -- construction -----------------------------------------------------------
     @classmethod
@@ -103,6 +108,7 @@ class VAEGenerator:
     def decode(self, latent_z: np.ndarray, strategy: str = "greedy", beam_size: int = 4, max_len: int = 50,
                temperature: float = 1.0, seed: Optional[int] = None, progress: Optional[bool] = None) -> List[str]:
         """Decode sentences from latent codes [N, latent_size] (a progress bar for long inputs on a terminal)."""
+        self._require_latent("decoding")
         if strategy not in STRATEGIES:
             raise UsageError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         if max_len <= 0 or beam_size <= 0 or temperature <= 0:
@@ -134,6 +140,7 @@ class VAEGenerator:
     @paddle.no_grad()
     def encode(self, sentences: Sequence[str]) -> np.ndarray:
         """Posterior means, [N, latent_size]."""
+        self._require_latent("encode")
         tokenized = self._check_sentences(sentences)
         means = []
         for start in range(0, len(tokenized), DECODE_BATCH):
@@ -176,8 +183,7 @@ class VAEGenerator:
     def bleu(self, sentences: Sequence[str], progress: Optional[bool] = None) -> float:
         """Corpus BLEU-4 (0-100) of greedy reconstructions from the posterior means against the sentences
         (as `evaluate` reports `bleu_greedy`; unknown words count as the unknown token on both sides)."""
-        if is_lm(self.net):
-            raise UsageError("bleu needs a latent variable; this bundle is a language model")
+        self._require_latent("bleu")
         tokenized = self._check_sentences(sentences)
         batches = [self._batch(tokenized[s:s + DECODE_BATCH]) for s in range(0, len(tokenized), DECODE_BATCH)]
         return bleu_greedy(self.net, batches, progress=self._wants(progress, len(tokenized), DECODE_BATCH),
@@ -190,6 +196,15 @@ class VAEGenerator:
 
     def _progress(self, total: int, desc: str, progress: Optional[bool], chunk: int = DECODE_BATCH):
         return progress_bar(total, desc, self._wants(progress, total, chunk))
+
+
+def _build_net(config: Dict[str, Any]) -> paddle.nn.Layer:
+    """The generation model a bundle describes; a `--model lm` bundle rebuilds its language model."""
+    kwargs = model_kwargs(config)
+    if config.get("model") == "lm":
+        return LSTMLanguageModel(kwargs["embed_dim"], kwargs["hidden_size"], kwargs["vocab_size"],
+                                 kwargs["num_layers"], kwargs["init_scale"], kwargs["PAD_ID"], kwargs["dec_dropout"])
+    return VAESeq2SeqInferModel(**kwargs, start_token=config["bos_id"], end_token=config["eos_id"])
 
 
 def untrained_generator(vocab_tokens_list: Optional[Sequence[str]] = None, embed_dim: int = 256,

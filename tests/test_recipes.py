@@ -1,0 +1,125 @@
+"""Collapse remedies: KL schedules, the like-for-like LM, free bits, AE pretraining, BN-VAE, aggressive training."""
+import json
+
+import numpy as np
+import paddle
+import pytest
+
+from conftest import TINY, run_train
+from paddle_vae.schedules import build_kl_schedule, cyclical_kl_weight_at, kl_weight_at
+
+
+def read_log(path):
+    return [json.loads(line) for line in open(path / "train_log.jsonl", encoding="utf-8")]
+
+
+def test_default_linear_schedule_is_the_reference_anneal():
+    schedule = build_kl_schedule("linear", kl_start=0.1, anneal_r=0.01, total_steps=1000)
+    assert [schedule(s) for s in (0, 50, 5000)] == [kl_weight_at(s, 0.1, 0.01) for s in (0, 50, 5000)]
+
+
+def test_cyclical_schedule_ramps_then_holds_in_every_cycle():
+    weights = [cyclical_kl_weight_at(s, 400, 4, 0.5) for s in range(400)]
+    assert weights[0] == 0.0 and weights[25] == pytest.approx(0.5) and weights[50] == 1.0 and weights[99] == 1.0
+    assert weights[100] == 0.0 and weights[125] == pytest.approx(0.5)  # the second cycle starts over
+    assert cyclical_kl_weight_at(400, 400, 4, 0.5) == 1.0
+
+
+def test_ae_pretraining_holds_the_weight_at_zero_then_starts_the_anneal():
+    schedule = build_kl_schedule("linear", kl_start=0.0, anneal_r=0.1, total_steps=100, pretrain_steps=20)
+    assert schedule(0) == schedule(19) == 0.0
+    assert schedule(20) == 0.0 and schedule(25) == pytest.approx(0.5) and schedule(40) == 1.0
+
+
+def test_lm_bundle_evaluates_exactly_and_refuses_latent_operations(tmp_path):
+    from paddle_vae.data import load_and_encode
+    from paddle_vae.errors import UsageError
+    from paddle_vae.generate import VAEGenerator
+    from paddle_vae.metrics import evaluate_loader
+    import argparse
+
+    assert run_train(TINY + ["--dataset", "sample", "--model", "lm", "--model_path", str(tmp_path),
+                             "--max_steps", "30"]) == 0
+    config = json.load(open(tmp_path / "final" / "config.json"))
+    assert config["model"] == "lm"
+    lm = VAEGenerator.from_pretrained(str(tmp_path / "final"))
+    assert not any("encoder" in name for name, _ in lm.net.named_parameters())
+    corpus = load_and_encode(argparse.Namespace(dataset="sample", data_dir=None, max_len=1280, seed=1),
+                             vocab=lm.vocab)
+    m = evaluate_loader(lm.net, corpus.loader("test", 64), iw_samples=5)
+    assert m["kl"] == 0.0 and m["nll_iw"] == m["nll_elbo"] and m["au"] == 0
+    scores = lm.score(["the chef cooked a warm soup .", "the pilot will board the flight ."])
+    assert scores.shape == (2,) and np.all(scores > 0)
+    with pytest.raises(UsageError):
+        lm.reconstruct(["the chef cooked a warm soup ."])
+
+
+def test_free_bits_log_the_true_kl_and_the_floored_objective_apart(tmp_path):
+    assert run_train(TINY + ["--dataset", "sample", "--model_path", str(tmp_path), "--max_steps", "20",
+                             "--free_bits", "3.0", "--log_freq", "10"]) == 0
+    steps = [r for r in read_log(tmp_path) if r["event"] == "step"]
+    assert steps
+    for r in steps:
+        assert r["kl_objective"] >= 8 * 3.0 - 1e-4  # every one of the 8 dims floored at 3 nats
+        assert r["kl"] < r["kl_objective"]  # the true KL of a fresh model is far below the floor
+
+
+def test_sentence_free_bits_drop_each_sentences_dimensions_under_the_threshold():
+    from paddle_vae.model import VAESeq2SeqModel
+
+    net = VAESeq2SeqModel(8, 16, 4, 30, free_bits=0.5, fb_mode="sentence")
+    net.train()
+    mean = paddle.to_tensor([[0.0, 2.0, 0.5, 1.5], [3.0, 0.1, 0.0, 0.0]])
+    log_var = paddle.zeros([2, 4])
+    kl = 0.5 * mean.numpy() ** 2
+    expected = np.mean(np.sum(kl * (kl > 0.5), axis=1))
+    assert float(net.kl_objective(mean, log_var)) == pytest.approx(expected, rel=1e-6)
+    assert float(net.kl_true) == pytest.approx(np.mean(np.sum(kl, axis=1)), rel=1e-6)
+    net.eval()
+    assert float(net.kl_objective(mean, log_var)) == pytest.approx(np.mean(np.sum(kl, axis=1)), rel=1e-6)
+
+
+def test_bn_vae_fixes_the_scale_of_the_posterior_means_and_round_trips_through_a_bundle(tmp_path):
+    from paddle_vae.generate import VAEGenerator
+
+    assert run_train(TINY + ["--dataset", "sample", "--model_path", str(tmp_path), "--max_steps", "30",
+                             "--bn_vae", "0.7"]) == 0
+    vae = VAEGenerator.from_pretrained(str(tmp_path / "final"))
+    assert vae.net.mean_bn is not None and vae.net.mean_bn.weight.stop_gradient  # gamma is not learnt
+    assert np.allclose(vae.net.mean_bn.weight.numpy(), 0.7)
+    assert np.abs(vae.net.mean_bn._mean.numpy()).max() > 0  # the running statistics came back from the bundle
+    bn = vae.net.mean_bn
+    bn.train()  # batch statistics: each dimension of the mean gets standard deviation gamma, whatever came in
+    wide = paddle.to_tensor(np.random.RandomState(0).normal(3.0, 5.0, size=(256, 8)).astype("float32"))
+    assert np.allclose(bn(wide).numpy().std(axis=0), 0.7, atol=0.01)
+    bn.eval()
+    sentences = [line.strip() for line in open("data/sample/train.txt", encoding="utf-8")][:4]
+    assert vae.encode(sentences).shape == (4, 8)
+
+
+def test_ae_pretraining_resets_the_decoder_once_and_keeps_the_encoder(tmp_path):
+    # the demo corpus has 94 steps per epoch: one epoch of autoencoder, then a few VAE steps
+    assert run_train(TINY + ["--dataset", "sample", "--model_path", str(tmp_path / "run"), "--max_epoch", "3",
+                             "--max_steps", "96", "--pretrain_ae_epochs", "1", "--kl_start", "0",
+                             "--log_freq", "1"]) == 0
+    log = read_log(tmp_path / "run")
+    assert [r["step"] for r in log if r["event"] == "decoder_reset"] == [94]
+    assert all(r["kl_weight"] == 0.0 for r in log if r["event"] == "step" and r["step"] <= 94)
+    assert any(r["kl_weight"] > 0.0 for r in log if r["event"] == "step" and r["step"] > 94)
+    state = json.load(open(tmp_path / "run" / "final" / "train_state.json"))
+    assert state["decoder_reset"] is True
+
+
+def test_aggressive_training_takes_inner_encoder_steps_and_measures_dev_mi(tmp_path):
+    assert run_train(TINY + ["--dataset", "sample", "--model_path", str(tmp_path), "--max_steps", "2",
+                             "--aggressive"]) == 0
+    events = [r for r in read_log(tmp_path) if r["event"] == "aggressive"]
+    assert len(events) == 1 and events[0]["inner_steps"] >= 2 * 15 and events[0]["dev_mi"] > 0
+
+
+def test_recipe_flags_are_validated(capsys):
+    from paddle_vae import train
+
+    assert train.main(TINY + ["--model", "lm", "--bn_vae", "0.5"]) == 2
+    assert "no latent" in capsys.readouterr().err
+    assert train.main(TINY + ["--pretrain_ae_epochs", "5", "--max_epoch", "5"]) == 2
