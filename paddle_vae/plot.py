@@ -1,5 +1,7 @@
 """Training curves from a run's train_log.jsonl: `python -m paddle_vae.plot RUN_DIR` -> RUN_DIR/curves.png.
 
+With `--latent BUNDLE --dataset D`: the PCA picture of `latent_plot.py` instead.
+
 Four panels against optimizer steps: train rec / KL and dev NLL, KL weight, learning rate.
 """
 import argparse
@@ -8,7 +10,7 @@ import os
 import sys
 from typing import Dict, List, Optional
 
-from .errors import DataError, cli_entry
+from .errors import DataError, UsageError, cli_entry
 
 
 def read_log(run_dir: str) -> List[Dict]:
@@ -57,10 +59,21 @@ def plot_curves(records: List[Dict], out_path: str) -> str:
 @cli_entry
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
-    p.add_argument("run_dir")
-    p.add_argument("--output", default=None, help="default: RUN_DIR/curves.png")
+    p.add_argument("run_dir", nargs="?", help="training curves of this run folder")
+    p.add_argument("--latent", metavar="BUNDLE", default=None,
+                   help="instead: PCA of the posterior means of --dataset's test split under BUNDLE")
+    p.add_argument("--dataset", default="sample", choices=["ptb", "yahoo", "sample", "text"])
+    p.add_argument("--data_dir", default=None)
+    p.add_argument("--output", default=None, help="default: RUN_DIR/curves.png or BUNDLE/latent.png")
     args = p.parse_args(argv)
-    out = plot_curves(read_log(args.run_dir), args.output or os.path.join(args.run_dir, "curves.png"))
+    if args.latent is not None:
+        from .latent_plot import plot_latent
+
+        out = plot_latent(args.latent, args, args.output or os.path.join(args.latent, "latent.png"))
+    elif args.run_dir is not None:
+        out = plot_curves(read_log(args.run_dir), args.output or os.path.join(args.run_dir, "curves.png"))
+    else:
+        raise UsageError("give a RUN_DIR (training curves) or --latent BUNDLE (posterior means)")
     print(f"wrote {out}")
     return 0
 

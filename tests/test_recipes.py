@@ -123,3 +123,15 @@ def test_recipe_flags_are_validated(capsys):
     assert train.main(TINY + ["--model", "lm", "--bn_vae", "0.5"]) == 2
     assert "no latent" in capsys.readouterr().err
     assert train.main(TINY + ["--pretrain_ae_epochs", "5", "--max_epoch", "5"]) == 2
+
+
+def test_latent_plot_projects_the_posterior_means_of_the_test_split(trained_bundle, tmp_path):
+    from paddle_vae import plot
+    from paddle_vae.latent_plot import pca_2d
+
+    out = tmp_path / "latent.png"
+    assert plot.main(["--latent", str(trained_bundle / "best"), "--dataset", "sample", "--output", str(out)]) == 0
+    assert out.stat().st_size > 1000
+    xy, explained = pca_2d(np.array([[0.0, 0.0, 1.0], [2.0, 0.0, 1.0], [4.0, 0.1, 1.0]]))
+    assert explained[0] > 0.99 and np.allclose(np.abs(xy[:, 0]), [2.0, 0.0, 2.0], atol=0.01)
+    assert plot.main([]) == 2  # neither a run folder nor --latent
