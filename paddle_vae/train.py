@@ -43,6 +43,8 @@ logger = logging.getLogger("paddle_vae")
 
 # Hyperparameters that define the network: a resumed bundle must agree on them.
 ARCH_FLAGS = ("embed_dim", "hidden_size", "latent_size", "num_layers")
+# --final_eval: the splits the end-of-training summary evaluates the final and best bundles on.
+FINAL_EVAL_SPLITS = {"none": (), "dev": ("valid",), "test": ("test",), "both": ("valid", "test")}
 
 
 class TrainingDiverged(PaddleVAEError):
@@ -388,28 +390,42 @@ class Trainer:
         return self.summarize()
 
     def summarize(self) -> Dict[str, Any]:
-        """Dev and test metrics of the final and the best-dev model, written to train_summary.json."""
+        """Metrics of the final and the best-dev model on the splits --final_eval names, to train_summary.json.
+
+        --final_eval none / --final_eval_sentences bound what a short run spends evaluating.
+        """
         args, state = self.args, self.state
         summary = {"steps": state["global_step"], "epochs": state["epoch"] + state["batch_in_epoch"] / max(
             self.steps_per_epoch, 1), "last_loss": state["last_loss"], "train_seconds": state["train_seconds"],
                    "train_tokens": state["train_tokens"], "best_step": state["best_step"],
-                   "steps_per_epoch": self.steps_per_epoch}
+                   "steps_per_epoch": self.steps_per_epoch, "final_eval": args.final_eval,
+                   "final_eval_sentences": args.final_eval_sentences}
         if not self.is_main:
             return summary
-        for name in ("final", "best"):
+        splits = FINAL_EVAL_SPLITS[args.final_eval]
+        for name in ("final", "best") if splits else ():
             if name == "best":
                 _, _, best_weights, _ = read_bundle(os.path.join(args.model_path, "best"))
                 load_weights(self.net, best_weights, "best")
-            summary[name] = {split: evaluate_loader(self.net, self.corpus.loader(split, args.batch_size),
-                                                    args.eval_iw_samples, args.seed)
-                             for split in ("valid", "test")}
+            summary[name] = {split: evaluate_loader(self.net, self._final_eval_loader(split),
+                                                    args.eval_iw_samples, args.seed) for split in splits}
         # Top-level dev/test are the final model's, as the issue's summary asks.
-        summary["dev"], summary["test"] = summary["final"]["valid"], summary["final"]["test"]
+        for key, split in (("dev", "valid"), ("test", "test")):
+            if split in splits:
+                summary[key] = summary["final"][split]
         write_json_atomic(os.path.join(args.model_path, "train_summary.json"), summary)
-        logger.info("final test: nll %.3f ppl %.3f kl %.3f | best-dev model test: nll %.3f ppl %.3f",
-                    summary["test"]["nll_elbo"], summary["test"]["ppl_elbo"], summary["test"]["kl"],
-                    summary["best"]["test"]["nll_elbo"], summary["best"]["test"]["ppl_elbo"])
+        if "test" in splits:
+            logger.info("final test: nll %.3f ppl %.3f kl %.3f | best-dev model test: nll %.3f ppl %.3f",
+                        summary["test"]["nll_elbo"], summary["test"]["ppl_elbo"], summary["test"]["kl"],
+                        summary["best"]["test"]["nll_elbo"], summary["best"]["test"]["ppl_elbo"])
         return summary
+
+    def _final_eval_loader(self, split: str):
+        """The split, or its first --final_eval_sentences sentences."""
+        corpus, cap = self.corpus, self.args.final_eval_sentences
+        if cap is not None:
+            corpus = Corpus({split: corpus.splits[split][:cap]}, corpus.vocab)
+        return corpus.loader(split, self.args.batch_size)
 
 
 def build_network(args, vocab_size: int, pad_id: int, unk_id: int) -> paddle.nn.Layer:
@@ -483,6 +499,11 @@ def add_train_flags(parser) -> None:
     parser.add_argument("--use_visualdl", action="store_true", help="also log to MODEL_PATH/visualdl")
     parser.add_argument("--eval_iw_samples", type=int, default=0,
                         help="importance samples for the end-of-training IW-NLL (0: ELBO only)")
+    parser.add_argument("--final_eval", default="both", choices=list(FINAL_EVAL_SPLITS),
+                        help="splits the end-of-training summary evaluates the final and best-dev bundles on "
+                             "(none: skip it, e.g. for short runs)")
+    parser.add_argument("--final_eval_sentences", type=int, default=None,
+                        help="evaluate only each split's first N sentences at the end (default: all)")
 
 
 def setup_logging() -> None:
@@ -500,7 +521,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     add_train_flags(parser)
     args = validate_recipe(parse_args(argv, parser))
-    for name in ("save_steps", "keep_last", "patience", "decay_patience"):
+    for name in ("save_steps", "keep_last", "patience", "decay_patience", "final_eval_sentences"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             from .errors import UsageError

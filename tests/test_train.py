@@ -246,3 +246,17 @@ def test_step_records_average_the_steps_since_the_last_record(tmp_path):
         for key in ("loss", "rec", "kl"):
             assert window[key] == pytest.approx(sum(r[key] for r in batch) / 4, rel=1e-5)
         assert window["rec"] != pytest.approx(batch[-1]["rec"], rel=1e-3)
+
+
+def test_final_eval_none_and_the_sentence_cap_bound_the_summary(tmp_path):
+    """--final_eval none skips the end-of-training metrics; --final_eval_sentences caps them."""
+    common = TINY + ["--dataset", "sample", "--max_steps", "3"]
+    assert run_train(common + ["--model_path", str(tmp_path / "none"), "--final_eval", "none"]) == 0
+    summary = json.loads((tmp_path / "none" / "train_summary.json").read_text())
+    assert summary["steps"] == 3 and summary["final_eval"] == "none"
+    assert not {"dev", "test", "final", "best"} & set(summary)
+    assert run_train(common + ["--model_path", str(tmp_path / "cap"), "--final_eval", "test",
+                               "--final_eval_sentences", "7"]) == 0
+    summary = json.loads((tmp_path / "cap" / "train_summary.json").read_text())
+    assert summary["final_eval_sentences"] == 7 and "dev" not in summary
+    assert summary["test"]["num_sentences"] == summary["best"]["test"]["num_sentences"] == 7
