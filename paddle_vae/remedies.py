@@ -9,12 +9,15 @@
 Free bits and BN-VAE change the objective or the network, so they live in
 `model.py`; the KL schedules live in `schedules.py`.
 """
+import itertools
 import logging
 from typing import Callable, Iterator, List
 
 import numpy as np
 import paddle
 from paddle.callbacks import Callback
+
+from .metrics import mutual_information
 
 logger = logging.getLogger("paddle_vae")
 
@@ -140,3 +143,23 @@ class AggressiveInference(Callback):
             state["aggressive_best_mi"] = mi
         self.t.log_event("aggressive", dev_mi=mi, active=bool(state["aggressive"]),
                          inner_steps=state.get("aggressive_inner_steps", 0))
+
+
+def endless_batches(loader) -> Iterator:
+    """Batches from `loader` forever, reshuffled each pass (the aggressive phase's own draws)."""
+    for epoch in itertools.count():
+        loader.batch_sampler.set_epoch(epoch)
+        yield from loader
+
+
+@paddle.no_grad()
+def dev_mi(net, loader, seed: int) -> float:
+    """Whole-split MI of the posterior means on `loader` (the aggressive phase's stopping signal)."""
+    was_training = net.training
+    net.eval()
+    means, log_vars = zip(*[[t.numpy() for t in net.encode(src, src_length)]
+                            for src, src_length, *_ in loader])
+    if was_training:
+        net.train()
+    return mutual_information(np.concatenate(means).astype("float64"), np.concatenate(log_vars).astype("float64"),
+                              np.random.RandomState(seed))

@@ -9,14 +9,10 @@ Randomness (dropout, z samples) is reseeded from (seed, global step) before
 every step, and batch order from (seed, epoch), so a run resumed from any
 bundle replays exactly what an uninterrupted run would have done.
 """
-import itertools
 import json
 import logging
-import math
 import os
-import signal
 import sys
-import time
 from typing import Any, Dict, List, Optional
 
 from . import runtime
@@ -25,18 +21,20 @@ runtime.configure_cpu_env()
 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
-from paddle.callbacks import Callback, ProgBarLogger  # noqa: E402
+from paddle.callbacks import Callback  # noqa: E402
 
 from .args import add_recipe_flags, build_parser, parse_args, validate_recipe  # noqa: E402
 from .bundle import (load_optimizer, load_weights, read_bundle, save_bundle,  # noqa: E402
                      write_json_atomic)
+from .callbacks import (BoundedLoader, StopOnSignals, TrainControl, TrainingDiverged,  # noqa: E402,F401
+                        VAEProgBar, VAETrainCallback)
 from .data import Corpus, load_and_encode, vocab_from_tokens, vocab_tokens  # noqa: E402
-from .errors import CheckpointError, PaddleVAEError, cli_entry  # noqa: E402
-from .evaluate import evaluate_loader, mutual_information  # noqa: E402
+from .errors import CheckpointError, cli_entry  # noqa: E402
 from .lm import LSTMLanguageModel  # noqa: E402
 from .loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity  # noqa: E402
+from .metrics import evaluate_loader  # noqa: E402
 from .model import LSTMDecoder, VAESeq2SeqModel, _uniform  # noqa: E402
-from .remedies import AggressiveInference, DecoderReset  # noqa: E402
+from .remedies import AggressiveInference, DecoderReset, dev_mi, endless_batches  # noqa: E402
 from .schedules import build_kl_schedule  # noqa: E402
 
 logger = logging.getLogger("paddle_vae")
@@ -45,154 +43,6 @@ logger = logging.getLogger("paddle_vae")
 ARCH_FLAGS = ("embed_dim", "hidden_size", "latent_size", "num_layers")
 # --final_eval: the splits the end-of-training summary evaluates the final and best bundles on.
 FINAL_EVAL_SPLITS = {"none": (), "dev": ("valid",), "test": ("test",), "both": ("valid", "test")}
-
-
-class TrainingDiverged(PaddleVAEError):
-    """The loss became NaN or infinite."""
-
-
-def step_seed(seed: int, step: int) -> int:
-    return (seed * 1_000_003 + step) % (2 ** 31 - 1)
-
-
-class VAEProgBar(ProgBarLogger):
-    """Paddle's progress bar, also showing the values VAEs are judged by."""
-
-    EXTRA = ["rec", "kl", "kl_weight", "lr", "tokens/s"]
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        self.train_metrics = list(self.train_metrics) + self.EXTRA
-
-
-class TrainControl:
-    """What the batch samplers consult to end an epoch early (step budget, signal, divergence)."""
-
-    def __init__(self, max_steps: Optional[int]):
-        self.max_steps = max_steps
-        self.stop = False
-        self.signal_name: Optional[str] = None
-
-    def request_stop(self, model) -> None:
-        self.stop = True
-        model.stop_training = True  # paddle.Model.fit checks this after each epoch's dev pass
-
-
-class BoundedLoader:
-    """Wraps a DataLoader so iteration ends as soon as `should_stop()` says so."""
-
-    def __init__(self, loader, should_stop):
-        self.loader, self.should_stop = loader, should_stop
-
-    def __iter__(self):
-        for batch in self.loader:
-            if self.should_stop():
-                return
-            yield batch
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-
-class LogWindow:
-    """Means over the steps since the last log record.
-
-    A single batch would mislead: batches are length-sorted inside a 20-batch
-    window, so every 200th batch is the longest of its window.
-    """
-
-    def __init__(self):
-        self.steps = 0
-        self.sums: Dict[str, float] = {}
-        self.words = 0
-        self.seconds = 0.0
-
-    def add(self, words: int, seconds: float, **values: float) -> None:
-        self.steps += 1
-        for k, v in values.items():
-            self.sums[k] = self.sums.get(k, 0.0) + v
-        self.words += words
-        self.seconds += seconds
-
-    def means(self) -> Dict[str, float]:
-        n = max(self.steps, 1)
-        return {**{k: v / n for k, v in self.sums.items()}, "tokens/s": self.words / max(self.seconds, 1e-9)}
-
-
-class VAETrainCallback(Callback):
-    """Anneal, reseeding, logging, best-dev bundles, LR plateau decay, early stop, step bundles, NaN guard."""
-
-    def __init__(self, trainer: "Trainer"):
-        super().__init__()
-        self.t = trainer
-        self.window = LogWindow()
-
-    # -- train steps --------------------------------------------------------
-    def on_train_batch_begin(self, step, logs=None):
-        t = self.t
-        t.loss_fn.train()
-        t.loss_fn.set_step(t.state["global_step"])
-        paddle.seed(step_seed(t.args.seed, t.state["global_step"]))
-        self._tic = time.time()
-
-    def on_train_batch_end(self, step, logs=None):
-        t, state = self.t, self.t.state
-        loss_value = float(t.loss_fn.loss)
-        state["global_step"] += 1
-        state["batch_in_epoch"] += 1
-        if not math.isfinite(loss_value):
-            raise TrainingDiverged(
-                f"loss became {loss_value} at step {state['global_step']}; the newest bundle in "
-                f"{t.args.model_path} is the last good one (try a lower --learning_rate or --max_grad_norm)")
-        dt = time.time() - self._tic
-        words = int(t.loss_fn.num_words) * t.world_size
-        state["train_seconds"] += dt
-        state["train_tokens"] += words
-        state["last_loss"] = loss_value
-        # "kl" is the true KL; with free bits the floored term the loss used is logged as "kl_objective"
-        values = {"loss": loss_value, "rec": float(t.loss_fn.rec_loss), "kl": float(t.loss_fn.kl_loss)}
-        if t.args.free_bits > 0:
-            values["kl_objective"] = float(t.loss_fn.kl_objective)
-        extra = {"rec": values["rec"], "kl": values["kl"], "kl_weight": t.loss_fn.kl_weight,
-                 "lr": t.optimizer.get_lr(), "tokens/s": words / max(dt, 1e-9)}
-        if logs is not None:
-            logs.update(extra)
-        self.window.add(words, dt, **values)
-        if state["global_step"] % t.args.log_freq == 0:
-            t.log_event("step", **self.window.means(), kl_weight=extra["kl_weight"], lr=extra["lr"])
-            self.window = LogWindow()
-        if t.args.save_steps and state["global_step"] % t.args.save_steps == 0:
-            t.save_step_bundle()
-        if t.control.max_steps is not None and state["global_step"] >= t.control.max_steps:
-            t.control.request_stop(t.model)
-        if t.control.signal_name is not None:
-            t.save_step_bundle()
-            t.control.request_stop(t.model)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.t.state["batch_in_epoch"] = self.t.resume_skip
-        self.t.resume_skip = 0
-
-    def on_epoch_end(self, epoch, logs=None):
-        t = self.t
-        if t.state["batch_in_epoch"] >= t.steps_per_epoch:
-            t.state["epoch"] += 1
-            t.state["batch_in_epoch"] = 0
-        if t.world_size > 1 and t.control.signal_name is None:
-            # hapi's eval all-gathers outputs, which packed logits of unequal length cannot do; every rank
-            # holds the same weights, so each evaluates dev itself and all reach the same decisions.
-            metrics = evaluate_loader(t.net, t.corpus.loader("valid", t.args.batch_size), seed=t.args.seed)
-            t.record_dev(metrics["nll_elbo"], metrics["ppl_elbo"])
-
-    # -- evaluation -----------------------------------------------------------
-    def on_eval_begin(self, logs=None):
-        self.t.loss_fn.eval()
-        paddle.seed(self.t.args.seed)
-
-    def on_eval_end(self, logs=None):
-        self.t.loss_fn.train()
-        if logs and "nll" in logs:
-            self.t.record_dev(float(logs["nll"]), float(logs["ppl"]))
 
 
 class Trainer:
@@ -241,7 +91,8 @@ class Trainer:
             loader = self.corpus.loader("train", args.batch_size, shuffle=True, seed=args.seed + 1,
                                         num_replicas=self.world_size, rank=self.rank)
             dev = self.corpus.loader("valid", args.batch_size)
-            callbacks.append(AggressiveInference(self, _endless(loader), lambda: _dev_mi(self.net, dev, args.seed)))
+            callbacks.append(AggressiveInference(self, endless_batches(loader),
+                                                 lambda: dev_mi(self.net, dev, args.seed)))
         return callbacks
 
     def _fresh_decoder_parameters(self) -> List[paddle.Tensor]:
@@ -373,7 +224,7 @@ class Trainer:
                          VAEProgBar(log_freq=args.log_freq, verbose=2 if self.is_main else 0)]
             if args.use_visualdl and self.is_main:
                 callbacks.append(paddle.callbacks.VisualDL(log_dir=os.path.join(args.model_path, "visualdl")))
-            with _StopOnSignals(self.control):
+            with StopOnSignals(self.control):
                 control = self.control
                 eval_data = None if self.world_size > 1 else BoundedLoader(
                     dev_loader, lambda: control.signal_name is not None)
@@ -436,48 +287,6 @@ def build_network(args, vocab_size: int, pad_id: int, unk_id: int) -> paddle.nn.
     return VAESeq2SeqModel(args.embed_dim, args.hidden_size, args.latent_size, vocab_size, args.num_layers,
                            args.init_scale, pad_id, args.enc_dropout, args.dec_dropout, args.decoder_impl,
                            args.word_dropout, unk_id, args.free_bits, args.fb_mode, args.bn_vae)
-
-
-def _endless(loader):
-    """Batches from `loader` forever, reshuffled each pass (the aggressive phase's own draws)."""
-    for epoch in itertools.count():
-        loader.batch_sampler.set_epoch(epoch)
-        yield from loader
-
-
-@paddle.no_grad()
-def _dev_mi(net, loader, seed: int) -> float:
-    was_training = net.training
-    net.eval()
-    means, log_vars = zip(*[[t.numpy() for t in net.encode(src, src_length)]
-                            for src, src_length, *_ in loader])
-    if was_training:
-        net.train()
-    return mutual_information(np.concatenate(means).astype("float64"), np.concatenate(log_vars).astype("float64"),
-                              np.random.RandomState(seed))
-
-
-class _StopOnSignals:
-    """SIGINT / SIGTERM ask training to write a step bundle and stop after the current step."""
-
-    def __init__(self, control: TrainControl):
-        self.control = control
-
-    def __enter__(self):
-        self.previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-        for s in self.previous:
-            signal.signal(s, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.control.signal_name is not None:  # second signal: give up at once
-            raise KeyboardInterrupt
-        self.control.signal_name = signal.Signals(signum).name
-
-    def __exit__(self, *exc):
-        for s, handler in self.previous.items():
-            signal.signal(s, handler)
-        return False
 
 
 def add_train_flags(parser) -> None:

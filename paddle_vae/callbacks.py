@@ -1,0 +1,190 @@
+"""The training loop's hapi callbacks and stop control, composed by `train.Trainer`.
+
+    VAETrainCallback  anneal, reseeding, logging, best-dev bundles, LR plateau decay, step bundles, NaN guard
+    VAEProgBar        Paddle's progress bar with the values VAEs are judged by
+    TrainControl      what the batch samplers consult to end an epoch early
+    StopOnSignals     SIGINT / SIGTERM ask for a step bundle and a clean stop
+
+Library code: the trainer object is passed in, this module never imports `train`.
+"""
+import math
+import signal
+import time
+from typing import Dict, Optional
+
+import paddle
+from paddle.callbacks import Callback, ProgBarLogger
+
+from .errors import PaddleVAEError
+from .metrics import evaluate_loader
+
+
+class TrainingDiverged(PaddleVAEError):
+    """The loss became NaN or infinite."""
+
+
+def step_seed(seed: int, step: int) -> int:
+    return (seed * 1_000_003 + step) % (2 ** 31 - 1)
+
+
+class VAEProgBar(ProgBarLogger):
+    """Paddle's progress bar, also showing the values VAEs are judged by."""
+
+    EXTRA = ["rec", "kl", "kl_weight", "lr", "tokens/s"]
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.train_metrics = list(self.train_metrics) + self.EXTRA
+
+
+class TrainControl:
+    """What the batch samplers consult to end an epoch early (step budget, signal, divergence)."""
+
+    def __init__(self, max_steps: Optional[int]):
+        self.max_steps = max_steps
+        self.stop = False
+        self.signal_name: Optional[str] = None
+
+    def request_stop(self, model) -> None:
+        self.stop = True
+        model.stop_training = True  # paddle.Model.fit checks this after each epoch's dev pass
+
+
+class BoundedLoader:
+    """Wraps a DataLoader so iteration ends as soon as `should_stop()` says so."""
+
+    def __init__(self, loader, should_stop):
+        self.loader, self.should_stop = loader, should_stop
+
+    def __iter__(self):
+        for batch in self.loader:
+            if self.should_stop():
+                return
+            yield batch
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+
+class LogWindow:
+    """Means over the steps since the last log record.
+
+    A single batch would mislead: batches are length-sorted inside a 20-batch
+    window, so every 200th batch is the longest of its window.
+    """
+
+    def __init__(self):
+        self.steps = 0
+        self.sums: Dict[str, float] = {}
+        self.words = 0
+        self.seconds = 0.0
+
+    def add(self, words: int, seconds: float, **values: float) -> None:
+        self.steps += 1
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.words += words
+        self.seconds += seconds
+
+    def means(self) -> Dict[str, float]:
+        n = max(self.steps, 1)
+        return {**{k: v / n for k, v in self.sums.items()}, "tokens/s": self.words / max(self.seconds, 1e-9)}
+
+
+class VAETrainCallback(Callback):
+    """Anneal, reseeding, logging, best-dev bundles, LR plateau decay, early stop, step bundles, NaN guard."""
+
+    def __init__(self, trainer):
+        super().__init__()
+        self.t = trainer
+        self.window = LogWindow()
+
+    # -- train steps --------------------------------------------------------
+    def on_train_batch_begin(self, step, logs=None):
+        t = self.t
+        t.loss_fn.train()
+        t.loss_fn.set_step(t.state["global_step"])
+        paddle.seed(step_seed(t.args.seed, t.state["global_step"]))
+        self._tic = time.time()
+
+    def on_train_batch_end(self, step, logs=None):
+        t, state = self.t, self.t.state
+        loss_value = float(t.loss_fn.loss)
+        state["global_step"] += 1
+        state["batch_in_epoch"] += 1
+        if not math.isfinite(loss_value):
+            raise TrainingDiverged(
+                f"loss became {loss_value} at step {state['global_step']}; the newest bundle in "
+                f"{t.args.model_path} is the last good one (try a lower --learning_rate or --max_grad_norm)")
+        dt = time.time() - self._tic
+        words = int(t.loss_fn.num_words) * t.world_size
+        state["train_seconds"] += dt
+        state["train_tokens"] += words
+        state["last_loss"] = loss_value
+        # "kl" is the true KL; with free bits the floored term the loss used is logged as "kl_objective"
+        values = {"loss": loss_value, "rec": float(t.loss_fn.rec_loss), "kl": float(t.loss_fn.kl_loss)}
+        if t.args.free_bits > 0:
+            values["kl_objective"] = float(t.loss_fn.kl_objective)
+        extra = {"rec": values["rec"], "kl": values["kl"], "kl_weight": t.loss_fn.kl_weight,
+                 "lr": t.optimizer.get_lr(), "tokens/s": words / max(dt, 1e-9)}
+        if logs is not None:
+            logs.update(extra)
+        self.window.add(words, dt, **values)
+        if state["global_step"] % t.args.log_freq == 0:
+            t.log_event("step", **self.window.means(), kl_weight=extra["kl_weight"], lr=extra["lr"])
+            self.window = LogWindow()
+        if t.args.save_steps and state["global_step"] % t.args.save_steps == 0:
+            t.save_step_bundle()
+        if t.control.max_steps is not None and state["global_step"] >= t.control.max_steps:
+            t.control.request_stop(t.model)
+        if t.control.signal_name is not None:
+            t.save_step_bundle()
+            t.control.request_stop(t.model)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t.state["batch_in_epoch"] = self.t.resume_skip
+        self.t.resume_skip = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        t = self.t
+        if t.state["batch_in_epoch"] >= t.steps_per_epoch:
+            t.state["epoch"] += 1
+            t.state["batch_in_epoch"] = 0
+        if t.world_size > 1 and t.control.signal_name is None:
+            # hapi's eval all-gathers outputs, which packed logits of unequal length cannot do; every rank
+            # holds the same weights, so each evaluates dev itself and all reach the same decisions.
+            metrics = evaluate_loader(t.net, t.corpus.loader("valid", t.args.batch_size), seed=t.args.seed)
+            t.record_dev(metrics["nll_elbo"], metrics["ppl_elbo"])
+
+    # -- evaluation -----------------------------------------------------------
+    def on_eval_begin(self, logs=None):
+        self.t.loss_fn.eval()
+        paddle.seed(self.t.args.seed)
+
+    def on_eval_end(self, logs=None):
+        self.t.loss_fn.train()
+        if logs and "nll" in logs:
+            self.t.record_dev(float(logs["nll"]), float(logs["ppl"]))
+
+
+class StopOnSignals:
+    """SIGINT / SIGTERM ask training to write a step bundle and stop after the current step."""
+
+    def __init__(self, control: TrainControl):
+        self.control = control
+
+    def __enter__(self):
+        self.previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for s in self.previous:
+            signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.control.signal_name is not None:  # second signal: give up at once
+            raise KeyboardInterrupt
+        self.control.signal_name = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+        return False
