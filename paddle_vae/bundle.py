@@ -9,6 +9,7 @@
 A bundle is written to a temporary sibling folder and renamed into place, so
 a kill at any moment leaves either the old bundle or the new one.
 """
+import copy
 import json
 import os
 import shutil
@@ -164,6 +165,28 @@ def load_optimizer(optimizer, path: str, network) -> bool:
     except Exception as exc:
         raise CheckpointError(f"corrupt checkpoint {path}: cannot read {OPT_FILE} ({type(exc).__name__})") from None
     return True
+
+
+class MemoryBundle:
+    """A bundle's weights and optimizer state held in host memory.
+
+    The plateau rewind restores from it, so no rank reads rank 0's disk: every
+    rank evaluates dev itself, reaches the same decisions and keeps its own copy.
+    """
+
+    def __init__(self, network, optimizer):
+        self.optimizer = optimizer
+        self.weights = {k: v.numpy().copy() for k, v in network.state_dict().items()}
+        self.optimizer_state = {k: v.numpy().copy() if hasattr(v, "numpy") else copy.deepcopy(v)
+                                for k, v in optimizer.state_dict().items()}
+
+    def restore(self, network, optimizer) -> bool:
+        """Weights always; optimizer state only into the optimizer it came from (False after a reset)."""
+        network.set_state_dict(self.weights)
+        if optimizer is not self.optimizer:
+            return False
+        optimizer.set_state_dict(dict(self.optimizer_state))
+        return True
 
 
 def model_kwargs(config: Dict[str, Any]) -> Dict[str, Any]:

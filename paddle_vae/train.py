@@ -24,7 +24,7 @@ import paddle  # noqa: E402
 from paddle.callbacks import Callback  # noqa: E402
 
 from .args import add_recipe_flags, build_parser, parse_args, validate_recipe  # noqa: E402
-from .bundle import (load_optimizer, load_weights, read_bundle, save_bundle,  # noqa: E402
+from .bundle import (MemoryBundle, load_optimizer, load_weights, read_bundle, save_bundle,  # noqa: E402
                      write_json_atomic)
 from .callbacks import (BoundedLoader, StopOnSignals, TrainControl, TrainingDiverged,  # noqa: E402,F401
                         VAEProgBar, VAETrainCallback)
@@ -53,6 +53,7 @@ class Trainer:
         self.is_main = self.rank == 0
         self.control = TrainControl(args.max_steps)
         self.resume_skip = 0
+        self.best_copy: Optional[MemoryBundle] = None  # every rank's own copy of the best-dev state
         self.state: Dict[str, Any] = {"global_step": 0, "epoch": 0, "batch_in_epoch": 0, "train_seconds": 0.0,
                                       "train_tokens": 0, "last_loss": None, "best_dev_nll": None,
                                       "best_step": None, "bad_epochs": 0, "num_decays": 0}
@@ -113,6 +114,7 @@ class Trainer:
                        train_tokens_per_s=state["train_tokens"] / max(state["train_seconds"], 1e-9))
         if state["best_dev_nll"] is None or dev_nll < state["best_dev_nll"]:
             state.update(best_dev_nll=dev_nll, best_step=state["global_step"], bad_epochs=0)
+            self.best_copy = MemoryBundle(self.net, self.optimizer)
             self.save("best")
             return
         state["bad_epochs"] += 1
@@ -131,10 +133,12 @@ class Trainer:
         """
         state, args = self.state, self.args
         new_lr = self.optimizer.get_lr() * args.lr_decay_factor
-        best = os.path.join(args.model_path, "best")
-        _, _, state_dict, _ = read_bundle(best)
-        load_weights(self.net, state_dict, best)
-        load_optimizer(self.optimizer, best, self.net)
+        if self.best_copy is not None:
+            self.best_copy.restore(self.net, self.optimizer)
+        else:  # resumed, and dev has not improved since: the best bundle on this machine's disk
+            best = os.path.join(args.model_path, "best")
+            load_weights(self.net, read_bundle(best)[2], best)
+            load_optimizer(self.optimizer, best, self.net)
         self.optimizer.set_lr(new_lr)
         state["num_decays"] += 1
         self.log_event("lr_decay", lr=new_lr, rewound_to_step=state["best_step"])

@@ -149,3 +149,29 @@ def test_yahoo_format_trains_end_to_end(tmp_path):
     assert summary["test"]["num_sentences"] == 2
     vocab = (out / "final" / "vocab.txt").read_text().split("\n")
     assert vocab[3] == "_UNK"
+
+
+def test_plateau_rewind_reads_no_disk_and_restores_the_adam_moments(tmp_path):
+    """A rank that is not rank 0 writes no best/ bundle; its in-memory copy serves the rewind."""
+    trainer = _plateau_trainer(tmp_path, "--decay_patience", "1")
+    trainer.is_main = False
+    net, optimizer, loss_fn = trainer.net, trainer.optimizer, trainer.loss_fn
+
+    def step():
+        src, src_length, trg, trg_length, label = next(iter(trainer.corpus.loader("train", 32)))
+        loss_fn(*net(src, src_length, trg, trg_length), label).backward()
+        optimizer.step()
+        net.clear_gradients()
+
+    step()
+    trainer.record_dev(10.0, 1.0)
+    best_weights = {k: v.numpy().copy() for k, v in net.state_dict().items()}
+    best_moments = {k: v.numpy().copy() for k, v in optimizer.state_dict().items()}
+    step()
+    trainer.record_dev(11.0, 1.0)
+    assert not (tmp_path / "best").exists()
+    for key, value in net.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), best_weights[key])
+    for key, value in optimizer.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), best_moments[key])
+    assert optimizer.get_lr() == pytest.approx(5e-4)
