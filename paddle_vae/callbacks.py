@@ -44,6 +44,14 @@ class TrainControl:
         self.max_steps = max_steps
         self.stop = False
         self.signal_name: Optional[str] = None
+        self.bundle_written = False  # the signal's step bundle is written; nothing more runs
+
+    def stop_on_signal(self, trainer) -> None:
+        """Write the step bundle the signal asked for and end training (once)."""
+        if self.signal_name is not None and not self.bundle_written:
+            trainer.save_step_bundle()
+            self.bundle_written = True
+            self.request_stop(trainer.model)
 
     def request_stop(self, model) -> None:
         self.stop = True
@@ -137,9 +145,7 @@ class VAETrainCallback(Callback):
             t.save_step_bundle()
         if t.control.max_steps is not None and state["global_step"] >= t.control.max_steps:
             t.control.request_stop(t.model)
-        if t.control.signal_name is not None:
-            t.save_step_bundle()
-            t.control.request_stop(t.model)
+        t.control.stop_on_signal(t)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.t.state["batch_in_epoch"] = self.t.resume_skip
@@ -150,11 +156,17 @@ class VAETrainCallback(Callback):
         if t.state["batch_in_epoch"] >= t.steps_per_epoch:
             t.state["epoch"] += 1
             t.state["batch_in_epoch"] = 0
-        if t.world_size > 1 and t.control.signal_name is None:
+        if t.world_size > 1 and not t.control.bundle_written:
             # hapi's eval all-gathers outputs, which packed logits of unequal length cannot do; every rank
             # holds the same weights, so each evaluates dev itself and all reach the same decisions.
             metrics = evaluate_loader(t.net, t.corpus.loader("valid", t.args.batch_size), seed=t.args.seed)
-            t.record_dev(metrics["nll_elbo"], metrics["ppl_elbo"])
+            self._dev_done(metrics["nll_elbo"], metrics["ppl_elbo"])
+
+    def _dev_done(self, dev_nll: float, dev_ppl: float) -> None:
+        """A signal during the dev pass let it finish: record it, then write step_N and stop, so a resumed
+        run's best/, plateau count and LR are the uninterrupted run's."""
+        self.t.record_dev(dev_nll, dev_ppl)
+        self.t.control.stop_on_signal(self.t)
 
     # -- evaluation -----------------------------------------------------------
     def on_eval_begin(self, logs=None):
@@ -163,8 +175,8 @@ class VAETrainCallback(Callback):
 
     def on_eval_end(self, logs=None):
         self.t.loss_fn.train()
-        if logs and "nll" in logs:
-            self.t.record_dev(float(logs["nll"]), float(logs["ppl"]))
+        if logs and "nll" in logs and not self.t.control.bundle_written:
+            self._dev_done(float(logs["nll"]), float(logs["ppl"]))
 
 
 class StopOnSignals:

@@ -108,8 +108,6 @@ class Trainer:
     def record_dev(self, dev_nll: float, dev_ppl: float) -> None:
         """After each epoch's dev pass: log, keep the best bundle, decay the LR on a plateau, stop early."""
         state, args = self.state, self.args
-        if self.control.signal_name is not None:
-            return
         self.log_event("epoch", dev_nll=dev_nll, dev_ppl=dev_ppl, epoch=state["epoch"],
                        train_tokens_per_s=state["train_tokens"] / max(state["train_seconds"], 1e-9))
         if state["best_dev_nll"] is None or dev_nll < state["best_dev_nll"]:
@@ -231,11 +229,12 @@ class Trainer:
             with StopOnSignals(self.control):
                 control = self.control
                 eval_data = None if self.world_size > 1 else BoundedLoader(
-                    dev_loader, lambda: control.signal_name is not None)
+                    dev_loader, lambda: control.bundle_written)
                 self.model.fit(BoundedLoader(train_loader, lambda: control.stop), eval_data,
                                epochs=remaining_epochs, log_freq=args.log_freq, save_dir=None, verbose=0,
                                callbacks=callbacks)
         if self.control.signal_name is not None:
+            self.control.stop_on_signal(self)  # a signal after the last dev pass has written nothing yet
             logger.info("stopped by %s at step %d; bundle written to %s", self.control.signal_name,
                         state["global_step"], os.path.join(args.model_path, f"step_{state['global_step']}"))
             return {"interrupted": self.control.signal_name, "steps": state["global_step"]}

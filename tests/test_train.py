@@ -260,3 +260,34 @@ def test_final_eval_none_and_the_sentence_cap_bound_the_summary(tmp_path):
     summary = json.loads((tmp_path / "cap" / "train_summary.json").read_text())
     assert summary["final_eval_sentences"] == 7 and "dev" not in summary
     assert summary["test"]["num_sentences"] == summary["best"]["test"]["num_sentences"] == 7
+
+
+def test_signal_during_the_dev_pass_finishes_it_and_resumes_like_an_uninterrupted_run(tmp_path, monkeypatch):
+    """The dev pass is recorded before step_N is written, so best/, the plateau count and the LR carry over."""
+    import signal
+
+    from paddle_vae.callbacks import VAETrainCallback
+
+    common = TINY + ["--dataset", "sample", "--max_epoch", "3", "--seed", "5", "--lr_decay", "plateau",
+                     "--decay_patience", "1", "--final_eval", "none"]
+    assert run_train(common + ["--model_path", str(tmp_path / "a")]) == 0
+    fired = []
+
+    def signal_in_second_dev_pass(self, step, logs=None):
+        if self.t.state["epoch"] == 2 and not fired:
+            fired.append(step)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(VAETrainCallback, "on_eval_batch_end", signal_in_second_dev_pass, raising=False)
+    assert run_train(common + ["--model_path", str(tmp_path / "b")]) == 0
+    monkeypatch.undo()
+    assert fired and sorted(d for d in os.listdir(tmp_path / "b") if d.startswith("step_")) == ["step_188"]
+    assert not (tmp_path / "b" / "final").exists()
+    assert run_train(common + ["--model_path", str(tmp_path / "b"), "--init_from_ckpt",
+                               str(tmp_path / "b" / "step_188")]) == 0
+    epochs = [[r["step"], r["dev_nll"]] for r in read_log(tmp_path / "b") if r["event"] == "epoch"]
+    assert epochs == [[r["step"], r["dev_nll"]] for r in read_log(tmp_path / "a") if r["event"] == "epoch"]
+    for name in ("best", "final"):
+        a, b = (json.loads((tmp_path / run / name / STATE_FILE).read_text()) for run in "ab")
+        for key in ("global_step", "best_step", "best_dev_nll", "bad_epochs", "num_decays", "lr", "last_loss"):
+            assert b[key] == pytest.approx(a[key], rel=1e-5), (name, key)
