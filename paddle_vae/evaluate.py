@@ -66,6 +66,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     runtime.set_device(args.device)
     runtime.set_threads(args.num_threads)
     vae = VAEGenerator.from_pretrained(args.init_from_ckpt)
+    # Read the split as the bundle was trained, unless the flags say otherwise.
+    args.tokenizer, args.lowercase = args.tokenizer or vae.tokenizer, args.lowercase or vae.lowercase
     from .data import load_and_encode
 
     corpus = load_and_encode(args, vocab=vae.vocab)
