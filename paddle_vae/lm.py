@@ -18,13 +18,14 @@ class LSTMLanguageModel(nn.Layer):
 
     def __init__(self, embed_dim: int, hidden_size: int, vocab_size: int, num_layers: int = 1,
                  init_scale: float = 0.1, PAD_ID: int = 0, dec_dropout: float = 0.0, word_dropout: float = 0.0,
-                 UNK_ID: int = 3):
+                 UNK_ID: int = 3, output_loss: str = "paddle"):
         super().__init__()
         self.embed_dim, self.hidden_size, self.latent_size = embed_dim, hidden_size, 0
         self.vocab_size, self.num_layers = vocab_size, num_layers
         self.PAD_ID, self.UNK_ID, self.word_dropout = PAD_ID, UNK_ID, word_dropout
         self.kl_true = None
-        self.decoder = LSTMDecoder(vocab_size, embed_dim, hidden_size, 0, num_layers, init_scale, dec_dropout)
+        self.decoder = LSTMDecoder(vocab_size, embed_dim, hidden_size, 0, num_layers, init_scale, dec_dropout,
+                                   output_loss)
 
     def trg_mask(self, trg: paddle.Tensor) -> paddle.Tensor:
         return paddle.cast(trg != self.PAD_ID, "float32")

@@ -12,22 +12,30 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from .fused_ce import linear_cross_entropy
 from .schedules import KLSchedule, kl_weight_at
 
 
-def sentence_rec_loss(dec_output: paddle.Tensor, label: paddle.Tensor, trg_mask: paddle.Tensor) -> paddle.Tensor:
+def sentence_rec_loss(dec_output: paddle.Tensor, label: paddle.Tensor, trg_mask: paddle.Tensor,
+                      output_layer: Optional[nn.Linear] = None) -> paddle.Tensor:
     """Reconstruction NLL summed over each sentence's tokens, [B].
 
     `dec_output` is either [B, T, V] logits (padded) or [num_words, V] logits
-    at the positions where `trg_mask` is 1, in row-major order.
+    at the positions where `trg_mask` is 1, in row-major order -- or, given
+    `output_layer`, those positions' [num_words, hidden] decoder states, which
+    go through the layer and the cross-entropy together (`fused_ce`).
     """
     label = label.reshape(trg_mask.shape)
     if dec_output.ndim == 3:
         token_nll = F.cross_entropy(dec_output, label.unsqueeze(-1), reduction="none").squeeze(-1)
         return paddle.sum(token_nll * trg_mask, axis=1)
     positions = paddle.nonzero(trg_mask)
-    token_nll = F.cross_entropy(dec_output, paddle.gather_nd(label, positions).unsqueeze(-1), reduction="none")
-    return _segment_sum(token_nll.squeeze(-1), positions[:, 0], trg_mask.shape[0])
+    target = paddle.gather_nd(label, positions)
+    if output_layer is not None and dec_output.shape[-1] == output_layer.weight.shape[0]:
+        token_nll = linear_cross_entropy(dec_output, output_layer.weight, output_layer.bias, target)
+    else:
+        token_nll = F.cross_entropy(dec_output, target.unsqueeze(-1), reduction="none").squeeze(-1)
+    return _segment_sum(token_nll, positions[:, 0], trg_mask.shape[0])
 
 
 def _segment_sum(values: paddle.Tensor, segment_ids: paddle.Tensor, num_segments: int) -> paddle.Tensor:
@@ -47,11 +55,15 @@ class CrossEntropyWithKL(nn.Layer):
     With free bits the model's `kl_loss` is the floored training objective;
     `true_kl` (a callable returning the batch-mean true KL, e.g. the model's
     `kl_true`) keeps the logged KL and the metrics' NLL honest.
+
+    `output_layer` is the decoder's `output_fc`, for a decoder that returns
+    hidden rows in training (its default `output_loss="fused"`).
     """
 
     def __init__(self, base_kl_weight: float, anneal_r: float, schedule: Optional[KLSchedule] = None,
-                 true_kl: Optional[Callable[[], paddle.Tensor]] = None):
+                 true_kl: Optional[Callable[[], paddle.Tensor]] = None, output_layer: Optional[nn.Linear] = None):
         super().__init__()
+        self.output_layer = [output_layer]  # in a list: the loss must not own (or save) the model's parameters
         self.base_kl_weight = base_kl_weight
         self.anneal_r = anneal_r
         self.schedule = schedule
@@ -68,7 +80,7 @@ class CrossEntropyWithKL(nn.Layer):
             self.kl_weight = kl_weight_at(step, self.base_kl_weight, self.anneal_r)
 
     def forward(self, kl_loss, dec_output, trg_mask, label):
-        rec_per_sentence = sentence_rec_loss(dec_output, label, trg_mask)
+        rec_per_sentence = sentence_rec_loss(dec_output, label, trg_mask, self.output_layer[0])
         self.rec_loss = paddle.mean(rec_per_sentence)
         self.kl_objective = kl_loss
         self.kl_loss = kl_loss if self.true_kl is None else self.true_kl()

@@ -86,9 +86,20 @@ class LSTMDecoderCell(nn.RNNCellBase):
 
 
 class LSTMDecoder(nn.Layer):
+    """Embedding, LSTM over [embedding; z] and output layer.
+
+    With `output_loss="fused"` (training's default, `--output_loss`) a training forward stops before the
+    output layer and returns the hidden rows; `CrossEntropyWithKL(output_layer=...)` then applies the layer
+    and the cross-entropy together, in row chunks (`fused_ce`). Evaluation and inference always get logits,
+    and so does training with "paddle", the library default.
+    """
+
     def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, latent_size: int, num_layers: int,
-                 init_scale: float, dropout: float):
+                 init_scale: float, dropout: float, output_loss: str = "paddle"):
         super().__init__()
+        if output_loss not in ("fused", "paddle"):
+            raise ValueError(f"output_loss must be 'fused' or 'paddle', got {output_loss!r}")
+        self.output_loss = output_loss if hidden_size != vocab_size else "paddle"  # shapes must tell rows apart
         self.trg_embedder = nn.Embedding(vocab_size, embed_dim, weight_attr=_uniform(init_scale))
         self.lstm = nn.LSTM(embed_dim + latent_size, hidden_size, num_layers=num_layers, dropout=dropout)
         self.cell = LSTMDecoderCell(self.lstm, dropout)
@@ -101,7 +112,8 @@ class LSTMDecoder(nn.Layer):
 
     def forward_fused(self, trg: paddle.Tensor, trg_length: paddle.Tensor, trg_mask: paddle.Tensor,
                       latent_z: paddle.Tensor, init_states: Tuple[paddle.Tensor, paddle.Tensor]) -> paddle.Tensor:
-        """Logits at non-pad positions only, [num_words, V], in row-major (batch, time) order."""
+        """Logits at non-pad positions only, [num_words, V], in row-major (batch, time) order
+        (the hidden rows, [num_words, hidden], in training with output_loss "fused")."""
         emb = self.embed(trg)
         if latent_z is not None:  # None: the language model, which has no z
             z = paddle.expand(latent_z.unsqueeze(1), [emb.shape[0], emb.shape[1], latent_z.shape[-1]])
@@ -110,7 +122,7 @@ class LSTMDecoder(nn.Layer):
         if self.dropout > 0:
             out = F.dropout(out, self.dropout, training=self.training)
         hidden = paddle.gather_nd(out, paddle.nonzero(trg_mask))
-        return self.output_fc(hidden)
+        return hidden if self.training and self.output_loss == "fused" else self.output_fc(hidden)
 
     def forward_cell(self, trg: paddle.Tensor, latent_z: paddle.Tensor,
                      init_states: Tuple[paddle.Tensor, paddle.Tensor]) -> paddle.Tensor:
@@ -132,7 +144,7 @@ class VAESeq2SeqModel(nn.Layer):
     def __init__(self, embed_dim: int, hidden_size: int, latent_size: int, vocab_size: int, num_layers: int = 1,
                  init_scale: float = 0.1, PAD_ID: int = 0, enc_dropout: float = 0.0, dec_dropout: float = 0.0,
                  decoder_impl: str = "fused", word_dropout: float = 0.0, UNK_ID: int = 3, free_bits: float = 0.0,
-                 fb_mode: str = "batch", bn_vae: float = 0.0):
+                 fb_mode: str = "batch", bn_vae: float = 0.0, output_loss: str = "paddle"):
         super().__init__()
         if fb_mode not in ("batch", "sentence"):
             raise ValueError(f"fb_mode must be 'batch' or 'sentence', got {fb_mode!r}")
@@ -150,7 +162,7 @@ class VAESeq2SeqModel(nn.Layer):
         self.mean_bn = _fixed_scale_batch_norm(latent_size, bn_vae) if bn_vae > 0 else None
         self.fc = nn.Linear(latent_size, 2 * hidden_size * num_layers, weight_attr=_uniform(init_scale))
         self.decoder = LSTMDecoder(vocab_size, embed_dim, hidden_size, latent_size, num_layers, init_scale,
-                                   dec_dropout)
+                                   dec_dropout, output_loss)
 
     def encode(self, src: paddle.Tensor, src_length: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
         """Posterior parameters (mean, logvar), each [B, latent_size]."""

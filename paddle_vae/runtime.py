@@ -58,7 +58,17 @@ def set_threads(num_threads: int = None) -> int:
     user = int(_USER_THREADS) if _USER_THREADS and _USER_THREADS.isdigit() else 0
     n = num_threads or user or available_cores()
     core.set_num_threads(n)
+    _limit_numpy_blas(n)
     return n
+
+
+def _limit_numpy_blas(num_threads: int) -> None:
+    """numpy's and scipy's BLAS (used by fused_ce) get the same thread count as Paddle's kernels."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # scikit-learn (a paddlenlp dependency) brings it; without it BLAS keeps its default
+        return
+    threadpool_limits(num_threads, user_api="blas")
 
 
 def set_device(device: str) -> str:

@@ -67,7 +67,8 @@ class Trainer:
                                      total_steps=args.max_epoch * self.steps_per_epoch, cycles=args.kl_cycles,
                                      ramp=args.kl_ramp, pretrain_steps=args.pretrain_ae_epochs * self.steps_per_epoch)
         net = self.net
-        self.loss_fn = CrossEntropyWithKL(args.kl_start, anneal_r, schedule, true_kl=lambda: net.kl_true)
+        self.loss_fn = CrossEntropyWithKL(args.kl_start, anneal_r, schedule, true_kl=lambda: net.kl_true,
+                                          output_layer=net.decoder.output_fc)
         self.optimizer = self.make_optimizer()
         if resume:
             self._restore(*resume[1:])
@@ -286,10 +287,10 @@ def build_network(args, vocab_size: int, pad_id: int, unk_id: int) -> paddle.nn.
     """The VAE the flags describe, or with --model lm its like-for-like language model."""
     if args.model == "lm":
         return LSTMLanguageModel(args.embed_dim, args.hidden_size, vocab_size, args.num_layers, args.init_scale,
-                                 pad_id, args.dec_dropout, args.word_dropout, unk_id)
+                                 pad_id, args.dec_dropout, args.word_dropout, unk_id, args.output_loss)
     return VAESeq2SeqModel(args.embed_dim, args.hidden_size, args.latent_size, vocab_size, args.num_layers,
                            args.init_scale, pad_id, args.enc_dropout, args.dec_dropout, args.decoder_impl,
-                           args.word_dropout, unk_id, args.free_bits, args.fb_mode, args.bn_vae)
+                           args.word_dropout, unk_id, args.free_bits, args.fb_mode, args.bn_vae, args.output_loss)
 
 
 def add_train_flags(parser) -> None:
