@@ -10,8 +10,14 @@ Rows:
   reference       the reference's shape (per-step LSTMCell loop, full padded
                   projection) in the reference's environment, at our thread count
   reference+env   the same shape with our process set-up (threads, MKL path)
-  ours            fused decoder LSTM, projection at non-pad positions, our set-up
-  torch           the same model in PyTorch (fused LSTMs), when torch is importable
+  ours            fused decoder LSTM, output layer + cross-entropy fused in row chunks
+                  at non-pad positions (fused_ce), our set-up: the training default
+  ours_paddle_ce  the same with Paddle's Linear + cross_entropy (--output_loss paddle)
+  torch           the same model in PyTorch (fused LSTMs, non-pad positions only), when
+                  torch is importable (--torch_python)
+
+The GEMM floor is the timed batches' matrix-product FLOPs over numpy's best
+GEMM rate at the same thread count, measured in the same run (profile_step).
 
 Sampling rows: `reference` (its one-hot multinomial output function inside a
 beam-1 BeamSearchDecoder, batch 32, stopping at EOS), `reference_as_shipped`
@@ -25,7 +31,6 @@ lengths are realistic without training first.
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -34,41 +39,28 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from .bench_common import MODEL, paddle_setup, peak_rss_mb, time_steps
 from .bench_rows import (YAHOO_MODEL, load_batches, print_rows, save_eval_batches, save_yahoo_batches,
                          worker_eval_iw, write_batches, yahoo_cost)
+from .bench_torch import worker_train_torch
 
-MODEL = dict(embed_dim=256, hidden_size=256, latent_size=32)
 REF_SAMPLE_BATCH, REF_MAX_STEPS = 32, 100
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 # ---------------------------------------------------------------------------
 # Workers (run in subprocesses)
 # ---------------------------------------------------------------------------
-def _paddle_setup(threads: int):
-    from . import runtime
-
-    runtime.configure_cpu_env()
-    import paddle
-
-    runtime.set_threads(threads)
-    paddle.set_device("cpu")
-    return paddle
-
-
 def worker_train_paddle(cfg: Dict[str, Any]) -> Dict[str, Any]:
-    paddle = _paddle_setup(cfg["threads"])
+    paddle = paddle_setup(cfg["threads"])
     from .loss import CrossEntropyWithKL
     from .model import VAESeq2SeqModel
 
     data, batches = load_batches(cfg["batches"], paddle)
     paddle.seed(1)
     net = VAESeq2SeqModel(**cfg.get("model", MODEL), vocab_size=int(data["vocab_size"]), PAD_ID=int(data["pad_id"]),
-                          dec_dropout=0.5, init_scale=0.1, decoder_impl=cfg["impl"])
-    loss_fn = CrossEntropyWithKL(0.1, 1e-4)
+                          dec_dropout=0.5, init_scale=0.1, decoder_impl=cfg["impl"],
+                          output_loss=cfg.get("output_loss", "paddle"))
+    loss_fn = CrossEntropyWithKL(0.1, 1e-4, output_layer=net.decoder.output_fc)
     opt = paddle.optimizer.Adam(1e-3, parameters=net.parameters(), grad_clip=paddle.nn.ClipGradByGlobalNorm(5.0))
 
     def step(b):
@@ -78,78 +70,11 @@ def worker_train_paddle(cfg: Dict[str, Any]) -> Dict[str, Any]:
         opt.clear_grad()
         return float(loss)
 
-    return _time_steps(step, batches, cfg)
-
-
-def worker_train_torch(cfg: Dict[str, Any]) -> Dict[str, Any]:
-    import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
-
-    torch.set_num_threads(cfg["threads"])
-    torch.manual_seed(1)
-    data = np.load(cfg["batches"])
-    vocab, pad = int(data["vocab_size"]), int(data["pad_id"])
-    E, H, Z = MODEL["embed_dim"], MODEL["hidden_size"], MODEL["latent_size"]
-
-    class TorchVAE(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.src_emb, self.trg_emb = nn.Embedding(vocab, E), nn.Embedding(vocab, E)
-            self.enc = nn.LSTM(E, H, batch_first=True)
-            self.to_latent = nn.Linear(2 * H, 2 * Z)
-            self.to_state = nn.Linear(Z, 2 * H)
-            self.dec = nn.LSTM(E + Z, H, batch_first=True)
-            self.out = nn.Linear(H, vocab)
-
-        def forward(self, src, src_len, trg, trg_len, label):
-            packed = nn.utils.rnn.pack_padded_sequence(self.src_emb(src), src_len, batch_first=True,
-                                                       enforce_sorted=False)
-            _, (h, c) = self.enc(packed)
-            mean, log_var = self.to_latent(torch.cat([h[0], c[0]], -1)).chunk(2, -1)
-            z = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
-            kl = (-0.5 * (1 + log_var - mean ** 2 - log_var.exp())).sum(-1).mean()
-            h0, c0 = self.to_state(z).chunk(2, -1)
-            emb = F.dropout(self.trg_emb(trg), 0.5, self.training)
-            x = torch.cat([emb, z.unsqueeze(1).expand(-1, emb.shape[1], -1)], -1)
-            out, _ = self.dec(x, (h0.unsqueeze(0).contiguous(), c0.unsqueeze(0).contiguous()))
-            logits = self.out(F.dropout(out, 0.5, self.training))
-            rec = F.cross_entropy(logits.reshape(-1, vocab), label.reshape(-1), ignore_index=pad, reduction="sum")
-            return rec / src.shape[0] + 0.1 * kl
-
-    net = TorchVAE()
-    opt = torch.optim.Adam(net.parameters(), 1e-3)
-    batches = [[torch.from_numpy(data[f"{k}{i}"]) for k in ("src", "src_len", "trg", "trg_len", "label")]
-               for i in range(int(data["n"]))]
-
-    def step(b):
-        loss = net(*b)
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-        opt.step()
-        return float(loss)
-
-    result = _time_steps(step, batches, cfg)
-    result["torch_version"] = torch.__version__
-    return result
-
-
-def _time_steps(step, batches, cfg) -> Dict[str, Any]:
-    for b in batches[:cfg["warmup"]]:
-        step(b)
-    timed = batches[cfg["warmup"]:]
-    words = sum(int(b[3].sum()) for b in timed)  # trg_length: predicted tokens, EOS included
-    start = time.perf_counter()
-    for b in timed:
-        step(b)
-    seconds = (time.perf_counter() - start) / len(timed)
-    return {"sec_per_step": seconds, "tokens_per_s": words / (seconds * len(timed)), "steps_timed": len(timed),
-            "peak_rss_mb": peak_rss_mb()}
+    return time_steps(step, batches, cfg)
 
 
 def worker_sample(cfg: Dict[str, Any]) -> Dict[str, Any]:
-    paddle = _paddle_setup(cfg["threads"])
+    paddle = paddle_setup(cfg["threads"])
     import paddle.nn as nn
     import paddle.nn.functional as F
 
@@ -203,6 +128,7 @@ def worker_sample(cfg: Dict[str, Any]) -> Dict[str, Any]:
 WORKERS = {"train_paddle": worker_train_paddle, "train_torch": worker_train_torch, "sample": worker_sample,
            "eval_iw": worker_eval_iw}
 ROWS = ("train", "sample", "eval", "yahoo")
+DEFAULT_ROWS = ("train", "sample")  # under 5 minutes; eval and yahoo are asked for with --rows
 
 
 # ---------------------------------------------------------------------------
@@ -238,6 +164,19 @@ def run_worker(kind: str, cfg: Dict[str, Any], reference_env: bool = False, pyth
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def gemm_floor(batches_path: str, warmup: int, threads: int) -> Dict[str, Any]:
+    """The timed batches' matrix-product FLOPs over numpy's best GEMM rate, measured now (see profile_step)."""
+    from .profile_step import gemm_gflops, step_flops
+
+    data = np.load(batches_path)
+    timed = range(warmup, int(data["n"]))
+    flops = [sum(step_flops(int(data[f"src_len{i}"].sum()), int(data[f"trg_len{i}"].sum()),
+                            int(data["vocab_size"]), **MODEL).values()) for i in timed]
+    rate = gemm_gflops(threads)
+    return {"step_gflop": float(np.mean(flops)) / 1e9, "gemm_gflops": rate,
+            "floor_s": float(np.mean(flops)) / 1e9 / rate}
+
+
 def torch_available(python: str) -> bool:
     return subprocess.run([python, "-c", "import torch"], capture_output=True).returncode == 0
 
@@ -267,7 +206,8 @@ def run_extra_rows(args, rows: List[str], results: Dict[str, Any], base: Dict[st
     elif "yahoo" in rows:
         path = os.path.join(tmp, "yahoo.npz")
         results.update(save_yahoo_batches(args.yahoo_dir, path, args.warmup + args.steps, args.batch_size))
-        row = run_worker("train_paddle", dict(base, batches=path, impl="fused", model=YAHOO_MODEL))
+        row = run_worker("train_paddle", dict(base, batches=path, impl="fused", output_loss="fused",
+                                             model=YAHOO_MODEL))
         results["yahoo"] = {"ours": dict(row, model=YAHOO_MODEL)}
         if "sec_per_step" in row:
             results["yahoo"]["ours"].update(yahoo_cost(row, args.batch_size))
@@ -287,7 +227,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--skip_torch", action="store_true")
     p.add_argument("--torch_python", default=sys.executable,
                    help="interpreter for the PyTorch row (torch is never a dependency of paddle_vae)")
-    p.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated subset of {','.join(ROWS)}")
+    p.add_argument("--rows", default=",".join(DEFAULT_ROWS), help=f"comma-separated subset of {','.join(ROWS)}")
     p.add_argument("--eval_sentences", type=int, default=320, help="eval row: first N PTB test sentences")
     p.add_argument("--iw_samples", type=int, default=500, help="eval row: K")
     p.add_argument("--yahoo_dir", default=None, help="yahoo row: folder with vocab.txt and yahoo.valid.txt "
@@ -315,7 +255,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     results: Dict[str, Any] = {"machine": f"{cpu_name()}, {available_cores()} cores", "threads": threads,
                                "batch_size": args.batch_size, "model": MODEL}
     with tempfile.TemporaryDirectory() as tmp:
-        batches = os.path.join(tmp, "batches.npz")
+        batches = batches_path = os.path.join(tmp, "batches.npz")
         results.update(save_batches(args, batches))
         base = {"batches": batches, "warmup": args.warmup, "threads": threads}
         train = results["train"] = {} if "train" in rows else None
@@ -323,7 +263,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if train is not None:
             train["reference"] = run_worker("train_paddle", dict(base, impl="cell"), reference_env=True)
             train["reference+env"] = run_worker("train_paddle", dict(base, impl="cell"))
-            train["ours"] = run_worker("train_paddle", dict(base, impl="fused"))
+            train["ours"] = run_worker("train_paddle", dict(base, impl="fused", output_loss="fused"))
+            train["ours_paddle_ce"] = run_worker("train_paddle", dict(base, impl="fused"))  # --output_loss paddle
             if not args.skip_torch and torch_available(args.torch_python):
                 train["torch"] = run_worker("train_torch", base, python=args.torch_python)
         if sample is not None:
@@ -336,11 +277,15 @@ def main(argv: Optional[List[str]] = None) -> int:
             sample["ours"] = run_worker("sample", dict(base, path="ours", num_sentences=args.sample_sentences,
                                                        batch=args.sample_batch))
         run_extra_rows(args, rows, results, base, tmp)
+        if train is not None:
+            results["floor"] = gemm_floor(batches_path, args.warmup, threads)
     ratios = results["ratios"] = {}
     if train and "sec_per_step" in train["reference"] and "sec_per_step" in train["ours"]:
         ratios["train_speedup_vs_reference"] = train["reference"]["sec_per_step"] / train["ours"]["sec_per_step"]
         if "sec_per_step" in train.get("torch", {}):
             ratios["train_speedup_vs_torch"] = train["torch"]["sec_per_step"] / train["ours"]["sec_per_step"]
+    if train and "sec_per_step" in train["ours"]:
+        ratios["ours_over_floor"] = train["ours"]["sec_per_step"] / results["floor"]["floor_s"]
     if sample and "sentences_per_s" in sample["reference"] and "sentences_per_s" in sample["ours"]:
         ratios["sampling_speedup_vs_reference"] = (sample["ours"]["sentences_per_s"]
                                                    / sample["reference"]["sentences_per_s"])
@@ -373,6 +318,10 @@ def print_report(results: Dict[str, Any]) -> None:
             else:
                 print(f"{name:<22}{r['sentences_per_s']:>10.1f}{r['batch']:>12}{r['peak_rss_mb']:>14.0f}"
                       f"{r['mean_length']:>10.1f}{r['ended_with_eos']:>7.0%}")
+    if results.get("floor"):
+        f = results["floor"]
+        print(f"GEMM floor: {f['step_gflop']:.1f} GFLOP/step at numpy's {f['gemm_gflops']:.0f} GFLOPS "
+              f"= {f['floor_s']:.3f} s/step")
     print_rows(results)
     for k, v in results["ratios"].items():
         print(f"{k}: {v:.2f}x")

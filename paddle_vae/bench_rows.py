@@ -18,6 +18,8 @@ from typing import Any, Dict, Iterable
 
 import numpy as np
 
+from .bench_common import MODEL, paddle_setup, peak_rss_mb
+
 YAHOO_MODEL = dict(embed_dim=512, hidden_size=550, latent_size=32)
 YAHOO_TRAIN_DOCUMENTS = 100_000  # yahoo_answer_100k's training split
 BATCH_KEYS = ("src", "src_len", "trg", "trg_len", "label")
@@ -65,9 +67,8 @@ def save_yahoo_batches(yahoo_dir: str, path: str, count: int, batch_size: int) -
 
 def worker_eval_iw(cfg: Dict[str, Any]) -> Dict[str, Any]:
     """IW-NLL over the saved test batches in this process; the caller reads its peak RSS."""
-    from .bench import MODEL, _paddle_setup, peak_rss_mb
 
-    paddle = _paddle_setup(cfg["threads"])
+    paddle = paddle_setup(cfg["threads"])
     from .metrics import default_max_rows, iw_log_likelihood
     from .model import VAESeq2SeqModel
 
