@@ -60,6 +60,11 @@ class Trainer:
         resume = self._read_resume_bundle()
         self.corpus: Corpus = load_and_encode(args, vocab=resume[0] if resume else None)
         vocab = self.corpus.vocab
+        if self.world_size > 1 and args.output_loss == "fused":
+            # DataParallel's gradient reducer only sees parameters used inside forward; fused_ce uses the
+            # output layer's in the loss, which the reducer rejects.
+            logger.info("%d processes: --output_loss paddle (the fused loss is for one process)", self.world_size)
+            args.output_loss = "paddle"
         self.net = build_network(args, len(vocab), self.corpus.pad_id, vocab.to_indices(vocab.unk_token))
         self.steps_per_epoch = len(self.corpus.loader("train", args.batch_size))
         anneal_r = 1.0 / (args.warm_up * self.corpus.num_train_sentences / args.batch_size)
