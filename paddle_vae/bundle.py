@@ -12,6 +12,7 @@ a kill at any moment leaves either the old bundle or the new one.
 import copy
 import json
 import os
+import re
 import shutil
 from typing import Any, Dict, Optional, Tuple
 
@@ -153,6 +154,49 @@ def _rename_optimizer_state(state: Dict[str, Any], names: Dict[str, str]) -> Dic
     return renamed
 
 
+_INSTANCE_INDEX = re.compile(r"_\d+$")
+
+
+def _without_index(key: str) -> str:
+    return _INSTANCE_INDEX.sub("", key)
+
+
+class _IndexFreeState(dict):
+    """Optimizer state that ignores the instance index Paddle appends to accumulator names.
+
+    `embedding_0.w_0_moment1_1` and `..._moment1_0` are the same moment of the same parameter: the index
+    only counts optimizers built for that parameter before, in that process. A run that replaced its Adam
+    (the decoder reset of --pretrain_ae_epochs) or stepped other optimizers first (--aggressive) saves
+    other indices than a resumed process generates.
+    """
+
+    def __init__(self, state: Dict[str, Any]):
+        super().__init__({_without_index(k): v for k, v in state.items()})
+
+    def __contains__(self, key) -> bool:
+        return super().__contains__(_without_index(key))
+
+    def __getitem__(self, key):
+        return super().__getitem__(_without_index(key))
+
+    def get(self, key, default=None):
+        return super().get(_without_index(key), default)
+
+    def pop(self, key, *default):
+        return super().pop(_without_index(key), *default)
+
+
+def _set_optimizer_state(optimizer, state: Dict[str, Any]) -> None:
+    """`set_state_dict`, matching accumulators by parameter and kind, whatever their instance index."""
+    existing = {_without_index(var.name): var.name for accs in optimizer._accumulators.values()
+                for var in accs.values()}
+    if existing:  # accumulators already built: give the state their names
+        state = {existing.get(_without_index(k), k): v for k, v in state.items()}
+    optimizer.set_state_dict(state)
+    if not existing:  # built lazily at the next step, under names generated then
+        optimizer._accumulators_holder = _IndexFreeState(optimizer._accumulators_holder)
+
+
 def load_optimizer(optimizer, path: str, network) -> bool:
     import paddle
 
@@ -161,7 +205,7 @@ def load_optimizer(optimizer, path: str, network) -> bool:
         return False
     try:
         state = _rename_optimizer_state(paddle.load(opt_path), _param_names(network, to_structured=False))
-        optimizer.set_state_dict(state)
+        _set_optimizer_state(optimizer, state)
     except Exception as exc:
         raise CheckpointError(f"corrupt checkpoint {path}: cannot read {OPT_FILE} ({type(exc).__name__})") from None
     return True
@@ -185,7 +229,7 @@ class MemoryBundle:
         network.set_state_dict(self.weights)
         if optimizer is not self.optimizer:
             return False
-        optimizer.set_state_dict(dict(self.optimizer_state))
+        _set_optimizer_state(optimizer, dict(self.optimizer_state))
         return True
 
 

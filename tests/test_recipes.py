@@ -110,6 +110,19 @@ def test_ae_pretraining_resets_the_decoder_once_and_keeps_the_encoder(tmp_path):
     assert state["decoder_reset"] is True
 
 
+def test_a_run_resumed_after_the_decoder_reset_matches_an_uninterrupted_one(tmp_path):
+    """The reset's fresh Adam names its moments `..._moment1_1`; a resumed process generates `_0`."""
+    common = TINY + ["--dataset", "sample", "--max_epoch", "3", "--pretrain_ae_epochs", "1", "--kl_start", "0",
+                     "--seed", "5"]
+    assert run_train(common + ["--model_path", str(tmp_path / "a"), "--max_steps", "110"]) == 0
+    assert run_train(common + ["--model_path", str(tmp_path / "b"), "--max_steps", "100", "--save_steps", "100"]) == 0
+    assert run_train(common + ["--model_path", str(tmp_path / "b"), "--max_steps", "110",
+                               "--init_from_ckpt", str(tmp_path / "b" / "step_100")]) == 0
+    a, b = (json.load(open(tmp_path / r / "train_summary.json")) for r in "ab")
+    assert b["steps"] == a["steps"] == 110
+    assert b["last_loss"] == pytest.approx(a["last_loss"], rel=1e-5)
+
+
 def test_aggressive_training_takes_inner_encoder_steps_and_measures_dev_mi(tmp_path):
     assert run_train(TINY + ["--dataset", "sample", "--model_path", str(tmp_path), "--max_steps", "2",
                              "--aggressive"]) == 0
