@@ -10,9 +10,10 @@ Rows:
   reference       the reference's shape (per-step LSTMCell loop, full padded
                   projection) in the reference's environment, at our thread count
   reference+env   the same shape with our process set-up (threads, MKL path)
-  ours            fused decoder LSTM, output layer + cross-entropy fused in row chunks
-                  at non-pad positions (fused_ce), our set-up: the training default
-  ours_paddle_ce  the same with Paddle's Linear + cross_entropy (--output_loss paddle)
+  ours            fused decoder LSTM, projection at non-pad positions, our set-up: the
+                  training default
+  ours_fused_ce   the same with the output layer + cross-entropy fused in row chunks
+                  (--output_loss fused)
   torch           the same model in PyTorch (fused LSTMs, non-pad positions only), when
                   torch is importable (--torch_python)
 
@@ -207,8 +208,7 @@ def run_extra_rows(args, rows: List[str], results: Dict[str, Any], base: Dict[st
     elif "yahoo" in rows:
         path = os.path.join(tmp, "yahoo.npz")
         results.update(save_yahoo_batches(args.yahoo_dir, path, args.warmup + args.steps, args.batch_size))
-        row = run_worker("train_paddle", dict(base, batches=path, impl="fused", output_loss="fused",
-                                             model=YAHOO_MODEL))
+        row = run_worker("train_paddle", dict(base, batches=path, impl="fused", model=YAHOO_MODEL))
         results["yahoo"] = {"ours": dict(row, model=YAHOO_MODEL)}
         if "sec_per_step" in row:
             results["yahoo"]["ours"].update(yahoo_cost(row, args.batch_size))
@@ -264,8 +264,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if train is not None:
             train["reference"] = run_worker("train_paddle", dict(base, impl="cell"), reference_env=True)
             train["reference+env"] = run_worker("train_paddle", dict(base, impl="cell"))
-            train["ours"] = run_worker("train_paddle", dict(base, impl="fused", output_loss="fused"))
-            train["ours_paddle_ce"] = run_worker("train_paddle", dict(base, impl="fused"))  # --output_loss paddle
+            train["ours"] = run_worker("train_paddle", dict(base, impl="fused"))
+            train["ours_fused_ce"] = run_worker("train_paddle", dict(base, impl="fused", output_loss="fused"))
             if not args.skip_torch and torch_available(args.torch_python):
                 train["torch"] = run_worker("train_torch", base, python=args.torch_python)
         if sample is not None:

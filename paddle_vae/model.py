@@ -88,10 +88,10 @@ class LSTMDecoderCell(nn.RNNCellBase):
 class LSTMDecoder(nn.Layer):
     """Embedding, LSTM over [embedding; z] and output layer.
 
-    With `output_loss="fused"` (training's default, `--output_loss`) a training forward stops before the
+    With `output_loss="fused"` (opt-in, `--output_loss fused`) a training forward stops before the
     output layer and returns the hidden rows; `CrossEntropyWithKL(output_layer=...)` then applies the layer
     and the cross-entropy together, in row chunks (`fused_ce`). Evaluation and inference always get logits,
-    and so does training with "paddle", the library default.
+    and so does training with "paddle", the default.
     """
 
     def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, latent_size: int, num_layers: int,

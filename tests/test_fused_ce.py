@@ -1,5 +1,5 @@
-"""fused_ce: the chunked output layer + cross-entropy gives Paddle's losses and gradients, and the
-training default (--output_loss fused) trains like --output_loss paddle."""
+"""fused_ce: the chunked output layer + cross-entropy gives Paddle's losses and gradients, and
+--output_loss fused trains like the default --output_loss paddle."""
 import numpy as np
 import paddle
 import paddle.nn.functional as F
@@ -83,8 +83,8 @@ def _train_log(path):
     return [json.loads(line) for line in open(path / "train_log.jsonl")]
 
 
-def test_default_training_step_gives_the_paddle_path_losses(tmp_path):
-    """The default --output_loss fused reproduces --output_loss paddle's per-step losses on the demo corpus."""
+def test_fused_training_step_gives_the_default_paths_losses(tmp_path):
+    """--output_loss fused reproduces the default --output_loss paddle's per-step losses on the demo corpus."""
     runs = {}
     for impl in ("fused", "paddle"):
         out = tmp_path / impl
