@@ -122,7 +122,8 @@ class Perplexity(_ELBOMetric):
         super().__init__(loss, name)
 
     def accumulate(self) -> float:
-        return math.exp(self.total_nll / max(self.num_words, 1))
+        exponent = self.total_nll / max(self.num_words, 1)
+        return math.exp(exponent) if exponent < 700 else math.inf  # a diverging run: inf, not OverflowError
 
 
 class NegativeLogLoss(_ELBOMetric):

@@ -193,3 +193,9 @@ def test_sample_without_eos_keeps_every_token():
                               latent_size=2)
     assert vae.ids_to_text(np.array([4, 5, 4])) == "a b a"
     assert vae.ids_to_text(np.array([4, 2, 5])) == "a"
+
+
+def test_perplexity_of_a_diverged_run_is_inf_not_an_overflow_error():
+    metric = Perplexity(CrossEntropyWithKL(0.1, 0.0))
+    metric.update(np.array([1e6]), np.array([10]))
+    assert metric.accumulate() == math.inf
