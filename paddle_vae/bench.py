@@ -256,7 +256,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     results: Dict[str, Any] = {"machine": f"{cpu_name()}, {available_cores()} cores", "threads": threads,
                                "batch_size": args.batch_size, "model": MODEL}
     with tempfile.TemporaryDirectory() as tmp:
-        batches = batches_path = os.path.join(tmp, "batches.npz")
+        batches = os.path.join(tmp, "batches.npz")
         results.update(save_batches(args, batches))
         base = {"batches": batches, "warmup": args.warmup, "threads": threads}
         train = results["train"] = {} if "train" in rows else None
@@ -279,7 +279,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                                        batch=args.sample_batch))
         run_extra_rows(args, rows, results, base, tmp)
         if train is not None:
-            results["floor"] = gemm_floor(batches_path, args.warmup, threads)
+            results["floor"] = gemm_floor(batches, args.warmup, threads)
     ratios = results["ratios"] = {}
     if train and "sec_per_step" in train["reference"] and "sec_per_step" in train["ours"]:
         ratios["train_speedup_vs_reference"] = train["reference"]["sec_per_step"] / train["ours"]["sec_per_step"]

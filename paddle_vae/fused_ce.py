@@ -2,10 +2,12 @@
 
 Paddle's `Linear` followed by `cross_entropy` materialises the [N, V] logits,
 adds the bias in a separate pass, writes a [N, V] softmax next to them and
-reduces the bias gradient in yet another pass; at PTB's shapes that memory
-traffic was about a fifth of a training step (README, "Speed"). Here each
-chunk of rows goes logits -> softmax -> (softmax - one-hot) -> both gradient
-products while it is still in cache, and nothing of size [N, V] is kept.
+reduces the bias gradient in yet another pass. Here each chunk of rows goes
+logits -> softmax -> (softmax - one-hot) -> both gradient products while it is
+still in cache, and nothing of size [N, V] is kept. It is opt-in
+(`--output_loss fused`): numpy's elementwise passes run on one thread, and on
+the 2-core dev machine it was 1.5x slower per step at 2 threads and about even
+at 1 (README, "Speed").
 
 The gradients are computed during the forward pass, for an upstream gradient
 of 1 per token, and scaled in `backward`. That is exact when the upstream

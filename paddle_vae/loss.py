@@ -12,7 +12,6 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .fused_ce import linear_cross_entropy
 from .schedules import KLSchedule, kl_weight_at
 
 
@@ -32,6 +31,8 @@ def sentence_rec_loss(dec_output: paddle.Tensor, label: paddle.Tensor, trg_mask:
     positions = paddle.nonzero(trg_mask)
     target = paddle.gather_nd(label, positions)
     if output_layer is not None and dec_output.shape[-1] == output_layer.weight.shape[0]:
+        from .fused_ce import linear_cross_entropy  # opt-in: scipy is imported only by runs that use it
+
         token_nll = linear_cross_entropy(dec_output, output_layer.weight, output_layer.bias, target)
     else:
         token_nll = F.cross_entropy(dec_output, target.unsqueeze(-1), reduction="none").squeeze(-1)
@@ -57,7 +58,7 @@ class CrossEntropyWithKL(nn.Layer):
     `kl_true`) keeps the logged KL and the metrics' NLL honest.
 
     `output_layer` is the decoder's `output_fc`, for a decoder that returns
-    hidden rows in training (its default `output_loss="fused"`).
+    hidden rows in training (`output_loss="fused"`, opt-in).
     """
 
     def __init__(self, base_kl_weight: float, anneal_r: float, schedule: Optional[KLSchedule] = None,

@@ -20,29 +20,27 @@ elif command -v python3 >/dev/null && _has_deps "$(command -v python3)"; then
 elif [ -x "$VENV/bin/python" ] && _has_deps "$VENV/bin/python"; then
   PY="$VENV/bin/python"
 else
-  # Two launches at once (two trainings started together) must not build the venv twice over each other:
+  # Two launches at once (two trainings started together) must not build the venv over each other:
   # the second waits for the first, then uses what it built.
   if command -v flock >/dev/null; then
     exec 9>"$ROOT/.venv.lock"
     flock 9
   fi
-fi
-if [ -z "${PY:-}" ] && [ -x "$VENV/bin/python" ] && _has_deps "$VENV/bin/python"; then
+  if ! { [ -x "$VENV/bin/python" ] && _has_deps "$VENV/bin/python"; }; then
+    PADDLE="$(bash "$ROOT/scripts/paddle_requirement.sh")"
+    echo "[paddle_vae] setting up $VENV with $PADDLE (a few minutes)" >&2
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    # The CPU and GPU wheels both install the `paddle` package: remove the other flavour first.
+    case "$PADDLE" in
+      paddlepaddle-gpu*) OTHER=paddlepaddle ;;
+      *) OTHER=paddlepaddle-gpu ;;
+    esac
+    "$VENV/bin/python" -m pip uninstall -q -y "$OTHER" >/dev/null 2>&1 || true
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$PADDLE" -r "$ROOT/requirements.txt" ${EXTRA_PIP:-} >&2
+  fi
   PY="$VENV/bin/python"
-elif [ -z "${PY:-}" ]; then
-  PADDLE="$(bash "$ROOT/scripts/paddle_requirement.sh")"
-  echo "[paddle_vae] setting up $VENV with $PADDLE (a few minutes)" >&2
-  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-  # The CPU and GPU wheels both install the `paddle` package: remove the other flavour first.
-  case "$PADDLE" in
-    paddlepaddle-gpu*) OTHER=paddlepaddle ;;
-    *) OTHER=paddlepaddle-gpu ;;
-  esac
-  "$VENV/bin/python" -m pip uninstall -q -y "$OTHER" >/dev/null 2>&1 || true
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$PADDLE" -r "$ROOT/requirements.txt" ${EXTRA_PIP:-} >&2
-  PY="$VENV/bin/python"
+  exec 9>&-  # release the set-up lock before the training that follows
 fi
-exec 9>&-  # release the set-up lock (if taken) before the training that follows
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 # Keep paddlenlp's downloads and caches inside the project unless the user chose a place.
 export PPNLP_HOME="${PPNLP_HOME:-$ROOT/.ppnlp_home}"
