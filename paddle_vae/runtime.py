@@ -44,6 +44,10 @@ def configure_cpu_env() -> None:
     environment only makes Paddle print a warning on import).
     """
     global _USER_THREADS
+    if "numpy" not in sys.modules:  # read once, when numpy loads its OpenBLAS
+        # OpenBLAS's idle threads spin for 2^28 cycles by default, taking cores from Paddle's kernels
+        # between numpy products (cpu_gemm); 2^4 lets them sleep at once.
+        os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     if "paddle" in sys.modules:
         return  # too late to matter
     _USER_THREADS = os.environ.get("OMP_NUM_THREADS")
