@@ -88,10 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training only: floor each latent dimension's batch-mean KL at this many nats "
                         "(Kingma et al. 2016) against posterior collapse; 0 = the reference's plain KL")
     p.add_argument("--num_threads", type=int, default=None, help="CPU threads (default: all cores)")
-    p.add_argument("--output_gemm", default="auto", choices=["auto", "paddle", "numpy"],
-                   help="BLAS for the output layer's products on CPU: auto = numpy's for products without "
-                        "gradients (evaluation) when a timing at start-up finds it faster, Paddle's for training; "
-                        "numpy = numpy's for both; paddle = Paddle's (see paddle_vae.cpu_gemm)")
     p.add_argument("--tokenizer", default=None, choices=["basic", "whitespace", "jieba", "char"],
                    help="how raw sentences are tokenised, recorded in config.json for inference (default: "
                         "DATA_DIR/prepare.json's, else whitespace); see paddle_vae.prepare_corpus")

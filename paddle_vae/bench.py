@@ -12,8 +12,6 @@ Rows:
   reference+env   the same shape with our process set-up (threads, MKL path)
   ours            fused decoder LSTM, projection at non-pad positions, our set-up: the
                   training default
-  ours_numpy_gemm the same with the output layer's three products on numpy's BLAS
-                  (--output_gemm numpy; cpu_gemm)
   ours_fused_ce   the same with the output layer + cross-entropy fused in row chunks
                   (--output_loss fused)
   torch           the same model in PyTorch (fused LSTMs, non-pad positions only), when
@@ -55,11 +53,9 @@ REF_SAMPLE_BATCH, REF_MAX_STEPS = 32, 100
 # ---------------------------------------------------------------------------
 def worker_train_paddle(cfg: Dict[str, Any]) -> Dict[str, Any]:
     paddle = paddle_setup(cfg["threads"])
-    from . import cpu_gemm
     from .loss import CrossEntropyWithKL
     from .model import VAESeq2SeqModel
 
-    cpu_gemm.set_backend(cfg.get("output_gemm", "auto"))
     data, batches = load_batches(cfg["batches"], paddle)
     paddle.seed(1)
     net = VAESeq2SeqModel(**cfg.get("model", MODEL), vocab_size=int(data["vocab_size"]), PAD_ID=int(data["pad_id"]),
@@ -75,10 +71,7 @@ def worker_train_paddle(cfg: Dict[str, Any]) -> Dict[str, Any]:
         opt.clear_grad()
         return float(loss)
 
-    result = time_steps(step, batches, cfg)
-    if cfg["impl"] == "fused":  # the reference's cell path keeps Paddle's Linear
-        result["output_gemm"] = cpu_gemm.backend_for(*net.decoder.output_fc.weight.shape, with_grad=True)
-    return result
+    return time_steps(step, batches, cfg)
 
 
 def worker_sample(cfg: Dict[str, Any]) -> Dict[str, Any]:
@@ -272,7 +265,6 @@ def main(argv: Optional[List[str]] = None) -> int:
             train["reference"] = run_worker("train_paddle", dict(base, impl="cell"), reference_env=True)
             train["reference+env"] = run_worker("train_paddle", dict(base, impl="cell"))
             train["ours"] = run_worker("train_paddle", dict(base, impl="fused"))
-            train["ours_numpy_gemm"] = run_worker("train_paddle", dict(base, impl="fused", output_gemm="numpy"))
             train["ours_fused_ce"] = run_worker("train_paddle", dict(base, impl="fused", output_loss="fused"))
             if not args.skip_torch and torch_available(args.torch_python):
                 train["torch"] = run_worker("train_torch", base, python=args.torch_python)
@@ -318,8 +310,7 @@ def print_report(results: Dict[str, Any]) -> None:
             if "error" in r:
                 print(f"{name:<22}  error: {r['error']}")
             else:
-                gemm = f"  (output layer: {r['output_gemm']} BLAS)" if "output_gemm" in r else ""
-                print(f"{name:<22}{r['sec_per_step']:>10.3f}{r['tokens_per_s']:>12.0f}{r['peak_rss_mb']:>14.0f}{gemm}")
+                print(f"{name:<22}{r['sec_per_step']:>10.3f}{r['tokens_per_s']:>12.0f}{r['peak_rss_mb']:>14.0f}")
     if results.get("sample") is not None:
         print(f"{'prior sampling':<22}{'sent/s':>10}{'batch':>12}{'peak RSS MB':>14}{'mean len':>10}{'EOS':>7}")
         for name, r in results["sample"].items():

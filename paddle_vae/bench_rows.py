@@ -69,23 +69,21 @@ def worker_eval_iw(cfg: Dict[str, Any]) -> Dict[str, Any]:
     """IW-NLL over the saved test batches in this process; the caller reads its peak RSS."""
 
     paddle = paddle_setup(cfg["threads"])
-    from . import cpu_gemm
     from .metrics import default_max_rows, iw_log_likelihood
     from .model import VAESeq2SeqModel
 
-    cpu_gemm.set_backend(cfg.get("output_gemm", "auto"))
     data, batches = load_batches(cfg["eval_batches"], paddle)
     paddle.seed(1)
     net = VAESeq2SeqModel(**MODEL, vocab_size=int(data["vocab_size"]), PAD_ID=int(data["pad_id"]), init_scale=0.1)
     net.eval()
     start, nll, sentences = time.perf_counter(), 0.0, 0
     for batch in batches:
-        nll -= float(iw_log_likelihood(net, *batch, num_samples=cfg["iw_samples"]).sum())
+        nll -= float(iw_log_likelihood(net, *batch, num_samples=cfg["iw_samples"],
+                                      max_rows=cfg.get("max_rows")).sum())
         sentences += batch[0].shape[0]
     seconds = time.perf_counter() - start
     return {"sec_per_sentence": seconds / sentences, "num_sentences": sentences, "iw_samples": cfg["iw_samples"],
-            "max_rows": default_max_rows(net), "mean_nll": nll / sentences, "peak_rss_mb": peak_rss_mb(),
-            "output_gemm": cpu_gemm.backend_for(*net.decoder.output_fc.weight.shape)}
+            "max_rows": default_max_rows(net), "mean_nll": nll / sentences, "peak_rss_mb": peak_rss_mb()}
 
 
 def yahoo_cost(row: Dict[str, Any], batch_size: int, epochs: int = 50) -> Dict[str, float]:

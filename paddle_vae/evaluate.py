@@ -11,7 +11,6 @@ from . import runtime
 
 runtime.configure_cpu_env()
 
-from . import cpu_gemm  # noqa: E402
 from .errors import UsageError, cli_entry  # noqa: E402
 from .metrics import (active_units, evaluate_loader, iw_log_likelihood, mi_batch,  # noqa: E402,F401
                       mutual_information)
@@ -66,7 +65,6 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise UsageError(f"--{name} must be positive, got {getattr(args, name)}")
     runtime.set_device(args.device)
     runtime.set_threads(args.num_threads)
-    cpu_gemm.set_backend(args.output_gemm)
     vae = VAEGenerator.from_pretrained(args.init_from_ckpt)
     # Read the split as the bundle was trained, unless the flags say otherwise.
     args.tokenizer, args.lowercase = args.tokenizer or vae.tokenizer, args.lowercase or vae.lowercase

@@ -34,7 +34,7 @@ from .progress import progress_bar
 LOG_2PI = math.log(2 * math.pi)
 AU_THRESHOLD = 0.01
 MI_BATCH_SIZE = 32
-LOGIT_BUDGET = 1 << 25  # float32 logits per decoder pass (128 MiB); softmax and grads-free temps about double it
+LOGIT_BUDGET = 1 << 23  # float32 logits per decoder pass (32 MiB: glibc reuses such buffers, see runtime)
 
 
 def is_lm(net) -> bool:

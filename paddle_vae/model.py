@@ -17,8 +17,6 @@ import paddle.nn.functional as F
 from paddle.nn import initializer as I
 from paddle.nn.decode import Decoder
 
-from . import cpu_gemm
-
 
 def _uniform(init_scale: float):
     """The reference initialises embeddings and linear weights U(-init_scale, init_scale)."""
@@ -124,7 +122,7 @@ class LSTMDecoder(nn.Layer):
         if self.dropout > 0:
             out = F.dropout(out, self.dropout, training=self.training)
         hidden = paddle.gather_nd(out, paddle.nonzero(trg_mask))
-        return hidden if self.training and self.output_loss == "fused" else cpu_gemm.linear(hidden, self.output_fc)
+        return hidden if self.training and self.output_loss == "fused" else self.output_fc(hidden)
 
     def forward_cell(self, trg: paddle.Tensor, latent_z: paddle.Tensor,
                      init_states: Tuple[paddle.Tensor, paddle.Tensor]) -> paddle.Tensor:

@@ -19,7 +19,6 @@ from . import runtime
 
 runtime.configure_cpu_env()
 
-from . import cpu_gemm  # noqa: E402
 from .errors import DataError, UsageError, cli_entry  # noqa: E402
 
 DEFAULT_CKPT = os.path.join("model", "final")
@@ -94,7 +93,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv, build_parser())
     runtime.set_device(args.device)
     runtime.set_threads(args.num_threads)
-    cpu_gemm.set_backend(args.output_gemm)
     from .bundle import write_text_atomic
     from .generate import VAEGenerator
 

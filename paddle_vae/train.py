@@ -23,7 +23,6 @@ import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 from paddle.callbacks import Callback  # noqa: E402
 
-from . import cpu_gemm  # noqa: E402
 from .args import add_recipe_flags, build_parser, parse_args, validate_recipe  # noqa: E402
 from .bundle import (MemoryBundle, load_optimizer, load_weights, read_bundle, save_bundle,  # noqa: E402
                      write_json_atomic)
@@ -61,12 +60,11 @@ class Trainer:
         resume = self._read_resume_bundle()
         self.corpus: Corpus = load_and_encode(args, vocab=resume[0] if resume else None)
         vocab = self.corpus.vocab
-        if self.world_size > 1 and (args.output_loss == "fused" or args.output_gemm == "numpy"):
+        if self.world_size > 1 and args.output_loss == "fused":
             # DataParallel's gradient reducer only sees parameters used inside forward; fused_ce uses the
-            # output layer's in the loss, which the reducer rejects. numpy's GEMMs are untested there.
-            logger.info("%d processes: --output_loss paddle --output_gemm auto (one-process options)",
-                        self.world_size)
-            args.output_loss, args.output_gemm = "paddle", "auto"
+            # output layer's in the loss, which the reducer rejects.
+            logger.info("%d processes: --output_loss paddle (the fused loss is for one process)", self.world_size)
+            args.output_loss = "paddle"
         self.net = build_network(args, len(vocab), self.corpus.pad_id, vocab.to_indices(vocab.unk_token))
         self.steps_per_epoch = len(self.corpus.loader("train", args.batch_size))
         anneal_r = 1.0 / (args.warm_up * self.corpus.num_train_sentences / args.batch_size)
@@ -354,7 +352,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         runtime.set_threads(args.num_threads or max(1, runtime.available_cores() // paddle.distributed.get_world_size()))
     else:
         runtime.set_threads(args.num_threads)
-    cpu_gemm.set_backend(args.output_gemm)
     paddle.seed(args.seed)
     np.random.seed(args.seed)
     trainer = Trainer(args)

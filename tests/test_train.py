@@ -4,9 +4,10 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from conftest import ROOT, TINY, run_train
+from conftest import FIXTURES, ROOT, TINY, run_train
 from paddle_vae.bundle import CONFIG_FILE, OPT_FILE, PARAMS_FILE, STATE_FILE, VOCAB_FILE
 from paddle_vae.errors import CheckpointError, UsageError
 
@@ -178,6 +179,25 @@ def test_two_process_data_parallel_run_matches_one_process(tmp_path):
     dev_two = [r["dev_nll"] for r in two if r["event"] == "epoch"][-1]
     dev_one = [r["dev_nll"] for r in read_log(tmp_path / "one") if r["event"] == "epoch"][-1]
     assert dev_two == pytest.approx(dev_one, rel=0.01)
+
+
+@pytest.mark.slow
+def test_two_process_plateau_rewind_needs_no_shared_disk(tmp_path):
+    """Plateaus in a 2-process run rewind every rank from its in-memory copy: rank 1, barred from reading
+    any bundle, ends with rank 0's parameters (a rank that had not rewound would keep drifted weights)."""
+    flags = ["--dataset", "yahoo", "--data_dir", str(FIXTURES / "yahoo"), "--embed_dim", "16", "--hidden_size",
+             "32", "--latent_size", "8", "--batch_size", "4", "--max_epoch", "8", "--learning_rate", "0.1",
+             "--lr_decay", "plateau", "--decay_patience", "1", "--max_decays", "3", "--final_eval", "none",
+             "--device", "cpu", "--model_path", str(tmp_path / "two")]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PARAMS_DUMP_DIR=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+                           str(tmp_path / "launch_log"), str(ROOT / "tests" / "dp_rewind_entry.py")] + flags,
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    decays = [r for r in read_log(tmp_path / "two") if r["event"] == "lr_decay"]
+    assert decays, "no plateau happened, so the rewind was not exercised"
+    rank0, rank1 = np.load(tmp_path / "rank0.npy"), np.load(tmp_path / "rank1.npy")
+    np.testing.assert_array_equal(rank1, rank0)
 
 
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_bundle(tmp_path):
