@@ -12,6 +12,8 @@ Rows:
   reference+env   the same shape with our process set-up (threads, MKL path)
   ours            fused decoder LSTM, projection at non-pad positions, our set-up: the
                   training default
+  ours_glibc_malloc  the same with glibc's default allocator thresholds (no
+                  runtime._keep_freed_buffers), to show what that tuning gives
   ours_fused_ce   the same with the output layer + cross-entropy fused in row chunks
                   (--output_loss fused)
   torch           the same model in PyTorch (fused LSTMs, non-pad positions only), when
@@ -40,9 +42,9 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .bench_common import MODEL, paddle_setup, peak_rss_mb, time_steps
-from .bench_rows import (YAHOO_MODEL, load_batches, print_rows, save_eval_batches, save_yahoo_batches,
-                         worker_eval_iw, write_batches, yahoo_cost)
+from .bench_common import MODEL, cpu_name, paddle_setup, peak_rss_mb, time_steps, torch_available
+from .bench_rows import (OLD_MAX_ROWS, YAHOO_MODEL, load_batches, print_rows, save_eval_batches,
+                         save_yahoo_batches, worker_eval_iw, write_batches, yahoo_cost)
 from .bench_torch import worker_train_torch
 
 REF_SAMPLE_BATCH, REF_MAX_STEPS = 32, 100
@@ -150,12 +152,16 @@ def save_batches(args, path: str) -> Dict[str, Any]:
     return {"data_prep_seconds": time.perf_counter() - start}
 
 
-def run_worker(kind: str, cfg: Dict[str, Any], reference_env: bool = False, python: str = sys.executable
-               ) -> Dict[str, Any]:
+def run_worker(kind: str, cfg: Dict[str, Any], reference_env: bool = False, python: str = sys.executable,
+               glibc_malloc: bool = False) -> Dict[str, Any]:
+    """Run one row in a fresh process; `reference_env` drops all our process set-up, `glibc_malloc` only
+    the allocator tuning (runtime._keep_freed_buffers)."""
     env = dict(os.environ)
     if reference_env:
         env.pop("MKL_DEBUG_CPU_TYPE", None)
         env["PADDLE_VAE_NO_MKL_SETUP"] = "1"
+    if reference_env or glibc_malloc:
+        env["PADDLE_VAE_NO_MALLOC_SETUP"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                                       env.get("PYTHONPATH")]))
     proc = subprocess.run([python, "-m", "paddle_vae.bench", "--_worker", kind, "--_cfg", json.dumps(cfg)],
@@ -178,31 +184,14 @@ def gemm_floor(batches_path: str, warmup: int, threads: int) -> Dict[str, Any]:
             "floor_s": float(np.mean(flops)) / 1e9 / rate}
 
 
-def torch_available(python: str) -> bool:
-    return subprocess.run([python, "-c", "import torch"], capture_output=True).returncode == 0
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            fields = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
-        fields = {k.strip(): v.strip() for k, v in fields.items()}
-        if "model name" in fields:  # the name alone ("AMD EPYC") does not tell CPU generations apart
-            return f"{fields['model name']} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')})"
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown CPU"
-
-
 def run_extra_rows(args, rows: List[str], results: Dict[str, Any], base: Dict[str, Any], tmp: str) -> None:
     """The evaluation row (IW on PTB test) and the Yahoo-shape training row (see bench_rows)."""
     if "eval" in rows:
         path = os.path.join(tmp, "eval.npz")
         save_eval_batches(args.data_dir, path, args.eval_sentences, args.batch_size)
-        results["eval"] = {f"iw{args.iw_samples}_ptb_test": run_worker("eval_iw", dict(
-            base, eval_batches=path, iw_samples=args.iw_samples))}
+        name, cfg = f"iw{args.iw_samples}_ptb_test", dict(base, eval_batches=path, iw_samples=args.iw_samples)
+        results["eval"] = {name: run_worker("eval_iw", cfg),
+                           f"{name}_before": run_worker("eval_iw", dict(cfg, max_rows=OLD_MAX_ROWS), glibc_malloc=True)}
     if "yahoo" in rows and not args.yahoo_dir:
         results["yahoo"] = {"ours": {"error": "skipped: no --yahoo_dir"}}
     elif "yahoo" in rows:
@@ -265,6 +254,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             train["reference"] = run_worker("train_paddle", dict(base, impl="cell"), reference_env=True)
             train["reference+env"] = run_worker("train_paddle", dict(base, impl="cell"))
             train["ours"] = run_worker("train_paddle", dict(base, impl="fused"))
+            train["ours_glibc_malloc"] = run_worker("train_paddle", dict(base, impl="fused"), glibc_malloc=True)
             train["ours_fused_ce"] = run_worker("train_paddle", dict(base, impl="fused", output_loss="fused"))
             if not args.skip_torch and torch_available(args.torch_python):
                 train["torch"] = run_worker("train_torch", base, python=args.torch_python)

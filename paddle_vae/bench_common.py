@@ -1,5 +1,7 @@
-"""What every benchmark worker shares: the PTB model's shape, process set-up, step timing and peak RSS."""
+"""What every benchmark worker shares: the PTB model's shape, process set-up, step timing and peak RSS,
+and the machine facts the report names."""
 import resource
+import subprocess
 import time
 from typing import Any, Callable, Dict, List
 
@@ -41,3 +43,21 @@ def time_steps(step: Callable[[Any], Any], batches: List, cfg: Dict[str, Any]) -
     seconds = (time.perf_counter() - start) / len(timed)
     return {"sec_per_step": seconds, "tokens_per_s": words / (seconds * len(timed)), "steps_timed": len(timed),
             "peak_rss_mb": peak_rss_mb()}
+
+
+def torch_available(python: str) -> bool:
+    return subprocess.run([python, "-c", "import torch"], capture_output=True).returncode == 0
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            fields = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        if "model name" in fields:  # the name alone ("AMD EPYC") does not tell CPU generations apart
+            return f"{fields['model name']} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')})"
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"

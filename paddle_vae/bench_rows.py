@@ -4,6 +4,8 @@
         as `evaluate --max_sentences 320` makes them), under the default row
         cap: seconds per sentence and peak RSS. A PTB-sized model with random
         weights: teacher-forced scoring costs the same whatever the weights.
+        `_before` repeats it as evaluation ran before the allocator tuning:
+        glibc's default thresholds and the old 2^25-logit row cap (3,354 rows).
   yahoo training steps at Yahoo's shapes (embed 512, hidden 550, z 32, the
         20k vocabulary) on real documents from ../shared/data/yahoo_partial
         (its valid split standing in for the training split, which is not
@@ -65,6 +67,9 @@ def save_yahoo_batches(yahoo_dir: str, path: str, count: int, batch_size: int) -
             "yahoo_mean_tokens": float(np.mean([len(d) for d in docs]))}
 
 
+OLD_MAX_ROWS = (1 << 25) // 10002  # the row cap before the allocator tuning, at PTB's vocabulary
+
+
 def worker_eval_iw(cfg: Dict[str, Any]) -> Dict[str, Any]:
     """IW-NLL over the saved test batches in this process; the caller reads its peak RSS."""
 
@@ -83,7 +88,8 @@ def worker_eval_iw(cfg: Dict[str, Any]) -> Dict[str, Any]:
         sentences += batch[0].shape[0]
     seconds = time.perf_counter() - start
     return {"sec_per_sentence": seconds / sentences, "num_sentences": sentences, "iw_samples": cfg["iw_samples"],
-            "max_rows": default_max_rows(net), "mean_nll": nll / sentences, "peak_rss_mb": peak_rss_mb()}
+            "max_rows": cfg.get("max_rows") or default_max_rows(net), "mean_nll": nll / sentences,
+            "peak_rss_mb": peak_rss_mb()}
 
 
 def yahoo_cost(row: Dict[str, Any], batch_size: int, epochs: int = 50) -> Dict[str, float]:

@@ -170,8 +170,11 @@ def test_bench_smoke_prints_the_evaluation_and_yahoo_rows(ptb_dir, tmp_path):
     import json
 
     results = json.loads(out.read_text())
-    row = results["eval"]["iw4_ptb_test"]
-    assert row["num_sentences"] == 8 and row["max_rows"] == (1 << 25) // 10002 and row["mean_nll"] > 0
+    from paddle_vae.metrics import LOGIT_BUDGET
+
+    row, before = results["eval"]["iw4_ptb_test"], results["eval"]["iw4_ptb_test_before"]
+    assert row["num_sentences"] == 8 and row["max_rows"] == LOGIT_BUDGET // 10002 and row["mean_nll"] > 0
+    assert before["max_rows"] == (1 << 25) // 10002 and before["mean_nll"] == pytest.approx(row["mean_nll"], rel=1e-4)
     assert results["yahoo"]["ours"]["model"]["hidden_size"] == 550 and results["yahoo_documents"] == 10_000
 
 
