@@ -43,8 +43,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from .bench_common import MODEL, cpu_name, paddle_setup, peak_rss_mb, time_steps, torch_available
-from .bench_rows import (OLD_MAX_ROWS, YAHOO_MODEL, load_batches, print_rows, save_eval_batches,
-                         save_yahoo_batches, worker_eval_iw, write_batches, yahoo_cost)
+from .bench_rows import load_batches, print_rows, run_extra_rows, worker_eval_iw, write_batches
 from .bench_torch import worker_train_torch
 
 REF_SAMPLE_BATCH, REF_MAX_STEPS = 32, 100
@@ -184,25 +183,6 @@ def gemm_floor(batches_path: str, warmup: int, threads: int) -> Dict[str, Any]:
             "floor_s": float(np.mean(flops)) / 1e9 / rate}
 
 
-def run_extra_rows(args, rows: List[str], results: Dict[str, Any], base: Dict[str, Any], tmp: str) -> None:
-    """The evaluation row (IW on PTB test) and the Yahoo-shape training row (see bench_rows)."""
-    if "eval" in rows:
-        path = os.path.join(tmp, "eval.npz")
-        save_eval_batches(args.data_dir, path, args.eval_sentences, args.batch_size)
-        name, cfg = f"iw{args.iw_samples}_ptb_test", dict(base, eval_batches=path, iw_samples=args.iw_samples)
-        results["eval"] = {name: run_worker("eval_iw", cfg),
-                           f"{name}_before": run_worker("eval_iw", dict(cfg, max_rows=OLD_MAX_ROWS), glibc_malloc=True)}
-    if "yahoo" in rows and not args.yahoo_dir:
-        results["yahoo"] = {"ours": {"error": "skipped: no --yahoo_dir"}}
-    elif "yahoo" in rows:
-        path = os.path.join(tmp, "yahoo.npz")
-        results.update(save_yahoo_batches(args.yahoo_dir, path, args.warmup + args.steps, args.batch_size))
-        row = run_worker("train_paddle", dict(base, batches=path, impl="fused", model=YAHOO_MODEL))
-        results["yahoo"] = {"ours": dict(row, model=YAHOO_MODEL)}
-        if "sec_per_step" in row:
-            results["yahoo"]["ours"].update(yahoo_cost(row, args.batch_size))
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     p.add_argument("--data_dir", required=False, default=None, help="folder with ptb.{train,valid,test}.txt")
@@ -220,6 +200,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--rows", default=",".join(DEFAULT_ROWS), help=f"comma-separated subset of {','.join(ROWS)}")
     p.add_argument("--eval_sentences", type=int, default=320, help="eval row: first N PTB test sentences")
     p.add_argument("--iw_samples", type=int, default=500, help="eval row: K")
+    p.add_argument("--yahoo_eval_documents", type=int, default=16, help="yahoo row: IW over the first N test docs")
     p.add_argument("--yahoo_dir", default=None, help="yahoo row: folder with vocab.txt and yahoo.valid.txt "
                                                      "(../shared/data/yahoo_partial); the row is skipped without it")
     p.add_argument("--smoke", action="store_true", help="a few steps and sentences per row: checks, not timings")
@@ -235,7 +216,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     if args.smoke:
         args.steps, args.warmup, args.sample_sentences, args.reference_sentences = 2, 1, 16, 8
-        args.eval_sentences, args.iw_samples, args.skip_torch = 8, 4, True
+        args.eval_sentences, args.iw_samples, args.skip_torch, args.yahoo_eval_documents = 8, 4, True, 2
     if not args.data_dir or not os.path.isfile(os.path.join(args.data_dir, "ptb.train.txt")):
         print(f"error: --data_dir must hold ptb.train.txt (got {args.data_dir})", file=sys.stderr)
         return 2
@@ -267,7 +248,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 reference_env=True)
             sample["ours"] = run_worker("sample", dict(base, path="ours", num_sentences=args.sample_sentences,
                                                        batch=args.sample_batch))
-        run_extra_rows(args, rows, results, base, tmp)
+        run_extra_rows(args, rows, results, base, tmp, run_worker)
         if train is not None:
             results["floor"] = gemm_floor(batches, args.warmup, threads)
     ratios = results["ratios"] = {}

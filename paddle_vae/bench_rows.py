@@ -4,8 +4,12 @@
         as `evaluate --max_sentences 320` makes them), under the default row
         cap: seconds per sentence and peak RSS. A PTB-sized model with random
         weights: teacher-forced scoring costs the same whatever the weights.
-        `_before` repeats it as evaluation ran before the allocator tuning:
-        glibc's default thresholds and the old 2^25-logit row cap (3,354 rows).
+        `_bias_unfolded` repeats it with the output layer's own bias add
+        (`fold_bias=False`), `_before` as evaluation ran before this work on
+        speed: that, glibc's default allocator thresholds and the old
+        2^25-logit row cap (3,354 rows). `iw500_yahoo_test` (with the yahoo
+        rows) scores the first 16 Yahoo test documents with a Yahoo-shaped
+        model: its peak RSS is evaluation's at Yahoo's shapes.
   yahoo training steps at Yahoo's shapes (embed 512, hidden 550, z 32, the
         20k vocabulary) on real documents from ../shared/data/yahoo_partial
         (its valid split standing in for the training split, which is not
@@ -16,7 +20,7 @@ import argparse
 import math
 import os
 import time
-from typing import Any, Dict, Iterable
+from typing import Any, Callable, Dict, Iterable, List
 
 import numpy as np
 
@@ -53,15 +57,19 @@ def save_eval_batches(data_dir: str, path: str, num_sentences: int, batch_size: 
                   vocab_size=len(corpus.vocab), pad_id=corpus.pad_id)
 
 
-def save_yahoo_batches(yahoo_dir: str, path: str, count: int, batch_size: int) -> Dict[str, Any]:
-    """Shuffled, length-bucketed training batches of real Yahoo documents, as training would draw them."""
+def save_yahoo_batches(yahoo_dir: str, path: str, count: int, batch_size: int, split: str = "valid",
+                       shuffle: bool = True) -> Dict[str, Any]:
+    """Length-bucketed batches of real Yahoo documents: shuffled as training would draw them (from the valid
+    split, standing in for train), or the first `count` batches of `split` in file order, as evaluation reads it."""
     from .data import Corpus, encode_sentences, read_lines, read_vocab_file, vocab_from_tokens
 
     start = time.perf_counter()
     vocab = vocab_from_tokens(read_vocab_file(os.path.join(yahoo_dir, "vocab.txt")), "_UNK")
-    docs = encode_sentences(read_lines(os.path.join(yahoo_dir, "yahoo.valid.txt")), vocab)
+    docs = encode_sentences(read_lines(os.path.join(yahoo_dir, f"yahoo.{split}.txt")), vocab)
+    if not shuffle:
+        docs = docs[:count * batch_size]
     corpus = Corpus({"train": docs, "valid": [], "test": []}, vocab)
-    write_batches(corpus.loader("train", batch_size, shuffle=True, seed=1), count, path, vocab_size=len(vocab),
+    write_batches(corpus.loader("train", batch_size, shuffle=shuffle, seed=1), count, path, vocab_size=len(vocab),
                   pad_id=corpus.pad_id)
     return {"yahoo_data_prep_seconds": time.perf_counter() - start, "yahoo_documents": len(docs),
             "yahoo_mean_tokens": float(np.mean([len(d) for d in docs]))}
@@ -79,17 +87,46 @@ def worker_eval_iw(cfg: Dict[str, Any]) -> Dict[str, Any]:
 
     data, batches = load_batches(cfg["eval_batches"], paddle)
     paddle.seed(1)
-    net = VAESeq2SeqModel(**MODEL, vocab_size=int(data["vocab_size"]), PAD_ID=int(data["pad_id"]), init_scale=0.1)
+    net = VAESeq2SeqModel(**cfg.get("model", MODEL), vocab_size=int(data["vocab_size"]), PAD_ID=int(data["pad_id"]),
+                          init_scale=0.1)
     net.eval()
     start, nll, sentences = time.perf_counter(), 0.0, 0
     for batch in batches:
-        nll -= float(iw_log_likelihood(net, *batch, num_samples=cfg["iw_samples"],
-                                      max_rows=cfg.get("max_rows")).sum())
+        nll -= float(iw_log_likelihood(net, *batch, num_samples=cfg["iw_samples"], max_rows=cfg.get("max_rows"),
+                                      fold_bias=cfg.get("fold_bias", True)).sum())
         sentences += batch[0].shape[0]
     seconds = time.perf_counter() - start
     return {"sec_per_sentence": seconds / sentences, "num_sentences": sentences, "iw_samples": cfg["iw_samples"],
             "max_rows": cfg.get("max_rows") or default_max_rows(net), "mean_nll": nll / sentences,
             "peak_rss_mb": peak_rss_mb()}
+
+
+def run_extra_rows(args, rows: List[str], results: Dict[str, Any], base: Dict[str, Any], tmp: str,
+                   run_worker: Callable) -> None:
+    """The evaluation rows (IW on PTB test, three ways) and the Yahoo-shape rows (training, and IW on test)."""
+    if "eval" in rows:
+        path = os.path.join(tmp, "eval.npz")
+        save_eval_batches(args.data_dir, path, args.eval_sentences, args.batch_size)
+        name, cfg = f"iw{args.iw_samples}_ptb_test", dict(base, eval_batches=path, iw_samples=args.iw_samples)
+        results["eval"] = {name: run_worker("eval_iw", cfg),
+                           f"{name}_bias_unfolded": run_worker("eval_iw", dict(cfg, fold_bias=False)),
+                           f"{name}_before": run_worker("eval_iw", dict(cfg, max_rows=OLD_MAX_ROWS, fold_bias=False),
+                                                        glibc_malloc=True)}
+    if "yahoo" in rows and not args.yahoo_dir:
+        results["yahoo"] = {"ours": {"error": "skipped: no --yahoo_dir"}}
+    elif "yahoo" in rows:
+        path = os.path.join(tmp, "yahoo.npz")
+        results.update(save_yahoo_batches(args.yahoo_dir, path, args.warmup + args.steps, args.batch_size))
+        row = run_worker("train_paddle", dict(base, batches=path, impl="fused", model=YAHOO_MODEL))
+        results["yahoo"] = {"ours": dict(row, model=YAHOO_MODEL)}
+        if "sec_per_step" in row:
+            results["yahoo"]["ours"].update(yahoo_cost(row, args.batch_size))
+        path = os.path.join(tmp, "yahoo_test.npz")
+        docs = args.yahoo_eval_documents
+        save_yahoo_batches(args.yahoo_dir, path, math.ceil(docs / args.batch_size), min(docs, args.batch_size),
+                           split="test", shuffle=False)
+        results.setdefault("eval", {})[f"iw{args.iw_samples}_yahoo_test"] = run_worker(
+            "eval_iw", dict(base, eval_batches=path, iw_samples=args.iw_samples, model=YAHOO_MODEL))
 
 
 def yahoo_cost(row: Dict[str, Any], batch_size: int, epochs: int = 50) -> Dict[str, float]:
@@ -101,12 +138,12 @@ def yahoo_cost(row: Dict[str, Any], batch_size: int, epochs: int = 50) -> Dict[s
 
 def print_rows(results: Dict[str, Any]) -> None:
     if "eval" in results:
-        print(f"{'evaluation':<22}{'s/sent':>10}{'sentences':>12}{'K':>6}{'row cap':>9}{'peak RSS MB':>14}")
+        print(f"{'evaluation':<30}{'s/sent':>10}{'sentences':>12}{'K':>6}{'row cap':>9}{'peak RSS MB':>14}")
         for name, r in results["eval"].items():
             if "error" in r:
-                print(f"{name:<22}  error: {r['error']}")
+                print(f"{name:<30}  error: {r['error']}")
             else:
-                print(f"{name:<22}{r['sec_per_sentence']:>10.3f}{r['num_sentences']:>12}{r['iw_samples']:>6}"
+                print(f"{name:<30}{r['sec_per_sentence']:>10.3f}{r['num_sentences']:>12}{r['iw_samples']:>6}"
                       f"{r['max_rows']:>9}{r['peak_rss_mb']:>14.0f}")
     if "yahoo" in results:
         print(f"{'yahoo-shape training':<22}{'s/step':>10}{'tokens/s':>12}{'peak RSS MB':>14}")

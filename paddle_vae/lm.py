@@ -31,9 +31,9 @@ class LSTMLanguageModel(nn.Layer):
         return paddle.cast(trg != self.PAD_ID, "float32")
 
     def decode_logits(self, trg: paddle.Tensor, trg_length: paddle.Tensor, trg_mask: paddle.Tensor,
-                      latent_z: None = None) -> paddle.Tensor:
+                      latent_z: None = None, return_hidden: bool = False) -> paddle.Tensor:
         """Logits at non-pad positions, [num_words, V], as the VAE's fused decoder returns them."""
-        return self.decoder.forward_fused(trg, trg_length, trg_mask, None, None)
+        return self.decoder.forward_fused(trg, trg_length, trg_mask, None, None, return_hidden)
 
     def forward(self, src, src_length, trg, trg_length):
         trg_mask = self.trg_mask(trg)

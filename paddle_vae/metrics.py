@@ -22,7 +22,7 @@ scored alone. A language model (`net.is_lm`) has no latent: KL, MI and AU are
 """
 import math
 import time
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 import paddle
@@ -64,28 +64,68 @@ def _row_counts(net, trg: paddle.Tensor, trg_length: paddle.Tensor) -> np.ndarra
     return np.full_like(lengths, trg.shape[1]) if getattr(net, "decoder_impl", "fused") == "cell" else lengths
 
 
-def rec_loss_per_sentence(logits: paddle.Tensor, label: paddle.Tensor, trg_mask: paddle.Tensor) -> paddle.Tensor:
-    """Reconstruction NLL per sentence, [B]: a sorted segment sum over packed rows, no [rows, B] one-hot."""
-    if logits.ndim == 3:
-        return sentence_rec_loss(logits, label, trg_mask)
+def _logit_nll(logits: paddle.Tensor, target: paddle.Tensor) -> paddle.Tensor:
+    return F.cross_entropy(logits, target.unsqueeze(-1), reduction="none").squeeze(-1)
+
+
+def rec_loss_per_sentence(rows: paddle.Tensor, label: paddle.Tensor, trg_mask: paddle.Tensor,
+                          score: Callable = _logit_nll) -> paddle.Tensor:
+    """Reconstruction NLL per sentence, [B]: a sorted segment sum over packed rows, no [rows, B] one-hot.
+
+    `rows` are the packed logits, or the hidden rows when `score` is a `TokenScorer`.
+    """
+    if rows.ndim == 3:
+        return sentence_rec_loss(rows, label, trg_mask)
     positions = paddle.nonzero(trg_mask)
-    target = paddle.gather_nd(label.reshape(trg_mask.shape), positions).unsqueeze(-1)
-    token_nll = F.cross_entropy(logits, target, reduction="none").squeeze(-1)
-    return paddle.geometric.segment_sum(token_nll, positions[:, 0])
+    target = paddle.gather_nd(label.reshape(trg_mask.shape), positions)
+    return paddle.geometric.segment_sum(score(rows, target), positions[:, 0])
+
+
+class TokenScorer:
+    """-log softmax(h W + b)[label] per row, with the bias as an extra row of W (ones appended to h).
+
+    `Linear` adds its bias in a pass of its own over the [N, V] logits; folded
+    into the product it costs one more input column: 7% faster IW on the dev
+    machine (README, "Evaluation"). The folded weight is built once per call
+    of the estimators below, during which the weights do not change.
+    """
+
+    def __init__(self, output_fc: paddle.nn.Linear):
+        self.weight = paddle.concat([output_fc.weight, output_fc.bias.unsqueeze(0)])  # [H + 1, V]
+
+    def __call__(self, hidden: paddle.Tensor, target: paddle.Tensor) -> paddle.Tensor:
+        ones = paddle.ones([hidden.shape[0], 1], dtype=hidden.dtype)
+        return _logit_nll(paddle.matmul(paddle.concat([hidden, ones], axis=1), self.weight), target)
+
+
+def token_scorer(net, fold_bias: bool = True) -> Optional[TokenScorer]:
+    """The folded scorer for the fused decoder (None: score the model's own logits, as the cell path must)."""
+    output_fc = getattr(getattr(net, "decoder", None), "output_fc", None)
+    if not fold_bias or output_fc is None or getattr(net, "decoder_impl", "fused") == "cell":
+        return None
+    return TokenScorer(output_fc)
+
+
+def _rec_loss(net, scorer: Optional[TokenScorer], trg: paddle.Tensor, trg_length: paddle.Tensor,
+              mask: paddle.Tensor, label: paddle.Tensor, latent_z: Optional[paddle.Tensor]) -> np.ndarray:
+    """-log p(x | z) per sentence of one decoder pass, [B] float64."""
+    hidden = {"return_hidden": True} if scorer else {}  # nets without an output_fc keep the 4-argument contract
+    rows = net.decode_logits(trg, trg_length, mask, latent_z, **hidden)
+    return rec_loss_per_sentence(rows, label, mask, scorer or _logit_nll).numpy().astype("float64")
 
 
 @paddle.no_grad()
 def reconstruction_nll(net, trg: paddle.Tensor, trg_length: paddle.Tensor, label: paddle.Tensor,
-                       latent_z: Optional[paddle.Tensor], max_rows: Optional[int] = None) -> np.ndarray:
+                       latent_z: Optional[paddle.Tensor], max_rows: Optional[int] = None,
+                       fold_bias: bool = True) -> np.ndarray:
     """-log p(x | z) per sentence, [B] float64, decoding at most `max_rows` logit rows per pass."""
-    max_rows = max_rows or default_max_rows(net)
+    max_rows, scorer = max_rows or default_max_rows(net), token_scorer(net, fold_bias)
     mask = net.trg_mask(trg)
     out = []
     for g in row_groups(_row_counts(net, trg, trg_length), max_rows):
         z = None if latent_z is None else latent_z[g]
-        logits = net.decode_logits(trg[g], trg_length[g], mask[g], z)
-        out.append(rec_loss_per_sentence(logits, label[g], mask[g]).numpy())
-    return np.concatenate(out).astype("float64")
+        out.append(_rec_loss(net, scorer, trg[g], trg_length[g], mask[g], label[g], z))
+    return np.concatenate(out)
 
 
 def _log_normal(z: paddle.Tensor, mean: paddle.Tensor, log_var: paddle.Tensor) -> paddle.Tensor:
@@ -101,15 +141,16 @@ def _tile(x: paddle.Tensor, times: int) -> paddle.Tensor:
 @paddle.no_grad()
 def iw_log_likelihood(net, src: paddle.Tensor, src_length: paddle.Tensor, trg: paddle.Tensor,
                       trg_length: paddle.Tensor, label: paddle.Tensor, num_samples: int,
-                      max_rows: Optional[int] = None) -> np.ndarray:
+                      max_rows: Optional[int] = None, fold_bias: bool = True) -> np.ndarray:
     """Importance-weighted estimate of log p(x) per sentence, [B], with z_k ~ q(z | x).
 
     All K noise draws are made up front, so the row cap changes how the
     samples are batched into decoder passes but not which samples are drawn.
+    `fold_bias=False` scores the model's own logits instead of `TokenScorer`'s (same numbers, slower).
     """
     if is_lm(net):
-        return -reconstruction_nll(net, trg, trg_length, label, None, max_rows)
-    max_rows = max_rows or default_max_rows(net)
+        return -reconstruction_nll(net, trg, trg_length, label, None, max_rows, fold_bias)
+    max_rows, scorer = max_rows or default_max_rows(net), token_scorer(net, fold_bias)
     mean, log_var = net.encode(src, src_length)
     eps = paddle.normal(shape=[num_samples] + list(mean.shape))
     std, mask = paddle.exp(0.5 * log_var), net.trg_mask(trg)
@@ -122,10 +163,9 @@ def iw_log_likelihood(net, src: paddle.Tensor, src_length: paddle.Tensor, trg: p
             z = mean[g] + std[g] * eps[s:s + k, g]  # [k, b, Z]
             log_q = _log_normal(z, mean[g], log_var[g])
             log_prior = _log_normal(z, paddle.zeros_like(z), paddle.zeros_like(z))
-            logits = net.decode_logits(_tile(trg[g], k), _tile(trg_length[g], k), _tile(mask[g], k),
-                                       z.reshape([k * b, -1]))
-            rec = rec_loss_per_sentence(logits, _tile(label[g], k), _tile(mask[g], k)).reshape([k, b])
-            log_weights[s:s + k, g] = (-rec + log_prior - log_q).numpy()
+            rec = _rec_loss(net, scorer, _tile(trg[g], k), _tile(trg_length[g], k), _tile(mask[g], k),
+                            _tile(label[g], k), z.reshape([k * b, -1])).reshape([k, b])
+            log_weights[s:s + k, g] = -rec + (log_prior - log_q).numpy()
     m = log_weights.max(axis=0)
     return m + np.log(np.mean(np.exp(log_weights - m), axis=0))
 

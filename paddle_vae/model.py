@@ -111,9 +111,10 @@ class LSTMDecoder(nn.Layer):
         return F.dropout(emb, self.dropout, training=self.training) if self.dropout > 0 else emb
 
     def forward_fused(self, trg: paddle.Tensor, trg_length: paddle.Tensor, trg_mask: paddle.Tensor,
-                      latent_z: paddle.Tensor, init_states: Tuple[paddle.Tensor, paddle.Tensor]) -> paddle.Tensor:
+                      latent_z: paddle.Tensor, init_states: Tuple[paddle.Tensor, paddle.Tensor],
+                      return_hidden: bool = False) -> paddle.Tensor:
         """Logits at non-pad positions only, [num_words, V], in row-major (batch, time) order
-        (the hidden rows, [num_words, hidden], in training with output_loss "fused")."""
+        (the hidden rows, [num_words, hidden], with `return_hidden` or in training with output_loss "fused")."""
         emb = self.embed(trg)
         if latent_z is not None:  # None: the language model, which has no z
             z = paddle.expand(latent_z.unsqueeze(1), [emb.shape[0], emb.shape[1], latent_z.shape[-1]])
@@ -122,7 +123,7 @@ class LSTMDecoder(nn.Layer):
         if self.dropout > 0:
             out = F.dropout(out, self.dropout, training=self.training)
         hidden = paddle.gather_nd(out, paddle.nonzero(trg_mask))
-        return hidden if self.training and self.output_loss == "fused" else self.output_fc(hidden)
+        return hidden if return_hidden or (self.training and self.output_loss == "fused") else self.output_fc(hidden)
 
     def forward_cell(self, trg: paddle.Tensor, latent_z: paddle.Tensor,
                      init_states: Tuple[paddle.Tensor, paddle.Tensor]) -> paddle.Tensor:
@@ -209,11 +210,12 @@ class VAESeq2SeqModel(nn.Layer):
         return hc[0], hc[1]
 
     def decode_logits(self, trg: paddle.Tensor, trg_length: paddle.Tensor, trg_mask: paddle.Tensor,
-                      latent_z: paddle.Tensor) -> paddle.Tensor:
+                      latent_z: paddle.Tensor, return_hidden: bool = False) -> paddle.Tensor:
+        """Teacher-forced logits (or, fused decoder only, the hidden rows that the output layer would score)."""
         init_states = self.initial_states(latent_z)
         if self.decoder_impl == "cell":
             return self.decoder.forward_cell(trg, latent_z, init_states)
-        return self.decoder.forward_fused(trg, trg_length, trg_mask, latent_z, init_states)
+        return self.decoder.forward_fused(trg, trg_length, trg_mask, latent_z, init_states, return_hidden)
 
     def trg_mask(self, trg: paddle.Tensor) -> paddle.Tensor:
         return paddle.cast(trg != self.PAD_ID, "float32")

@@ -35,8 +35,8 @@ class RowSpy:
     def __init__(self, net):
         self.rows, inner = [], net.decode_logits
 
-        def spy(*a):
-            out = inner(*a)
+        def spy(*a, **kw):
+            out = inner(*a, **kw)
             self.rows.append(int(np.prod(out.shape[:-1])))
             return out
 
@@ -124,6 +124,26 @@ class StandInLM:
         pass
 
 
+def test_folding_the_bias_into_the_product_changes_no_estimate():
+    from paddle_vae.lm import LSTMLanguageModel
+
+    net, batch = tiny_vae(), tiny_batch()
+    with paddle.no_grad():
+        paddle.seed(0)
+        lm = LSTMLanguageModel(8, 16, VOCAB, PAD_ID=PAD, init_scale=0.5)
+        net.decoder.output_fc.bias.set_value(paddle.randn([VOCAB]))  # a zero bias would hide a dropped one
+        lm.decoder.output_fc.bias.set_value(paddle.randn([VOCAB]))
+    lm.eval()
+    estimates = {}
+    for fold in (True, False):
+        paddle.seed(7)
+        estimates[fold] = (metrics.iw_log_likelihood(net, *batch, num_samples=25, max_rows=20, fold_bias=fold),
+                           metrics.reconstruction_nll(lm, *batch[2:], None, fold_bias=fold))
+    assert metrics.token_scorer(net) is not None and metrics.token_scorer(tiny_vae("cell")) is None
+    for folded, unfolded in zip(estimates[True], estimates[False]):
+        np.testing.assert_allclose(folded, unfolded, rtol=1e-5)
+
+
 def test_a_language_model_gets_exact_nll_and_no_latent_metrics():
     lm = StandInLM()
     batches = [tiny_batch(), tiny_batch((2, 5))]
@@ -172,9 +192,13 @@ def test_bench_smoke_prints_the_evaluation_and_yahoo_rows(ptb_dir, tmp_path):
     results = json.loads(out.read_text())
     from paddle_vae.metrics import LOGIT_BUDGET
 
-    row, before = results["eval"]["iw4_ptb_test"], results["eval"]["iw4_ptb_test_before"]
+    rows = results["eval"]
+    row, before = rows["iw4_ptb_test"], rows["iw4_ptb_test_before"]
     assert row["num_sentences"] == 8 and row["max_rows"] == LOGIT_BUDGET // 10002 and row["mean_nll"] > 0
     assert before["max_rows"] == (1 << 25) // 10002 and before["mean_nll"] == pytest.approx(row["mean_nll"], rel=1e-4)
+    assert rows["iw4_ptb_test_bias_unfolded"]["mean_nll"] == pytest.approx(row["mean_nll"], rel=1e-4)
+    yahoo_eval = rows["iw4_yahoo_test"]
+    assert yahoo_eval["num_sentences"] == 2 and yahoo_eval["max_rows"] == LOGIT_BUDGET // 20001
     assert results["yahoo"]["ours"]["model"]["hidden_size"] == 550 and results["yahoo_documents"] == 10_000
 
 
