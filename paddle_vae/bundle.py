@@ -1,24 +1,32 @@
 """Self-contained model bundles: a folder that rebuilds its model with no flags.
 
-    BUNDLE/model.pdparams     weights
-    BUNDLE/model.pdopt        optimizer state (training bundles)
+    BUNDLE/model.safetensors      weights
+    BUNDLE/optimizer.safetensors  optimizer tensors (training bundles)
     BUNDLE/config.json        every hyperparameter and special id
     BUNDLE/vocab.txt          one token per line, line index = id
     BUNDLE/train_state.json   step, epoch, anneal, LR and RNG state, for exact resume
 
 A bundle is written to a temporary sibling folder and renamed into place, so
 a kill at any moment leaves either the old bundle or the new one.
+
+Tensors are stored as safetensors and everything else as JSON, so loading a
+bundle someone shared runs none of their code. Older bundles hold pickles
+(`model.pdparams`, `model.pdopt`), which can: they load only when the caller
+says it trusts them (`allow_pickle`), and `python -m paddle_vae.bundle
+convert OLD NEW` rewrites one in the safe format.
 """
 import copy
 import json
 import os
 import re
 import shutil
+import warnings
 from typing import Any, Dict, Optional, Tuple
 
 from .errors import CheckpointError
 
-PARAMS_FILE, OPT_FILE = "model.pdparams", "model.pdopt"
+PARAMS_FILE, OPT_FILE = "model.safetensors", "optimizer.safetensors"
+PICKLE_PARAMS_FILE, PICKLE_OPT_FILE = "model.pdparams", "model.pdopt"  # the old, unsafe format
 CONFIG_FILE, VOCAB_FILE, STATE_FILE = "config.json", "vocab.txt", "train_state.json"
 FORMAT_VERSION = 1
 MODEL_KEYS = ("embed_dim", "hidden_size", "latent_size", "vocab_size", "num_layers", "init_scale",
@@ -41,6 +49,45 @@ def write_text_atomic(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+def save_tensors(state: Dict[str, Any], path: str) -> None:
+    """Tensors to a safetensors file, anything else (a scheduler's scalars) to PATH.json beside it."""
+    from safetensors.paddle import save_file
+
+    tensors = {k: v.contiguous() if hasattr(v, "contiguous") else v for k, v in state.items() if _is_tensor(v)}
+    save_file(tensors, path)
+    others = {k: v for k, v in state.items() if not _is_tensor(v)}
+    if others:
+        write_json_atomic(path + ".json", others)
+
+
+def _is_tensor(value: Any) -> bool:
+    return hasattr(value, "shape") and hasattr(value, "numpy")
+
+
+def load_tensors(path: str) -> Dict[str, Any]:
+    """What `save_tensors` wrote; never unpickles."""
+    from safetensors.paddle import load_file
+
+    state: Dict[str, Any] = dict(load_file(path))
+    if os.path.isfile(path + ".json"):
+        with open(path + ".json", encoding="utf-8") as f:
+            state.update(json.load(f))
+    return state
+
+
+def _load_pickle(path: str, bundle: str, allow_pickle: bool) -> Dict[str, Any]:
+    """An old bundle's pickle, only when the caller trusts it: unpickling can run code its author put there."""
+    import paddle
+
+    if not allow_pickle:
+        raise CheckpointError(
+            f"{bundle} is an old-format bundle ({os.path.basename(path)} is a pickle, which can run code when "
+            f"loaded); if you trust its author, convert it once with `python -m paddle_vae.bundle convert "
+            f"{bundle} NEW_FOLDER`, or load it as it is with --allow_pickle (allow_pickle=True in Python)")
+    warnings.warn(f"unpickling {path}: only do this for bundles you trust", stacklevel=3)
+    return paddle.load(path)
+
+
 def save_bundle(path: str, network, config: Dict[str, Any], vocab_tokens, optimizer=None,
                 train_state: Optional[Dict[str, Any]] = None) -> str:
     """Write a complete bundle to `path`, replacing any previous one only once the new one is whole."""
@@ -52,10 +99,10 @@ def save_bundle(path: str, network, config: Dict[str, Any], vocab_tokens, optimi
     tmp = f"{path}.tmp{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    paddle.save(network.state_dict(), os.path.join(tmp, PARAMS_FILE))
+    save_tensors(network.state_dict(), os.path.join(tmp, PARAMS_FILE))
     if optimizer is not None:
-        paddle.save(_rename_optimizer_state(optimizer.state_dict(), _param_names(network, to_structured=True)),
-                    os.path.join(tmp, OPT_FILE))
+        save_tensors(_rename_optimizer_state(optimizer.state_dict(), _param_names(network, to_structured=True)),
+                     os.path.join(tmp, OPT_FILE))
     write_json_atomic(os.path.join(tmp, CONFIG_FILE), dict(config, format_version=FORMAT_VERSION))
     write_text_atomic(os.path.join(tmp, VOCAB_FILE), "".join(t + "\n" for t in vocab_tokens))
     if train_state is not None:
@@ -84,16 +131,20 @@ def _recover(path: str) -> None:
         os.replace(os.path.join(parent, olds[-1]), path)
 
 
-def read_bundle(path: str) -> Tuple[Dict[str, Any], list, Dict[str, Any], Optional[Dict[str, Any]]]:
-    """(config, vocab tokens, state_dict, train_state or None); CheckpointError if anything is off."""
-    import paddle
+def read_bundle(path: str, allow_pickle: bool = False
+                ) -> Tuple[Dict[str, Any], list, Dict[str, Any], Optional[Dict[str, Any]]]:
+    """(config, vocab tokens, state_dict, train_state or None); CheckpointError if anything is off.
 
+    An old pickle bundle is refused unless `allow_pickle` (see the module docstring)."""
     if not path:
         raise CheckpointError("no checkpoint folder given")
     _recover(path)
     if not os.path.isdir(path):
         raise CheckpointError(f"checkpoint folder not found: {path}")
-    for name in (PARAMS_FILE, CONFIG_FILE, VOCAB_FILE):
+    legacy = not os.path.isfile(os.path.join(path, PARAMS_FILE)) and os.path.isfile(
+        os.path.join(path, PICKLE_PARAMS_FILE))
+    params_file = PICKLE_PARAMS_FILE if legacy else PARAMS_FILE
+    for name in (params_file, CONFIG_FILE, VOCAB_FILE):
         if not os.path.isfile(os.path.join(path, name)):
             raise CheckpointError(f"incomplete checkpoint {path}: {name} is missing")
     try:
@@ -109,12 +160,16 @@ def read_bundle(path: str) -> Tuple[Dict[str, Any], list, Dict[str, Any], Option
     if len(tokens) != config["vocab_size"]:
         raise CheckpointError(f"corrupt checkpoint {path}: {VOCAB_FILE} has {len(tokens)} tokens, "
                               f"config says vocab_size {config['vocab_size']}")
-    try:
-        state_dict = paddle.load(os.path.join(path, PARAMS_FILE))
-    except Exception as exc:  # paddle raises many types for a truncated or garbled file
-        raise CheckpointError(f"corrupt checkpoint {path}: cannot read {PARAMS_FILE} ({type(exc).__name__})") from None
+    if legacy:
+        state_dict = _load_pickle(os.path.join(path, PICKLE_PARAMS_FILE), path, allow_pickle)
+    else:
+        try:
+            state_dict = load_tensors(os.path.join(path, PARAMS_FILE))
+        except Exception as exc:  # safetensors raises several types for a truncated or garbled file
+            raise CheckpointError(f"corrupt checkpoint {path}: cannot read {params_file} ({type(exc).__name__})"
+                                  ) from None
     if not isinstance(state_dict, dict) or not state_dict:
-        raise CheckpointError(f"corrupt checkpoint {path}: {PARAMS_FILE} holds no weights")
+        raise CheckpointError(f"corrupt checkpoint {path}: {params_file} holds no weights")
     train_state = None
     state_path = os.path.join(path, STATE_FILE)
     if os.path.isfile(state_path):
@@ -197,17 +252,25 @@ def _set_optimizer_state(optimizer, state: Dict[str, Any]) -> None:
         optimizer._accumulators_holder = _IndexFreeState(optimizer._accumulators_holder)
 
 
-def load_optimizer(optimizer, path: str, network) -> bool:
-    import paddle
-
+def load_optimizer(optimizer, path: str, network, allow_pickle: bool = False) -> bool:
+    """The bundle's optimizer state into `optimizer`; False when the bundle has none."""
     opt_path = os.path.join(path, OPT_FILE)
+    legacy = os.path.join(path, PICKLE_OPT_FILE)
     if not os.path.isfile(opt_path):
-        return False
+        if not os.path.isfile(legacy):
+            return False
+        state = _load_pickle(legacy, path, allow_pickle)
+    else:
+        try:
+            state = load_tensors(opt_path)
+        except Exception as exc:
+            raise CheckpointError(f"corrupt checkpoint {path}: cannot read {OPT_FILE} ({type(exc).__name__})"
+                                  ) from None
     try:
-        state = _rename_optimizer_state(paddle.load(opt_path), _param_names(network, to_structured=False))
-        _set_optimizer_state(optimizer, state)
+        _set_optimizer_state(optimizer, _rename_optimizer_state(state, _param_names(network, to_structured=False)))
     except Exception as exc:
-        raise CheckpointError(f"corrupt checkpoint {path}: cannot read {OPT_FILE} ({type(exc).__name__})") from None
+        raise CheckpointError(f"corrupt checkpoint {path}: {os.path.basename(opt_path)} does not fit "
+                              f"({type(exc).__name__})") from None
     return True
 
 

@@ -138,7 +138,7 @@ def test_early_stopping_ends_the_run_after_patience_epochs(tmp_path):
         assert not trainer.control.stop
     trainer.record_dev(10.5, 1.0)
     assert trainer.control.stop and trainer.model.stop_training
-    assert (tmp_path / "best" / "model.pdparams").is_file()
+    assert (tmp_path / "best" / "model.safetensors").is_file()
 
 
 def test_yahoo_format_trains_end_to_end(tmp_path):
