@@ -42,7 +42,8 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .bench_common import MODEL, cpu_name, paddle_setup, peak_rss_mb, time_steps, torch_available
+from .bench_common import MODEL, paddle_setup, peak_rss_mb, time_steps, torch_available
+from .runtime import cpu_name
 from .bench_rows import load_batches, print_rows, run_extra_rows, worker_eval_iw, write_batches
 from .bench_torch import worker_train_torch
 

@@ -47,17 +47,3 @@ def time_steps(step: Callable[[Any], Any], batches: List, cfg: Dict[str, Any]) -
 
 def torch_available(python: str) -> bool:
     return subprocess.run([python, "-c", "import torch"], capture_output=True).returncode == 0
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            fields = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
-        fields = {k.strip(): v.strip() for k, v in fields.items()}
-        if "model name" in fields:  # the name alone ("AMD EPYC") does not tell CPU generations apart
-            return f"{fields['model name']} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')})"
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown CPU"

@@ -108,3 +108,18 @@ def set_device(device: str) -> str:
         device = "cpu"
     paddle.set_device(device)
     return device
+
+
+def cpu_name() -> str:
+    """The CPU's name with its family and model, which tell machines of one vendor apart."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            fields = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        if "model name" in fields:  # the name alone ("AMD EPYC") does not tell CPU generations apart
+            return f"{fields['model name']} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')})"
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"

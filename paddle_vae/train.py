@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import time
 from typing import Any, Dict, List, Optional
 
 from . import runtime
@@ -53,6 +54,7 @@ class Trainer:
         self.is_main = self.rank == 0
         self.control = TrainControl(args.max_steps)
         self.resume_skip = 0
+        self.stopped_by: Optional[str] = None  # plateau / patience, when the dev rule ended the run
         self.best_copy: Optional[MemoryBundle] = None  # every rank's own copy of the best-dev state
         self.state: Dict[str, Any] = {"global_step": 0, "epoch": 0, "batch_in_epoch": 0, "train_seconds": 0.0,
                                       "train_tokens": 0, "last_loss": None, "best_dev_nll": None,
@@ -126,6 +128,7 @@ class Trainer:
             self.decay_on_plateau()
         if args.patience is not None and state["bad_epochs"] >= args.patience:
             logger.info("early stop: dev NLL has not improved for %d epochs", state["bad_epochs"])
+            self.stopped_by = "patience"
             self.control.request_stop(self.model)
 
     def decay_on_plateau(self) -> None:
@@ -149,6 +152,7 @@ class Trainer:
         if state["num_decays"] >= args.max_decays:
             logger.info("stopping: plateau %d of --max_decays %d (best-dev weights restored)",
                         state["num_decays"], args.max_decays)
+            self.stopped_by = "plateau"
             self.control.request_stop(self.model)
 
     # -- checkpoints ------------------------------------------------------------
@@ -208,12 +212,13 @@ class Trainer:
     def log_event(self, kind: str, **values) -> None:
         if not self.is_main:
             return
-        record = {"event": kind, "step": self.state["global_step"], "epoch": self.state["epoch"], **values}
+        record = {"event": kind, "step": self.state["global_step"], "epoch": self.state["epoch"],
+                  "time": round(time.time(), 3), **values}
         with open(os.path.join(self.args.model_path, "train_log.jsonl"), "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         if kind != "step":
             logger.info("%s", " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                       for k, v in record.items()))
+                                       for k, v in record.items() if k != "time"))
 
     # -- the recipe -----------------------------------------------------------
     def fit(self) -> Dict[str, Any]:
@@ -259,7 +264,7 @@ class Trainer:
             self.steps_per_epoch, 1), "last_loss": state["last_loss"], "train_seconds": state["train_seconds"],
                    "train_tokens": state["train_tokens"], "best_step": state["best_step"],
                    "steps_per_epoch": self.steps_per_epoch, "final_eval": args.final_eval,
-                   "final_eval_sentences": args.final_eval_sentences}
+                   "final_eval_sentences": args.final_eval_sentences, "stopped_by": self.stop_reason()}
         if not self.is_main:
             return summary
         splits = FINAL_EVAL_SPLITS[args.final_eval]
@@ -279,6 +284,14 @@ class Trainer:
                         summary["test"]["nll_elbo"], summary["test"]["ppl_elbo"], summary["test"]["kl"],
                         summary["best"]["test"]["nll_elbo"], summary["best"]["test"]["ppl_elbo"])
         return summary
+
+    def stop_reason(self) -> str:
+        """Why training ended: plateau (--max_decays reached), patience, max_steps or max_epoch."""
+        if self.stopped_by:
+            return self.stopped_by
+        if self.args.max_steps is not None and self.state["global_step"] >= self.args.max_steps:
+            return "max_steps"
+        return "max_epoch"
 
     def _final_eval_loader(self, split: str):
         """The split, or its first --final_eval_sentences sentences."""

@@ -1,0 +1,65 @@
+"""`python -m paddle_vae.experiments run|status|table TABLE`.
+
+    python -m paddle_vae.experiments run experiments/ptb_latent.json          # safe to rerun at any time
+    python -m paddle_vae.experiments status experiments/ptb_latent.json
+    python -m paddle_vae.experiments table experiments/ptb_latent.json > table.md
+
+Run folders live in --runs_dir (default ~/paddle_vae_runs/TABLE), results in
+--results_dir (default docs/results/TABLE beside the table's experiments/ folder).
+"""
+import argparse
+import sys
+from typing import List, Optional
+
+from ..errors import UsageError, cli_entry
+from .spec import default_results_dir, default_runs_dir, load_table
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m paddle_vae.experiments", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", choices=["run", "status", "table"])
+    p.add_argument("table", help="the table file, e.g. experiments/ptb_latent.json")
+    p.add_argument("--runs_dir", default=None, help="default ~/paddle_vae_runs/TABLE")
+    p.add_argument("--results_dir", default=None, help="default docs/results/TABLE beside experiments/")
+    p.add_argument("--jobs", type=int, default=1, help="run: rows at once; the cores are split between them")
+    p.add_argument("--threads", type=int, default=None, help="run: threads per row (default cores / jobs)")
+    p.add_argument("--rows", nargs="+", default=None, help="run: only these rows")
+    p.add_argument("--record", action="store_true",
+                   help="status: also write RESULTS/ROW.progress.json for unfinished rows (shown by table)")
+    return p
+
+
+@cli_entry
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    table = load_table(args.table)
+    runs_dir = args.runs_dir or default_runs_dir(table)
+    results_dir = args.results_dir or default_results_dir(table)
+    if args.jobs <= 0 or (args.threads is not None and args.threads <= 0):
+        raise UsageError("--jobs and --threads must be positive")
+    if args.rows:
+        for name in args.rows:
+            table.row(name)
+    if args.action == "table":
+        from .report import markdown_table
+
+        print(markdown_table(table, results_dir))
+        return 0
+    if args.action == "status":
+        from .report import record_progress, status_lines
+
+        print("\n".join(status_lines(table, runs_dir, results_dir)))
+        if args.record:
+            record_progress(table, runs_dir, results_dir)
+        return 0
+    from .runner import Runner
+
+    outcomes = Runner(table, runs_dir, results_dir, jobs=args.jobs, threads=args.threads).run(args.rows)
+    for name, outcome in outcomes.items():
+        print(f"{name}: {outcome}")
+    return 0 if all(o == "done" for o in outcomes.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

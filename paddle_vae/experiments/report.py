@@ -1,0 +1,98 @@
+"""`status` (each row's state, from its run folder) and `table` (the markdown table, from the result JSONs).
+
+`table` reads only docs/results/TABLE/*.json, which are committed, so the
+README's copy of it can be checked by a test on any machine.
+"""
+import os
+from typing import Any, Dict, List, Optional
+
+from .runfolder import RunFolder, read_json
+from .spec import Table, flag_value
+
+COLUMNS = ["row", "flags", "epochs (stop)", "IW-NLL (K)", "ELBO NLL", "ELBO PPL", "IW-PPL", "KL",
+           "MI (split / batch)", "AU", "BLEU", "train", "eval", "eval RSS"]
+
+
+def _hours(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "–"
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
+def _num(value: Optional[float], digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def row_cells(result: Dict[str, Any]) -> List[str]:
+    lm = flag_value(result["flags"], "model") == "lm"
+    k = "exact" if lm else result.get("iw_samples")
+    stop = result["stopped_by"].replace("_", " ")
+    return [result["label"], "`" + " ".join(result["flags"]) + "`" if result["flags"] else "(none)",
+            f"{result['epochs']:.1f} ({stop})", f"{_num(result['nll_iw'])} ({k})", _num(result["nll_elbo"]),
+            _num(result["ppl_elbo"]), _num(result["ppl_iw"]), _num(result["kl"]),
+            f"{_num(result['mi'])} / {_num(result['mi_batch'])}", str(result["au"]),
+            _num(result.get("bleu_greedy")), _hours(result["train_wall_seconds"]),
+            _hours(result["eval_wall_seconds"]),
+            "–" if result["eval_peak_rss_mb"] is None else f"{result['eval_peak_rss_mb'] / 1024:.1f} GB"]
+
+
+def pending_cells(table: Table, name: str, results_dir: str) -> List[str]:
+    row = table.row(name)
+    progress = read_json(os.path.join(results_dir, f"{name}.progress.json"))
+    state = "not started"
+    if progress:
+        state = f"running: {progress['epoch']} epochs, best dev {_num(progress.get('best_dev_nll'))}"
+    flags = "`" + " ".join(row.flags) + "`" if row.flags else "(none)"
+    return [row.label or row.name, flags, state] + ["–"] * (len(COLUMNS) - 3)
+
+
+def markdown_table(table: Table, results_dir: str) -> str:
+    """One line per row of the table file, in its order; unfinished rows say how far they got."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in table.rows:
+        result = read_json(os.path.join(results_dir, f"{row.name}.json"))
+        cells = row_cells(result) if result else pending_cells(table, row.name, results_dir)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def row_status(table: Table, runs_dir: str, results_dir: str, name: str) -> Dict[str, Any]:
+    row = table.row(name)
+    run = RunFolder(os.path.join(runs_dir, name))
+    max_epoch = row.stop_after_epochs or int(flag_value(table.train_flags + row.flags, "max_epoch") or 0) or None
+    info = run.progress(max_epoch)
+    if os.path.isfile(os.path.join(results_dir, f"{name}.json")):
+        state = "done"
+    elif run.trained():
+        state = "evaluating" if run.evaluation(table.eval.iw_samples) is None else "evaluated, result pending"
+    elif run.step_bundles():
+        state = "training (or interrupted: resumes from step %d)" % run.step_bundles()[-1]
+    else:
+        state = "not started"
+    return dict(info, row=name, state=state, max_epoch=max_epoch)
+
+
+def status_lines(table: Table, runs_dir: str, results_dir: str) -> List[str]:
+    lines = [f"{'row':<14} {'epoch':>5} {'best dev':>9} {'lr':>9} {'ETA (at most)':>14}  state"]
+    for row in table.rows:
+        s = row_status(table, runs_dir, results_dir, row.name)
+        lr = "–" if s["lr"] is None else f"{s['lr']:.3g}"
+        eta = _hours(s.get("eta_seconds_at_most")) if s["state"].startswith("training") else ""
+        lines.append(f"{row.name:<14} {s['epoch']:>5} {_num(s['best_dev_nll']):>9} {lr:>9} {eta:>14}  {s['state']}")
+    return lines
+
+
+def record_progress(table: Table, runs_dir: str, results_dir: str) -> None:
+    """Write RESULTS/ROW.progress.json for each unfinished row that has started, for `table` to show."""
+    from ..bundle import write_json_atomic
+
+    os.makedirs(results_dir, exist_ok=True)
+    for row in table.rows:
+        path = os.path.join(results_dir, f"{row.name}.progress.json")
+        s = row_status(table, runs_dir, results_dir, row.name)
+        if s["state"] == "done" or s["state"] == "not started":
+            if os.path.isfile(path):
+                os.remove(path)
+            continue
+        write_json_atomic(path, {k: s.get(k) for k in ("epoch", "step", "best_dev_nll", "lr", "max_epoch",
+                                                        "train_wall_seconds", "num_decays")})

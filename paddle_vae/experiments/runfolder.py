@@ -1,0 +1,105 @@
+"""What a row's run folder says about it: trained, resumable from which bundle, how far it got.
+
+    RUNS/ROW/step_N, best/, final/   bundles written by paddle_vae.train
+    RUNS/ROW/train_log.jsonl         per log step and per epoch
+    RUNS/ROW/train_summary.json      written once training has ended
+    RUNS/ROW/segments.jsonl          one line per train or eval process the runner ran
+    RUNS/ROW/eval_K.json             paddle_vae.evaluate's JSON with K importance samples
+    RUNS/ROW/train.out               the processes' output, appended
+
+Nothing here imports Paddle: `status` must be cheap while a table trains.
+"""
+import json
+import os
+from typing import Any, Dict, List, Optional
+
+SUMMARY, LOG, SEGMENTS = "train_summary.json", "train_log.jsonl", "segments.jsonl"
+
+
+def read_json(path: str) -> Optional[Dict[str, Any]]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def read_jsonl(path: str) -> List[Dict[str, Any]]:
+    """Records of a JSON-lines file; a line cut short by a kill is skipped."""
+    records = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    continue
+    except OSError:
+        pass
+    return records
+
+
+def append_jsonl(path: str, record: Dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+class RunFolder:
+    def __init__(self, path: str):
+        self.path = path
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def step_bundles(self) -> List[int]:
+        """Steps of the complete step_N bundles, oldest first (a temporary or half-swapped one is not)."""
+        if not os.path.isdir(self.path):
+            return []
+        steps = []
+        for name in os.listdir(self.path):
+            if name.startswith("step_") and name[5:].isdigit() and os.path.isfile(
+                    os.path.join(self.path, name, "config.json")):
+                steps.append(int(name[5:]))
+        return sorted(steps)
+
+    def newest_step_bundle(self) -> Optional[str]:
+        steps = self.step_bundles()
+        return self.file(f"step_{steps[-1]}") if steps else None
+
+    def summary(self) -> Optional[Dict[str, Any]]:
+        return read_json(self.file(SUMMARY))
+
+    def trained(self) -> bool:
+        return self.summary() is not None and os.path.isdir(self.file("best"))
+
+    def log(self) -> List[Dict[str, Any]]:
+        return read_jsonl(self.file(LOG))
+
+    def segments(self) -> List[Dict[str, Any]]:
+        return read_jsonl(self.file(SEGMENTS))
+
+    def eval_path(self, iw_samples: int) -> str:
+        return self.file(f"eval_{iw_samples}.json")
+
+    def evaluation(self, iw_samples: int) -> Optional[Dict[str, Any]]:
+        return read_json(self.eval_path(iw_samples))
+
+    def progress(self, max_epoch: Optional[int]) -> Dict[str, Any]:
+        """Epoch, best dev NLL, LR and seconds per epoch as the log tells them (for status and ETAs)."""
+        log = self.log()
+        epochs = [r for r in log if r.get("event") == "epoch"]
+        lrs = [r["lr"] for r in log if "lr" in r]
+        train = [s for s in self.segments() if s.get("kind") == "train"]
+        seconds = sum(s.get("seconds", 0.0) for s in train)
+        steps = max((r.get("step", 0) for r in log), default=0)
+        epoch = epochs[-1]["epoch"] if epochs else 0  # the log's epoch field counts finished epochs
+        info: Dict[str, Any] = {"epoch": epoch, "step": steps, "lr": lrs[-1] if lrs else None,
+                                "best_dev_nll": min((r["dev_nll"] for r in epochs), default=None),
+                                "train_wall_seconds": seconds,
+                                "num_decays": sum(1 for r in log if r.get("event") == "lr_decay")}
+        if epoch and steps and seconds > 0 and max_epoch:
+            steps_per_epoch = epochs[-1]["step"] / epoch
+            per_epoch = seconds * steps_per_epoch / steps
+            info["seconds_per_epoch"] = per_epoch
+            info["eta_seconds_at_most"] = per_epoch * max(max_epoch - steps / steps_per_epoch, 0)
+        return info

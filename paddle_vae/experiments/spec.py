@@ -1,0 +1,120 @@
+"""An experiment table: what its file says, and where each row's run and result live.
+
+A table file (JSON, in `experiments/`) names a dataset, the flags every row shares
+(the budget), how rows are evaluated, and one entry per row with its own flags:
+
+    {"dataset": "ptb", "data_dir": "../shared/data/ptb",
+     "train_flags": ["--lr_decay", "plateau", "--max_decays", "3", "--max_epoch", "40"],
+     "save_steps": 500,
+     "eval": {"split": "test", "iw_samples": 100, "iw_samples_close": 500, "close_nats": 2.0,
+              "baseline": "lm"},
+     "rows": [{"name": "lm", "flags": ["--model", "lm"]}, ...]}
+
+Relative `data_dir`s are resolved against the folder above `experiments/` (the
+project root), so a table runs the same from any working directory.
+"""
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from ..errors import UsageError
+
+ROW_KEYS = {"name", "flags", "label", "stop_after_epochs", "note"}
+
+
+@dataclass
+class Row:
+    name: str
+    flags: List[str]
+    label: str = ""
+    stop_after_epochs: Optional[int] = None  # a row judged hopeless: its training ends here, labelled so
+    note: str = ""
+
+
+@dataclass
+class EvalPlan:
+    """Every row's best-dev bundle on `split`: IW with `iw_samples`, and again with `iw_samples_close` for
+    VAE rows whose first estimate is within `close_nats` of the `baseline` row's NLL."""
+    split: str = "test"
+    bundle: str = "best"
+    iw_samples: int = 100
+    iw_samples_close: Optional[int] = None
+    close_nats: float = 2.0
+    baseline: Optional[str] = None
+    extra_flags: List[str] = field(default_factory=list)
+
+
+@dataclass
+class Table:
+    name: str
+    path: str
+    dataset: str
+    data_dir: Optional[str]
+    train_flags: List[str]
+    save_steps: int
+    eval: EvalPlan
+    rows: List[Row]
+    description: str = ""
+
+    def row(self, name: str) -> Row:
+        for row in self.rows:
+            if row.name == name:
+                return row
+        raise UsageError(f"table {self.name} has no row {name!r} (rows: {', '.join(r.name for r in self.rows)})")
+
+
+def load_table(path: str) -> Table:
+    """Read and check a table file; every problem is one UsageError line."""
+    if not os.path.isfile(path):
+        raise UsageError(f"no table file {path}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            spec: Dict[str, Any] = json.load(f)
+    except ValueError as exc:
+        raise UsageError(f"table {path} is not valid JSON ({exc})") from None
+    for key in ("dataset", "rows"):
+        if key not in spec:
+            raise UsageError(f"table {path} lacks {key!r}")
+    rows = []
+    for i, entry in enumerate(spec["rows"]):
+        unknown = set(entry) - ROW_KEYS
+        if "name" not in entry or unknown:
+            raise UsageError(f"table {path}: row {i} needs a name and only {sorted(ROW_KEYS)} "
+                             f"(unknown: {sorted(unknown)})")
+        rows.append(Row(**{"flags": [], **entry}))
+    names = [r.name for r in rows]
+    if len(set(names)) != len(names):
+        raise UsageError(f"table {path}: row names repeat")
+    plan = EvalPlan(**spec.get("eval", {}))
+    if plan.baseline is not None and plan.baseline not in names:
+        raise UsageError(f"table {path}: eval baseline {plan.baseline!r} is not a row")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+    data_dir = spec.get("data_dir")
+    if data_dir is not None and not os.path.isabs(data_dir):
+        data_dir = os.path.normpath(os.path.join(root, data_dir))
+    name = spec.get("name") or os.path.splitext(os.path.basename(path))[0]
+    return Table(name=name, path=os.path.abspath(path), dataset=spec["dataset"], data_dir=data_dir,
+                 train_flags=list(spec.get("train_flags", [])), save_steps=int(spec.get("save_steps", 500)),
+                 eval=plan, rows=rows, description=spec.get("description", ""))
+
+
+def default_runs_dir(table: Table) -> str:
+    return os.path.join(os.path.expanduser("~/paddle_vae_runs"), table.name)
+
+
+def default_results_dir(table: Table) -> str:
+    """docs/results/TABLE beside the table's experiments/ folder."""
+    root = os.path.dirname(os.path.dirname(table.path))
+    return os.path.join(root, "docs", "results", table.name)
+
+
+def flag_value(flags: List[str], name: str) -> Optional[str]:
+    """The value of `--name V` in an argv list (the last one wins, as with argparse)."""
+    value = None
+    for i, token in enumerate(flags):
+        if token == f"--{name}" and i + 1 < len(flags):
+            value = flags[i + 1]
+        elif token.startswith(f"--{name}="):
+            value = token.split("=", 1)[1]
+    return value

@@ -1,0 +1,116 @@
+"""The experiment runner end to end on a tiny table over the demo corpus: interrupted, resumed, evaluated,
+tabulated; and the README's copy of each generated table."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, TINY
+from paddle_vae.experiments.__main__ import main as experiments_main
+from paddle_vae.experiments.report import markdown_table
+from paddle_vae.experiments.spec import default_results_dir, load_table
+
+
+def write_table(path, rows=None):
+    flags = [f for f in TINY if f not in ("--num_threads", "1")] + [
+        "--max_epoch", "5", "--lr_decay", "plateau", "--max_decays", "2", "--warm_up", "2", "--log_freq", "20"]
+    spec = {"dataset": "sample", "train_flags": flags, "save_steps": 20,
+            "eval": {"iw_samples": 3, "iw_samples_close": 5, "close_nats": 1000.0, "baseline": "lm"},
+            "rows": rows or [{"name": "vae", "label": "VAE", "flags": ["--bn_vae", "0.7"]},
+                             {"name": "lm", "label": "LM", "flags": ["--model", "lm"]}]}
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def cli(*argv):
+    return [sys.executable, "-m", "paddle_vae.experiments", *argv]
+
+
+@pytest.mark.slow
+def test_an_interrupted_table_resumes_to_the_same_results_as_an_uninterrupted_one(tmp_path):
+    (tmp_path / "experiments").mkdir()
+    table = write_table(tmp_path / "experiments" / "tiny.json")
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    common = ["--runs_dir", str(runs), "--results_dir", str(results), "--threads", "1"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(cli("run", str(table), *common), cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not (runs / "vae" / "step_20").is_dir():
+        assert proc.poll() is None and time.time() < deadline, "the first step bundle never appeared"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out
+    assert "vae: interrupted" in out and "lm: done" in out  # the baseline row runs first
+    assert not (results / "vae.json").exists() and not (runs / "vae" / "train_summary.json").exists()
+    assert (runs / "vae").is_dir() and any(d.startswith("step_") for d in os.listdir(runs / "vae"))
+
+    assert experiments_main(["run", str(table), *common]) == 0
+    vae = json.loads((results / "vae.json").read_text())
+    train_commands = vae["commands"]["train"]
+    assert len(train_commands) == 2 and "--init_from_ckpt" in train_commands[1]
+    assert train_commands[1][train_commands[1].index("--init_from_ckpt") + 1].startswith("RUNS/vae/step_")
+    assert vae["checkpoint"] == os.path.join("vae", "best")
+    assert sorted(vae["iw_estimates"]) == ["3", "5"] and vae["iw_samples"] == 5  # close to the LM: K=5 too
+    assert vae["stopped_by"] in ("plateau", "max_epoch") and vae["epochs"] > 0 and vae["best_step"] > 0
+    assert vae["machines"] and vae["eval_peak_rss_mb"] > 50 and vae["train_wall_seconds"] > 0
+    assert str(tmp_path) not in json.dumps(vae)  # every path is relative to the runs folder or the project
+    lm = json.loads((results / "lm.json").read_text())
+    assert list(lm["iw_estimates"]) == ["3"]  # the LM is exact: no second estimate
+
+    # Rerunning a finished table starts nothing.
+    segments = (runs / "vae" / "segments.jsonl").read_text()
+    assert experiments_main(["run", str(table), *common]) == 0
+    assert (runs / "vae" / "segments.jsonl").read_text() == segments
+
+    # The same table never interrupted: the same numbers.
+    fresh = ["--runs_dir", str(tmp_path / "runs2"), "--results_dir", str(tmp_path / "results2"), "--threads", "1"]
+    assert experiments_main(["run", str(table), "--rows", "vae", *fresh]) == 0
+    uninterrupted = json.loads((tmp_path / "results2" / "vae.json").read_text())
+    assert (vae["best_step"], vae["epochs"]) == (uninterrupted["best_step"], uninterrupted["epochs"])
+    resumed_eval = json.loads((runs / "vae" / "eval_3.json").read_text())
+    for key in ("nll_elbo", "nll_iw", "kl", "mi", "au"):
+        assert resumed_eval[key] == pytest.approx(uninterrupted[key], rel=1e-6), key
+
+    shown = subprocess.run(cli("status", str(table), *common), env=env, capture_output=True, text=True)
+    assert shown.returncode == 0 and all(re.search(rf"^{r} .* done$", shown.stdout, re.M) for r in ("vae", "lm"))
+    md = markdown_table(load_table(str(table)), str(results))
+    assert md.splitlines()[2].startswith("| VAE | `--bn_vae 0.7` | ") and f"{vae['nll_iw']:.2f} (5)" in md
+
+
+def test_status_and_table_of_a_table_not_started_say_so(tmp_path, capsys):
+    (tmp_path / "experiments").mkdir()
+    table = write_table(tmp_path / "experiments" / "tiny.json")
+    common = ["--runs_dir", str(tmp_path / "runs"), "--results_dir", str(tmp_path / "results")]
+    assert experiments_main(["status", str(table), *common]) == 0
+    assert capsys.readouterr().out.count("not started") == 2
+    assert experiments_main(["table", str(table), *common]) == 0
+    assert "| VAE | `--bn_vae 0.7` | not started |" in capsys.readouterr().out
+
+
+def test_a_bad_table_file_is_one_line_error(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"dataset": "sample", "rows": [{"name": "a", "flagz": []}]}))
+    assert experiments_main(["status", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: table") and "flagz" in err and len(err.strip().splitlines()) == 1
+
+
+TABLE_BLOCK = re.compile(r"<!-- table (\S+) -->\n(.*?)\n<!-- /table -->", re.S)
+
+
+def test_every_results_table_in_the_readme_and_docs_is_what_table_generates():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    blocks = [(page, m) for page in pages for m in TABLE_BLOCK.finditer(page.read_text(encoding="utf-8"))]
+    assert blocks, "no generated table found in the README or docs/"
+    for page, match in blocks:
+        table = load_table(str(ROOT / match.group(1)))
+        expected = markdown_table(table, default_results_dir(table))
+        assert match.group(2) == expected, f"{page.name}: the {table.name} table differs from `table`'s output " \
+                                           f"(regenerate: python -m paddle_vae.experiments table {match.group(1)})"
