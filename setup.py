@@ -14,6 +14,8 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",
     packages=find_packages(include=["paddle_vae", "paddle_vae.*"]),
+    # Read at run time: the demo corpus is the default --dataset, so a wheel must carry it.
+    package_data={"paddle_vae": ["demo_corpus/*.txt", "demo_corpus/*.labels", "demo_corpus/README.md"]},
     python_requires=">=3.8",
     install_requires=requirements,
     extras_require={
@@ -26,5 +28,6 @@ setup(
         "paddle-vae-predict=paddle_vae.predict:main",
         "paddle-vae-evaluate=paddle_vae.evaluate:main",
         "paddle-vae-prepare-corpus=paddle_vae.prepare_corpus:main",
+        "paddle-vae-experiments=paddle_vae.experiments.__main__:main",
     ]},
 )

@@ -15,46 +15,69 @@ bundle someone shared runs none of their code. Older bundles hold pickles
 says it trusts them (`allow_pickle`), and `python -m paddle_vae.bundle
 convert OLD NEW` rewrites one in the safe format.
 """
-import copy
 import json
 import os
-import re
 import shutil
 import warnings
 from typing import Any, Dict, Optional, Tuple
 
 from .errors import CheckpointError
+from .optimizer_state import param_names, rename_optimizer_state, set_optimizer_state
 
 PARAMS_FILE, OPT_FILE = "model.safetensors", "optimizer.safetensors"
 PICKLE_PARAMS_FILE, PICKLE_OPT_FILE = "model.pdparams", "model.pdopt"  # the old, unsafe format
 CONFIG_FILE, VOCAB_FILE, STATE_FILE = "config.json", "vocab.txt", "train_state.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: safetensors; 1: pickles (model.pdparams)
 MODEL_KEYS = ("embed_dim", "hidden_size", "latent_size", "vocab_size", "num_layers", "init_scale",
               "enc_dropout", "dec_dropout")
 REQUIRED_KEYS = MODEL_KEYS + ("pad_id", "bos_id", "eos_id", "unk_token")
 
 
-def write_json_atomic(path: str, obj: Any) -> None:
+def write_bytes_atomic(path: str, data: bytes) -> None:
+    """Write `data` to `path` through a temporary sibling, creating missing parent folders.
+
+    On any failure (a full disk, say) the temporary file is removed and the
+    OSError goes on, naming `path`: the CLIs print it as one line.
+    """
+    parent = os.path.dirname(path)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise OSError(exc.errno, exc.strerror, path) from None
 
 
 def write_text_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: str, obj: Any) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def append_line(path: str, line: str) -> None:
+    """One line appended to a log (a failure names the log's path)."""
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, path) from None
 
 
 def save_tensors(state: Dict[str, Any], path: str) -> None:
-    """Tensors to a safetensors file, anything else (a scheduler's scalars) to PATH.json beside it."""
-    from safetensors.paddle import save_file
+    """Tensors to a safetensors file, anything else (a scheduler's scalars) to PATH.json beside it.
+
+    Serialised in memory and written by Python, so a full disk is an OSError naming the file."""
+    from safetensors.paddle import save
 
     tensors = {k: v.contiguous() if hasattr(v, "contiguous") else v for k, v in state.items() if _is_tensor(v)}
-    save_file(tensors, path)
+    write_bytes_atomic(path, save(tensors))
     others = {k: v for k, v in state.items() if not _is_tensor(v)}
     if others:
         write_json_atomic(path + ".json", others)
@@ -98,15 +121,19 @@ def save_bundle(path: str, network, config: Dict[str, Any], vocab_tokens, optimi
     os.makedirs(parent, exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    save_tensors(network.state_dict(), os.path.join(tmp, PARAMS_FILE))
-    if optimizer is not None:
-        save_tensors(_rename_optimizer_state(optimizer.state_dict(), _param_names(network, to_structured=True)),
-                     os.path.join(tmp, OPT_FILE))
-    write_json_atomic(os.path.join(tmp, CONFIG_FILE), dict(config, format_version=FORMAT_VERSION))
-    write_text_atomic(os.path.join(tmp, VOCAB_FILE), "".join(t + "\n" for t in vocab_tokens))
-    if train_state is not None:
-        write_json_atomic(os.path.join(tmp, STATE_FILE), train_state)
+    try:
+        os.makedirs(tmp)
+        save_tensors(network.state_dict(), os.path.join(tmp, PARAMS_FILE))
+        if optimizer is not None:
+            names = param_names(network, to_structured=True)
+            save_tensors(rename_optimizer_state(optimizer.state_dict(), names), os.path.join(tmp, OPT_FILE))
+        write_json_atomic(os.path.join(tmp, CONFIG_FILE), dict(config, format_version=FORMAT_VERSION))
+        write_text_atomic(os.path.join(tmp, VOCAB_FILE), "".join(t + "\n" for t in vocab_tokens))
+        if train_state is not None:
+            write_json_atomic(os.path.join(tmp, STATE_FILE), train_state)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a half-written bundle would hold the space a full disk needs
+        raise
     return replace_dir(tmp, path)
 
 
@@ -193,65 +220,6 @@ def load_weights(network, state_dict: Dict[str, Any], path: str) -> None:
     network.set_state_dict(state_dict)
 
 
-def _param_names(network, to_structured: bool) -> Dict[str, str]:
-    """Paddle keys optimizer state by generated names (`linear_3.w_0`) that depend on how many layers
-    the process built before; bundles key it by the stable structured names instead."""
-    pairs = [(p.name, key) for key, p in network.named_parameters()]
-    return dict(pairs) if to_structured else {key: name for name, key in pairs}
-
-
-def _rename_optimizer_state(state: Dict[str, Any], names: Dict[str, str]) -> Dict[str, Any]:
-    prefixes = sorted(names, key=len, reverse=True)
-    renamed = {}
-    for key, value in state.items():
-        match = next((p for p in prefixes if key.startswith(p + "_")), None)
-        renamed[names[match] + key[len(match):] if match else key] = value
-    return renamed
-
-
-_INSTANCE_INDEX = re.compile(r"_\d+$")
-
-
-def _without_index(key: str) -> str:
-    return _INSTANCE_INDEX.sub("", key)
-
-
-class _IndexFreeState(dict):
-    """Optimizer state that ignores the instance index Paddle appends to accumulator names.
-
-    `embedding_0.w_0_moment1_1` and `..._moment1_0` are the same moment of the same parameter: the index
-    only counts optimizers built for that parameter before, in that process. A run that replaced its Adam
-    (the decoder reset of --pretrain_ae_epochs) or stepped other optimizers first (--aggressive) saves
-    other indices than a resumed process generates.
-    """
-
-    def __init__(self, state: Dict[str, Any]):
-        super().__init__({_without_index(k): v for k, v in state.items()})
-
-    def __contains__(self, key) -> bool:
-        return super().__contains__(_without_index(key))
-
-    def __getitem__(self, key):
-        return super().__getitem__(_without_index(key))
-
-    def get(self, key, default=None):
-        return super().get(_without_index(key), default)
-
-    def pop(self, key, *default):
-        return super().pop(_without_index(key), *default)
-
-
-def _set_optimizer_state(optimizer, state: Dict[str, Any]) -> None:
-    """`set_state_dict`, matching accumulators by parameter and kind, whatever their instance index."""
-    existing = {_without_index(var.name): var.name for accs in optimizer._accumulators.values()
-                for var in accs.values()}
-    if existing:  # accumulators already built: give the state their names
-        state = {existing.get(_without_index(k), k): v for k, v in state.items()}
-    optimizer.set_state_dict(state)
-    if not existing:  # built lazily at the next step, under names generated then
-        optimizer._accumulators_holder = _IndexFreeState(optimizer._accumulators_holder)
-
-
 def load_optimizer(optimizer, path: str, network, allow_pickle: bool = False) -> bool:
     """The bundle's optimizer state into `optimizer`; False when the bundle has none."""
     opt_path = os.path.join(path, OPT_FILE)
@@ -267,39 +235,59 @@ def load_optimizer(optimizer, path: str, network, allow_pickle: bool = False) ->
             raise CheckpointError(f"corrupt checkpoint {path}: cannot read {OPT_FILE} ({type(exc).__name__})"
                                   ) from None
     try:
-        _set_optimizer_state(optimizer, _rename_optimizer_state(state, _param_names(network, to_structured=False)))
+        set_optimizer_state(optimizer, rename_optimizer_state(state, param_names(network, to_structured=False)))
     except Exception as exc:
         raise CheckpointError(f"corrupt checkpoint {path}: {os.path.basename(opt_path)} does not fit "
                               f"({type(exc).__name__})") from None
     return True
 
 
-class MemoryBundle:
-    """A bundle's weights and optimizer state held in host memory.
+def convert(old: str, new: str) -> str:
+    """Rewrite a trusted old-format (pickle) bundle as a safe one; the old folder is left as it was."""
+    import paddle
 
-    The plateau rewind restores from it, so no rank reads rank 0's disk: every
-    rank evaluates dev itself, reaches the same decisions and keeps its own copy.
-    """
+    if os.path.exists(new):
+        raise CheckpointError(f"{new} already exists; choose a new folder for the converted bundle")
+    config, tokens, state_dict, train_state = read_bundle(old, allow_pickle=True)
+    tmp = f"{os.path.normpath(new)}.tmp{os.getpid()}"
+    try:
+        os.makedirs(tmp)
+        save_tensors(state_dict, os.path.join(tmp, PARAMS_FILE))
+        if os.path.isfile(os.path.join(old, PICKLE_OPT_FILE)):
+            optimizer_state = _load_pickle(os.path.join(old, PICKLE_OPT_FILE), old, allow_pickle=True)
+            save_tensors({k: paddle.to_tensor(v) if hasattr(v, "shape") and not _is_tensor(v) else v
+                          for k, v in optimizer_state.items()}, os.path.join(tmp, OPT_FILE))
+        write_json_atomic(os.path.join(tmp, CONFIG_FILE), dict(config, format_version=FORMAT_VERSION))
+        write_text_atomic(os.path.join(tmp, VOCAB_FILE), "".join(t + "\n" for t in tokens))
+        if train_state is not None:
+            write_json_atomic(os.path.join(tmp, STATE_FILE), train_state)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return replace_dir(tmp, new)
 
-    def __init__(self, network, optimizer):
-        self.optimizer = optimizer
-        self.weights = {k: v.numpy().copy() for k, v in network.state_dict().items()}
-        self.optimizer_state = {k: v.numpy().copy() if hasattr(v, "numpy") else copy.deepcopy(v)
-                                for k, v in optimizer.state_dict().items()}
 
-    def restore(self, network, optimizer) -> bool:
-        """Weights always; optimizer state only into the optimizer it came from (False after a reset)."""
-        network.set_state_dict(self.weights)
-        if optimizer is not self.optimizer:
-            return False
-        _set_optimizer_state(optimizer, dict(self.optimizer_state))
-        return True
+def main(argv=None) -> int:
+    """`python -m paddle_vae.bundle convert OLD NEW`: an old pickle bundle you trust, as a safe bundle."""
+    import argparse
+
+    from .errors import cli_entry
+
+    p = argparse.ArgumentParser(prog="python -m paddle_vae.bundle", description=main.__doc__)
+    p.add_argument("action", choices=["convert"])
+    p.add_argument("old", help="the old-format bundle folder (it is unpickled: only for bundles you trust)")
+    p.add_argument("new", help="a new folder for the converted bundle")
+
+    @cli_entry
+    def run(argv):
+        args = p.parse_args(argv)
+        print(f"wrote {convert(args.old, args.new)}")
+        return 0
+
+    return run(argv)
 
 
-def model_kwargs(config: Dict[str, Any]) -> Dict[str, Any]:
-    """Constructor arguments of VAESeq2SeqModel / VAESeq2SeqInferModel from a bundle config."""
-    kwargs = {k: config[k] for k in MODEL_KEYS}
-    kwargs["PAD_ID"] = config["pad_id"]
-    if config.get("bn_vae"):  # BN-VAE bundles hold the batch norm's running statistics
-        kwargs["bn_vae"] = config["bn_vae"]
-    return kwargs
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

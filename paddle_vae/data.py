@@ -26,7 +26,7 @@ SPLITS = ("train", "valid", "test")
 # Batches are sorted by length inside windows of this many batches (the reference's value).
 SORT_BUFFER_BATCHES = 20
 
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample"
+SAMPLE_DIR = Path(__file__).resolve().parent / "demo_corpus"  # package data: a wheel install carries it
 SPLIT_FILES = {
     "ptb": {s: f"ptb.{s}.txt" for s in SPLITS},
     "yahoo": {s: f"yahoo.{s}.txt" for s in SPLITS},

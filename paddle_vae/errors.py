@@ -21,7 +21,7 @@ class CheckpointError(PaddleVAEError):
 
 
 def cli_entry(main: Callable[[Optional[List[str]]], int]) -> Callable[[Optional[List[str]]], int]:
-    """Wrap a CLI main so user errors print `error: ...` on one line and exit with status 2."""
+    """Wrap a CLI main so user errors and OS errors print `error: ...` on one line and exit with status 2."""
 
     @functools.wraps(main)
     def wrapper(argv: Optional[List[str]] = None) -> int:
@@ -29,6 +29,10 @@ def cli_entry(main: Callable[[Optional[List[str]]], int]) -> Callable[[Optional[
             return main(argv)
         except PaddleVAEError as exc:
             print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:  # a full disk, a read-only folder: the path and the OS's reason, on one line
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
             return 2
 
     return wrapper

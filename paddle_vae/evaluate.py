@@ -65,7 +65,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise UsageError(f"--{name} must be positive, got {getattr(args, name)}")
     runtime.set_device(args.device)
     runtime.set_threads(args.num_threads)
-    vae = VAEGenerator.from_pretrained(args.init_from_ckpt)
+    vae = VAEGenerator.from_pretrained(args.init_from_ckpt, allow_pickle=args.allow_pickle)
     # Read the split as the bundle was trained, unless the flags say otherwise.
     args.tokenizer, args.lowercase = args.tokenizer or vae.tokenizer, args.lowercase or vae.lowercase
     from .data import load_and_encode

@@ -38,7 +38,7 @@ def plot_latent(bundle: str, args, out_path: str, split: str = "test", max_sente
 
     from .generate import VAEGenerator
 
-    vae = VAEGenerator.from_pretrained(bundle)
+    vae = VAEGenerator.from_pretrained(bundle, allow_pickle=getattr(args, "allow_pickle", False))
     splits, _ = load_corpus(args)
     sentences = splits[split][:max_sentences]
     xy, explained = pca_2d(vae.encode([" ".join(s) for s in sentences]).astype("float64"))

@@ -96,7 +96,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .bundle import write_text_atomic
     from .generate import VAEGenerator
 
-    lines = generate_lines(VAEGenerator.from_pretrained(args.init_from_ckpt), args)
+    lines = generate_lines(VAEGenerator.from_pretrained(args.init_from_ckpt, allow_pickle=args.allow_pickle), args)
     write_text_atomic(args.infer_output_file, "".join(line + "\n" for line in lines))
     print(f"wrote {len(lines)} lines to {args.infer_output_file}")
     return 0

@@ -13,6 +13,7 @@ the same way.
 """
 import argparse
 import logging
+import math
 import os
 import random
 import sys
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split_by", choices=["sentence", "paragraph"], default="sentence",
                    help="paragraph: whole paragraphs go to one split, so neighbouring sentences do not leak")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--overwrite", action="store_true", help="replace split files already in --output_dir")
     p.add_argument("--verbose", action="store_true", help="show third-party warnings")
     return p
 
@@ -52,7 +54,7 @@ def parse_fractions(text: str) -> Tuple[float, float, float]:
         parts = tuple(float(x) for x in text.split(","))
     except ValueError:
         parts = ()
-    if len(parts) != 3 or min(parts) < 0 or abs(sum(parts) - 1.0) > 1e-6 or parts[1] <= 0 or parts[2] <= 0:
+    if len(parts) != 3 or not all(math.isfinite(x) for x in parts) or min(parts) < 0 or abs(sum(parts) - 1.0) > 1e-6 or parts[1] <= 0 or parts[2] <= 0:
         raise UsageError(f"--split must be three fractions train,valid,test summing to 1 with valid and test "
                          f"above 0, got {text!r}")
     return parts  # type: ignore[return-value]
@@ -134,6 +136,10 @@ def prepare(args: argparse.Namespace) -> Dict[str, Any]:
     fractions = parse_fractions(args.split)
     if args.min_len < 1 or args.max_len < args.min_len:
         raise UsageError(f"need 1 <= --min_len <= --max_len, got {args.min_len} and {args.max_len}")
+    existing = [f"{n}.txt" for n in SPLITS if os.path.exists(os.path.join(args.output_dir, f"{n}.txt"))]
+    if existing and not args.overwrite:
+        raise UsageError(f"{args.output_dir} already holds {', '.join(existing)}; pass --overwrite to replace "
+                         f"them, or choose another --output_dir")
     paras, num_lines = read_paragraphs(args.raw)
     if not paras:
         raise DataError(f"no text in {', '.join(args.raw)} (empty or blank files)")

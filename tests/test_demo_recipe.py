@@ -7,7 +7,7 @@ import pytest
 
 from conftest import ROOT, run_train
 
-SAMPLE = ROOT / "data" / "sample"
+SAMPLE = ROOT / "paddle_vae" / "demo_corpus"
 
 
 def labels(split: str, column: int):

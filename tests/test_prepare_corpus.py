@@ -13,7 +13,7 @@ ZH = FIXTURES / "raw" / "zh_small.txt"
 
 
 def prepare(tmp_path, *extra, raw=EN):
-    out = tmp_path / "corpus"
+    out = tmp_path / f"corpus{len(list(tmp_path.glob('corpus*')))}"  # a new folder per call: no --overwrite needed
     assert prepare_corpus.main([str(raw), "--output_dir", str(out), "--split", "0.6,0.2,0.2", *extra]) == 0
     info = json.loads((out / "prepare.json").read_text(encoding="utf-8"))
     lines = {s: (out / f"{s}.txt").read_text(encoding="utf-8").splitlines() for s in ("train", "valid", "test")}

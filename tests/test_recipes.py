@@ -5,7 +5,7 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import TINY, run_train
+from conftest import ROOT, TINY, run_train
 from paddle_vae.schedules import build_kl_schedule, cyclical_kl_weight_at, kl_weight_at
 
 
@@ -93,7 +93,7 @@ def test_bn_vae_fixes_the_scale_of_the_posterior_means_and_round_trips_through_a
     wide = paddle.to_tensor(np.random.RandomState(0).normal(3.0, 5.0, size=(256, 8)).astype("float32"))
     assert np.allclose(bn(wide).numpy().std(axis=0), 0.7, atol=0.01)
     bn.eval()
-    sentences = [line.strip() for line in open("data/sample/train.txt", encoding="utf-8")][:4]
+    sentences = [line.strip() for line in open(ROOT / "paddle_vae" / "demo_corpus" / "train.txt", encoding="utf-8")][:4]
     assert vae.encode(sentences).shape == (4, 8)
 
 

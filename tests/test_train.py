@@ -174,7 +174,7 @@ def test_two_process_data_parallel_run_matches_one_process(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     two = read_log(tmp_path / "two")
     assert [r["step"] for r in two if r["event"] == "step"] == [10, 20, 30]  # rank 0 alone writes the log
-    assert sorted(d for d in os.listdir(tmp_path / "two") if not d.endswith(".jsonl") and not d.endswith(".json")) \
+    assert sorted(d for d in os.listdir(tmp_path / "two") if not d.endswith((".jsonl", ".json", ".lock"))) \
         == ["best", "final"]
     dev_two = [r["dev_nll"] for r in two if r["event"] == "epoch"][-1]
     dev_one = [r["dev_nll"] for r in read_log(tmp_path / "one") if r["event"] == "epoch"][-1]
