@@ -4,6 +4,7 @@ The reference's flags are kept verbatim so its README commands work here; the
 extra flags this package adds are grouped at the end.
 """
 import argparse
+import math
 import os
 from typing import List, Optional
 
@@ -77,6 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decoder_impl", type=str, default="fused", choices=["fused", "cell"],
                    help="fused nn.LSTM + projection at non-pad positions (fast), or the reference's "
                         "per-step LSTMCell loop with a full padded projection (same math)")
+    p.add_argument("--decoder", default="lstm", choices=["lstm", "transformer"],
+                   help="lstm: the reference's; transformer: Texar's VAE-Transformer decoder (z as a one-position "
+                        "cross-attention memory; model size = --embed_dim), also for --model lm")
+    p.add_argument("--num_blocks", type=int, default=3, help="transformer: decoder blocks")
+    p.add_argument("--num_heads", type=int, default=8, help="transformer: attention heads")
+    p.add_argument("--ffn_size", type=int, default=1024, help="transformer: feed-forward size")
+    p.add_argument("--trans_dropout", type=float, default=0.2,
+                   help="transformer: dropout on embeddings, attention, residuals and after the ReLU (Texar's)")
+    p.add_argument("--z_path", default="memory", choices=["memory", "memory+embed"],
+                   help="transformer: z as cross-attention memory only, or also added to every input embedding")
     p.add_argument("--output_loss", type=str, default="paddle", choices=["paddle", "fused"],
                    help="training: Paddle's Linear + cross_entropy (default), or the output layer and the token "
                         "cross-entropy in one pass over row chunks (fused_ce: less memory, slower at 2 threads "
@@ -92,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how raw sentences are tokenised, recorded in config.json for inference (default: "
                         "DATA_DIR/prepare.json's, else whitespace); see paddle_vae.prepare_corpus")
     p.add_argument("--verbose", action="store_true", help="show third-party warnings (hidden by paddle_vae.quiet)")
+    p.add_argument("--allow_pickle", action="store_true",
+                   help="load an old-format --init_from_ckpt bundle (model.pdparams, a pickle, which can run code "
+                        "when loaded); only for bundles you trust. `python -m paddle_vae.bundle convert` is safer")
     return p
 
 
@@ -124,6 +138,8 @@ def validate_recipe(args: argparse.Namespace) -> argparse.Namespace:
         raise UsageError(f"--pretrain_ae_epochs must be in [0, --max_epoch), got {args.pretrain_ae_epochs}")
     if args.bn_vae < 0:
         raise UsageError(f"--bn_vae must be >= 0, got {args.bn_vae}")
+    if args.decoder == "transformer" and args.pretrain_ae_epochs:
+        raise UsageError("--pretrain_ae_epochs resets an LSTM decoder; it is not implemented for --decoder transformer")
     if args.model == "lm":
         if args.bn_vae or args.pretrain_ae_epochs or args.aggressive or args.kl_schedule != "linear":
             raise UsageError("--model lm has no latent: drop --bn_vae, --pretrain_ae_epochs, --aggressive and "
@@ -141,13 +157,23 @@ def add_decode_flags(p: argparse.ArgumentParser, default_strategy: str) -> None:
 
 def validate(args: argparse.Namespace) -> argparse.Namespace:
     """Reject values that would only fail later inside Paddle with an opaque trace."""
+    for name, value in vars(args).items():
+        if isinstance(value, float) and not math.isfinite(value):  # nan compares false with every bound below
+            raise UsageError(f"--{name} must be a finite number, got {value}")
     positive = ["batch_size", "latent_size", "num_layers", "max_epoch", "max_len", "log_freq",
-                "embed_dim", "hidden_size", "beam_size", "warm_up", "num_samples"]
+                "embed_dim", "hidden_size", "beam_size", "warm_up", "num_samples", "num_blocks", "num_heads",
+                "ffn_size"]
     for name in positive:
         value = getattr(args, name, None)
         if value is not None and value <= 0:
             raise UsageError(f"--{name} must be a positive integer, got {value}")
-    for name in ["dec_dropout", "enc_dropout", "word_dropout"]:
+    if args.decoder == "transformer":
+        if args.embed_dim % args.num_heads or args.embed_dim % 2:
+            raise UsageError(f"--decoder transformer: --embed_dim ({args.embed_dim}) must be even and divisible "
+                             f"by --num_heads ({args.num_heads})")
+        if args.decoder_impl != "fused" or args.output_loss != "paddle":
+            raise UsageError("--decoder transformer has one implementation: drop --decoder_impl and --output_loss")
+    for name in ["dec_dropout", "enc_dropout", "word_dropout", "trans_dropout"]:
         value = getattr(args, name)
         if not 0.0 <= value < 1.0:
             raise UsageError(f"--{name} must be in [0, 1), got {value}")

@@ -58,11 +58,15 @@ def worker_train_paddle(cfg: Dict[str, Any]) -> Dict[str, Any]:
     from .loss import CrossEntropyWithKL
     from .model import VAESeq2SeqModel
 
+    from .config import ModelConfig
+
     data, batches = load_batches(cfg["batches"], paddle)
     paddle.seed(1)
+    decoder = cfg.get("decoder", "lstm")  # the Transformer row: Texar's sizes, ModelConfig's defaults
+    transformer = ModelConfig(vocab_size=0).transformer_kwargs() if decoder == "transformer" else None
     net = VAESeq2SeqModel(**cfg.get("model", MODEL), vocab_size=int(data["vocab_size"]), PAD_ID=int(data["pad_id"]),
                           dec_dropout=0.5, init_scale=0.1, decoder_impl=cfg["impl"],
-                          output_loss=cfg.get("output_loss", "paddle"))
+                          output_loss=cfg.get("output_loss", "paddle"), decoder=decoder, transformer=transformer)
     loss_fn = CrossEntropyWithKL(0.1, 1e-4, output_layer=net.decoder.output_fc)
     opt = paddle.optimizer.Adam(1e-3, parameters=net.parameters(), grad_clip=paddle.nn.ClipGradByGlobalNorm(5.0))
 
@@ -238,6 +242,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             train["ours"] = run_worker("train_paddle", dict(base, impl="fused"))
             train["ours_glibc_malloc"] = run_worker("train_paddle", dict(base, impl="fused"), glibc_malloc=True)
             train["ours_fused_ce"] = run_worker("train_paddle", dict(base, impl="fused", output_loss="fused"))
+            train["ours_transformer"] = run_worker("train_paddle", dict(base, impl="fused", decoder="transformer"))
             if not args.skip_torch and torch_available(args.torch_python):
                 train["torch"] = run_worker("train_torch", base, python=args.torch_python)
         if sample is not None:
@@ -257,6 +262,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         ratios["train_speedup_vs_reference"] = train["reference"]["sec_per_step"] / train["ours"]["sec_per_step"]
         if "sec_per_step" in train.get("torch", {}):
             ratios["train_speedup_vs_torch"] = train["torch"]["sec_per_step"] / train["ours"]["sec_per_step"]
+    if train and "sec_per_step" in train["ours"] and "sec_per_step" in train.get("ours_transformer", {}):
+        ratios["transformer_step_over_lstm_step"] = (train["ours_transformer"]["sec_per_step"]
+                                                     / train["ours"]["sec_per_step"])
     if train and "sec_per_step" in train["ours"]:
         ratios["ours_over_floor"] = train["ours"]["sec_per_step"] / results["floor"]["floor_s"]
     if sample and "sentences_per_s" in sample["reference"] and "sentences_per_s" in sample["ours"]:

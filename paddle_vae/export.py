@@ -42,7 +42,7 @@ BROKEN_PASSES = ("constant_folding_pass",)
 
 
 def export(bundle: str, output_dir: str, strategy: str = "greedy", beam_size: int = 4, max_out_len: int = 100,
-           temperature: float = 1.0) -> str:
+           temperature: float = 1.0, allow_pickle: bool = False) -> str:
     """Trace the decoder into a temporary sibling of `output_dir` and rename it into place when whole."""
     output_dir = os.path.normpath(output_dir)
     if os.path.isdir(bundle) and os.path.exists(output_dir) and os.path.samefile(bundle, output_dir):
@@ -50,7 +50,10 @@ def export(bundle: str, output_dir: str, strategy: str = "greedy", beam_size: in
     if os.path.exists(output_dir) and not os.path.isfile(os.path.join(output_dir, PREFIX + ".pdiparams")) \
             and (not os.path.isdir(output_dir) or os.listdir(output_dir)):
         raise UsageError(f"--output_dir {output_dir} exists and is not an earlier export; not replacing it")
-    config, tokens, state_dict, _ = read_bundle(bundle)
+    config, tokens, state_dict, _ = read_bundle(bundle, allow_pickle=allow_pickle)
+    if config.get("decoder", "lstm") != "lstm":
+        raise UsageError(f"export supports the LSTM decoder only; {bundle} has a {config['decoder']} decoder, "
+                         f"whose cached decoding step Paddle's static export cannot trace (use VAEGenerator)")
     vae = VAEGenerator(config, tokens, state_dict, source=bundle)  # checks the weights fit, sets eval mode
     net = vae.net
     net.decode_strategy, net.beam_size, net.max_out_len, net.temperature = strategy, beam_size, max_out_len, temperature
@@ -147,7 +150,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     runtime.set_device("cpu")
     runtime.set_threads(args.num_threads)
     out = export(args.init_from_ckpt, args.output_dir, args.decode_strategy, args.beam_size, args.max_out_len,
-                 args.temperature)
+                 args.temperature, args.allow_pickle)
     print(f"exported {args.decode_strategy} decoder to {out}")
     return 0
 

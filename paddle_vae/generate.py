@@ -16,12 +16,12 @@ runtime.configure_cpu_env()
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
-from .bundle import load_weights, model_kwargs, read_bundle, save_bundle  # noqa: E402
+from .bundle import load_weights, read_bundle, save_bundle  # noqa: E402
+from .config import ModelConfig  # noqa: E402
 from .data import prepare_train_input, vocab_from_tokens, vocab_tokens  # noqa: E402
 from .errors import UsageError  # noqa: E402
 from .metrics import bleu_greedy, is_lm, iw_log_likelihood  # noqa: E402
-from .lm import LSTMLanguageModel  # noqa: E402
-from .model import VAESeq2SeqInferModel  # noqa: E402
+from .networks import build_infer_network  # noqa: E402
 from .progress import progress_bar, wants_progress  # noqa: E402
 
 STRATEGIES = ("sampling", "greedy", "beam")
@@ -35,7 +35,7 @@ class VAEGenerator:
                  source: str = "<memory>"):
         self.config = dict(config)
         self.vocab = vocab_from_tokens(list(tokens), config["unk_token"])
-        self.net = _build_net(config)
+        self.net = build_infer_network(ModelConfig.from_bundle(config))
         if state_dict is not None:
             load_weights(self.net, state_dict, source)
         self.net.eval()
@@ -54,9 +54,11 @@ class VAEGenerator:
 
     # -- construction -----------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path: str) -> "VAEGenerator":
-        """Load a bundle folder written by training (or by `save_pretrained`)."""
-        config, tokens, state_dict, _ = read_bundle(path)
+    def from_pretrained(cls, path: str, allow_pickle: bool = False) -> "VAEGenerator":
+        """Load a bundle folder written by training (or by `save_pretrained`).
+
+        `allow_pickle=True` also loads an old-format bundle, whose pickle can run code: only for trusted ones."""
+        config, tokens, state_dict, _ = read_bundle(path, allow_pickle=allow_pickle)
         return cls(config, tokens, state_dict, source=path)
 
     def save_pretrained(self, path: str) -> str:
@@ -198,13 +200,6 @@ class VAEGenerator:
         return progress_bar(total, desc, self._wants(progress, total, chunk))
 
 
-def _build_net(config: Dict[str, Any]) -> paddle.nn.Layer:
-    """The generation model a bundle describes; a `--model lm` bundle rebuilds its language model."""
-    kwargs = model_kwargs(config)
-    if config.get("model") == "lm":
-        return LSTMLanguageModel(kwargs["embed_dim"], kwargs["hidden_size"], kwargs["vocab_size"],
-                                 kwargs["num_layers"], kwargs["init_scale"], kwargs["PAD_ID"], kwargs["dec_dropout"])
-    return VAESeq2SeqInferModel(**kwargs, start_token=config["bos_id"], end_token=config["eos_id"])
 
 
 def untrained_generator(vocab_tokens_list: Optional[Sequence[str]] = None, embed_dim: int = 256,
@@ -216,8 +211,8 @@ def untrained_generator(vocab_tokens_list: Optional[Sequence[str]] = None, embed
     tokens = list(vocab_tokens_list) if vocab_tokens_list else [PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN] + [
         f"w{i}" for i in range(9998)]
     paddle.seed(seed)
-    config = {"embed_dim": embed_dim, "hidden_size": hidden_size, "latent_size": latent_size,
-              "vocab_size": len(tokens), "num_layers": num_layers, "init_scale": init_scale, "enc_dropout": 0.0,
-              "dec_dropout": 0.0, "pad_id": tokens.index(PAD_TOKEN), "bos_id": tokens.index(BOS_TOKEN),
-              "eos_id": tokens.index(EOS_TOKEN), "unk_token": UNK_TOKEN}
-    return VAEGenerator(config, tokens)
+    config = ModelConfig(vocab_size=len(tokens), embed_dim=embed_dim, hidden_size=hidden_size,
+                         latent_size=latent_size, num_layers=num_layers, init_scale=init_scale,
+                         pad_id=tokens.index(PAD_TOKEN), bos_id=tokens.index(BOS_TOKEN),
+                         eos_id=tokens.index(EOS_TOKEN), unk_token=UNK_TOKEN)
+    return VAEGenerator(config.to_json(), tokens)

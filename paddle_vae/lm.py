@@ -6,11 +6,16 @@ zero state. Its NLL is exact, so it is the number a VAE's IW-NLL must match
 for the latent to come for free. It keeps the VAE's training interface
 (`forward` returns a zero `kl_loss`), so the same loss, trainer, bundles and
 evaluation serve both; `is_lm` tells the estimators that there is no posterior.
+With `decoder="transformer"` the decoder is the VAE-Transformer's, with no memory.
 """
+from typing import Any, Dict, Optional
+
 import paddle
 import paddle.nn as nn
 
+from .config import MAX_POSITIONS
 from .model import LSTMDecoder, drop_words
+from .transformer import TransformerDecoder
 
 
 class LSTMLanguageModel(nn.Layer):
@@ -18,14 +23,19 @@ class LSTMLanguageModel(nn.Layer):
 
     def __init__(self, embed_dim: int, hidden_size: int, vocab_size: int, num_layers: int = 1,
                  init_scale: float = 0.1, PAD_ID: int = 0, dec_dropout: float = 0.0, word_dropout: float = 0.0,
-                 UNK_ID: int = 3, output_loss: str = "paddle"):
+                 UNK_ID: int = 3, output_loss: str = "paddle", decoder: str = "lstm",
+                 transformer: Optional[Dict[str, Any]] = None, max_positions: int = MAX_POSITIONS):
         super().__init__()
         self.embed_dim, self.hidden_size, self.latent_size = embed_dim, hidden_size, 0
         self.vocab_size, self.num_layers = vocab_size, num_layers
         self.PAD_ID, self.UNK_ID, self.word_dropout = PAD_ID, UNK_ID, word_dropout
         self.kl_true = None
-        self.decoder = LSTMDecoder(vocab_size, embed_dim, hidden_size, 0, num_layers, init_scale, dec_dropout,
-                                   output_loss)
+        if decoder == "transformer":  # a decoder-only Transformer: causal self-attention, no memory
+            self.decoder = TransformerDecoder(vocab_size, embed_dim, 0, init_scale=init_scale, max_len=max_positions,
+                                              **(transformer or {}))
+        else:
+            self.decoder = LSTMDecoder(vocab_size, embed_dim, hidden_size, 0, num_layers, init_scale, dec_dropout,
+                                       output_loss)
 
     def trg_mask(self, trg: paddle.Tensor) -> paddle.Tensor:
         return paddle.cast(trg != self.PAD_ID, "float32")

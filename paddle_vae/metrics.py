@@ -100,9 +100,10 @@ class TokenScorer:
 
 
 def token_scorer(net, fold_bias: bool = True) -> Optional[TokenScorer]:
-    """The folded scorer for the fused decoder (None: score the model's own logits, as the cell path must)."""
+    """The folded scorer for the fused decoder (None: score the model's own logits, as the cell path must,
+    and as a bias-free output layer, the Transformer's, may: there is nothing to fold)."""
     output_fc = getattr(getattr(net, "decoder", None), "output_fc", None)
-    if not fold_bias or output_fc is None or getattr(net, "decoder_impl", "fused") == "cell":
+    if not fold_bias or output_fc is None or output_fc.bias is None or getattr(net, "decoder_impl", "fused") == "cell":
         return None
     return TokenScorer(output_fc)
 

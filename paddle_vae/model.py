@@ -9,13 +9,16 @@ fused `nn.LSTM` kernel for teacher forcing (fast), and a step cell over the
 same parameters for `nn.RNN` (the reference's shape, `decoder_impl="cell"`)
 and for `paddle.nn.dynamic_decode` at generation time.
 """
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle.nn import initializer as I
-from paddle.nn.decode import Decoder
+
+from .config import MAX_POSITIONS
+from .decoding import BeamSearchDecoder, SamplingDecoder  # noqa: F401  (the reference's names live here)
+from .transformer import TransformerDecoder
 
 
 def _uniform(init_scale: float):
@@ -145,7 +148,8 @@ class VAESeq2SeqModel(nn.Layer):
     def __init__(self, embed_dim: int, hidden_size: int, latent_size: int, vocab_size: int, num_layers: int = 1,
                  init_scale: float = 0.1, PAD_ID: int = 0, enc_dropout: float = 0.0, dec_dropout: float = 0.0,
                  decoder_impl: str = "fused", word_dropout: float = 0.0, UNK_ID: int = 3, free_bits: float = 0.0,
-                 fb_mode: str = "batch", bn_vae: float = 0.0, output_loss: str = "paddle"):
+                 fb_mode: str = "batch", bn_vae: float = 0.0, output_loss: str = "paddle", decoder: str = "lstm",
+                 transformer: Optional[Dict[str, Any]] = None, max_positions: int = MAX_POSITIONS):
         super().__init__()
         if fb_mode not in ("batch", "sentence"):
             raise ValueError(f"fb_mode must be 'batch' or 'sentence', got {fb_mode!r}")
@@ -161,6 +165,15 @@ class VAESeq2SeqModel(nn.Layer):
         self.distributed_fc = nn.Linear(2 * hidden_size * num_layers, 2 * latent_size,
                                         weight_attr=_uniform(init_scale))
         self.mean_bn = _fixed_scale_batch_norm(latent_size, bn_vae) if bn_vae > 0 else None
+        self.decoder_kind = decoder
+        if decoder == "transformer":  # z enters as cross-attention memory: no initial state, no fc
+            if decoder_impl != "fused" or output_loss != "paddle":
+                raise ValueError("the Transformer decoder has one implementation: decoder_impl 'fused', "
+                                 "output_loss 'paddle'")
+            self.fc = None
+            self.decoder = TransformerDecoder(vocab_size, embed_dim, latent_size, init_scale=init_scale,
+                                              max_len=max_positions, **(transformer or {}))
+            return
         self.fc = nn.Linear(latent_size, 2 * hidden_size * num_layers, weight_attr=_uniform(init_scale))
         self.decoder = LSTMDecoder(vocab_size, embed_dim, hidden_size, latent_size, num_layers, init_scale,
                                    dec_dropout, output_loss)
@@ -204,7 +217,7 @@ class VAESeq2SeqModel(nn.Layer):
         return paddle.sum(paddle.clip(paddle.mean(kl, axis=0), min=self.free_bits))
 
     def initial_states(self, latent_z: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
-        """Decoder (h, c), each [layers, B, hidden], from z."""
+        """LSTM decoder (h, c), each [layers, B, hidden], from z."""
         hc = self.fc(latent_z).reshape([-1, self.num_layers, 2, self.hidden_size])
         hc = paddle.transpose(hc, [2, 1, 0, 3])
         return hc[0], hc[1]
@@ -212,6 +225,8 @@ class VAESeq2SeqModel(nn.Layer):
     def decode_logits(self, trg: paddle.Tensor, trg_length: paddle.Tensor, trg_mask: paddle.Tensor,
                       latent_z: paddle.Tensor, return_hidden: bool = False) -> paddle.Tensor:
         """Teacher-forced logits (or, fused decoder only, the hidden rows that the output layer would score)."""
+        if self.decoder_kind == "transformer":
+            return self.decoder.forward_fused(trg, trg_length, trg_mask, latent_z, None, return_hidden)
         init_states = self.initial_states(latent_z)
         if self.decoder_impl == "cell":
             return self.decoder.forward_cell(trg, latent_z, init_states)
@@ -234,73 +249,6 @@ class VAESeq2SeqModel(nn.Layer):
         return kl_loss, dec_output, trg_mask
 
 
-class SamplingDecoder(Decoder):
-    """Greedy or ancestral-sampling decoding for `paddle.nn.dynamic_decode`.
-
-    Samples straight from the logits (no one-hot round trip) and stops once
-    every sentence has emitted EOS. In dygraph it also runs the cell and the
-    vocabulary projection only on the sentences still going (finished rows are
-    gathered out and their outputs held at EOS): sentences end after ~20 PTB
-    tokens while a large batch runs to its longest, so this saves most of the work.
-    """
-
-    def __init__(self, cell, start_token: int, end_token: int, embedding_fn, output_fn, greedy: bool,
-                 temperature: float = 1.0):
-        super().__init__()
-        self.cell, self.start_token, self.end_token = cell, start_token, end_token
-        self.embedding_fn, self.output_fn = embedding_fn, output_fn
-        self.greedy, self.temperature = greedy, temperature
-        self.compact = paddle.in_dynamic_mode()  # a traced program (export) keeps the full batch
-
-    @property
-    def tracks_own_finished(self) -> bool:
-        return self.compact
-
-    def initialize(self, initial_cell_states):
-        # Sized from a tensor, not `.shape[0]`, which is -1 when traced for export.
-        start = paddle.full_like(initial_cell_states[0][0][:, 0], self.start_token, dtype="int64")
-        finished = paddle.zeros_like(start, dtype="bool")
-        states = (initial_cell_states, finished) if self.compact else initial_cell_states
-        return self.embedding_fn(start), states, finished
-
-    def _next_ids(self, inputs, states, **kwargs):
-        cell_outputs, next_states = self.cell(inputs, states, **kwargs)
-        logits = self.output_fn(cell_outputs)
-        if self.greedy:
-            return paddle.argmax(logits, axis=-1), next_states
-        probs = F.softmax(logits if self.temperature == 1.0 else logits / self.temperature, axis=-1)
-        return paddle.multinomial(probs, num_samples=1).squeeze(-1), next_states
-
-    def step(self, time, inputs, states, **kwargs):
-        if not self.compact:
-            ids, next_states = self._next_ids(inputs, states, **kwargs)
-            return ids, next_states, self.embedding_fn(ids), ids == self.end_token
-        cell_states, finished = states
-        active = paddle.nonzero(paddle.logical_not(finished)).squeeze(-1)
-        pick = lambda x: paddle.gather(x, active)  # noqa: E731
-        active_ids, active_states = self._next_ids(pick(inputs), paddle.utils.map_structure(pick, cell_states),
-                                                   **{k: pick(v) for k, v in kwargs.items()})
-        ids = paddle.scatter(paddle.full_like(finished, self.end_token, dtype="int64"), active, active_ids)
-        next_states = paddle.utils.map_structure(lambda full, part: paddle.scatter(full, active, part),
-                                                 cell_states, active_states)
-        next_finished = paddle.logical_or(finished, ids == self.end_token)
-        return ids, (next_states, next_finished), self.embedding_fn(ids), next_finished
-
-
-class BeamSearchDecoder(nn.BeamSearchDecoder):
-    """Paddle's beam search with batch/beam reshapes that also export on Paddle 3.x.
-
-    The stock `_merge_batch_beams` reshapes with two -1-ish dims, which
-    `paddle.jit.save` rejects on 3.3; flatten/unflatten say the same thing.
-    """
-
-    def _merge_batch_beams(self, x):
-        return paddle.flatten(x, 0, 1)
-
-    def _split_batch_beams(self, x):
-        return paddle.reshape(x, [-1, self.beam_size] + list(x.shape[1:]))
-
-
 class VAESeq2SeqInferModel(VAESeq2SeqModel):
     """Generation model: decodes from z with `paddle.nn.dynamic_decode(..., latent_z=...)`.
 
@@ -311,10 +259,12 @@ class VAESeq2SeqInferModel(VAESeq2SeqModel):
     def __init__(self, embed_dim: int, hidden_size: int, latent_size: int, vocab_size: int, num_layers: int = 1,
                  init_scale: float = 0.1, PAD_ID: int = 0, start_token: int = 1, end_token: int = 2,
                  beam_size: int = 1, max_out_len: int = 100, decode_strategy: str = "sampling",
-                 temperature: float = 1.0, enc_dropout: float = 0.0, dec_dropout: float = 0.0, bn_vae: float = 0.0):
+                 temperature: float = 1.0, enc_dropout: float = 0.0, dec_dropout: float = 0.0, bn_vae: float = 0.0,
+                 decoder: str = "lstm", transformer: Optional[Dict[str, Any]] = None):
         # The dropouts are accepted so a bundle's config builds either model; generation runs in eval mode.
         super().__init__(embed_dim, hidden_size, latent_size, vocab_size, num_layers, init_scale, PAD_ID,
-                         enc_dropout, dec_dropout, bn_vae=bn_vae)
+                         enc_dropout, dec_dropout, bn_vae=bn_vae, decoder=decoder, transformer=transformer,
+                         max_positions=max(MAX_POSITIONS, max_out_len))
         if decode_strategy not in ("sampling", "greedy", "beam"):
             raise ValueError(f"decode_strategy must be sampling, greedy or beam, got {decode_strategy!r}")
         self.start_token, self.end_token = start_token, end_token
@@ -328,14 +278,21 @@ class VAESeq2SeqInferModel(VAESeq2SeqModel):
     def output_logits(self, cell_outputs: paddle.Tensor) -> paddle.Tensor:
         """Vocabulary logits with <pad> and <bos> ruled out: neither is ever a word to emit."""
         fc = self.decoder.output_fc  # folded into the bias: one [V] add per step instead of one per row
-        return F.linear(cell_outputs, fc.weight, fc.bias + self.forbidden_logits)
+        bias = self.forbidden_logits if fc.bias is None else fc.bias + self.forbidden_logits
+        return F.linear(cell_outputs, fc.weight, bias)
 
     def sample_prior(self, batch_size: int) -> paddle.Tensor:
         return paddle.normal(shape=[batch_size, self.latent_size])
 
-    def forward(self, latent_z):
+    def initial_cell_states(self, latent_z: paddle.Tensor) -> List:
+        """The decoder cell's states at step 0: LSTM (h, c) per layer from fc(z), or the Transformer's caches."""
+        if self.decoder_kind == "transformer":
+            return self.decoder.initial_cell_states(latent_z, max_steps=self.max_out_len)
         h, c = self.initial_states(latent_z)
-        states = [[h[i], c[i]] for i in range(self.num_layers)]
+        return [[h[i], c[i]] for i in range(self.num_layers)]
+
+    def forward(self, latent_z):
+        states = self.initial_cell_states(latent_z)
         dec = self.decoder
         if self.decode_strategy == "beam":
             decoder = BeamSearchDecoder(dec.cell, self.start_token, self.end_token, self.beam_size,

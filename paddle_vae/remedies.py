@@ -27,8 +27,8 @@ AGGRESSIVE_WINDOW = 15
 
 
 def decoder_parameters(net) -> List[paddle.Tensor]:
-    """The generative side: decoder (embedding, LSTM, output layer) and the z -> initial-state layer."""
-    return list(net.decoder.parameters()) + list(net.fc.parameters())
+    """The generative side: the decoder and (LSTM) the z -> initial-state layer."""
+    return list(net.decoder.parameters()) + (list(net.fc.parameters()) if net.fc is not None else [])
 
 
 def encoder_parameters(net) -> List[paddle.Tensor]:

@@ -25,23 +25,23 @@ import paddle  # noqa: E402
 from paddle.callbacks import Callback  # noqa: E402
 
 from .args import add_recipe_flags, build_parser, parse_args, validate_recipe  # noqa: E402
-from .bundle import (MemoryBundle, load_optimizer, load_weights, read_bundle, save_bundle,  # noqa: E402
-                     write_json_atomic)
+from .bundle import append_line, load_optimizer, load_weights, read_bundle, save_bundle, write_json_atomic  # noqa: E402,E501
+from .optimizer_state import MemoryBundle  # noqa: E402
 from .callbacks import (BoundedLoader, StopOnSignals, TrainControl, TrainingDiverged,  # noqa: E402,F401
                         VAEProgBar, VAETrainCallback)
 from .data import Corpus, load_and_encode, vocab_from_tokens, vocab_tokens  # noqa: E402
-from .errors import CheckpointError, cli_entry  # noqa: E402
-from .lm import LSTMLanguageModel  # noqa: E402
+from .errors import CheckpointError, UsageError, cli_entry  # noqa: E402
 from .loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity  # noqa: E402
 from .metrics import evaluate_loader  # noqa: E402
-from .model import LSTMDecoder, VAESeq2SeqModel, _uniform  # noqa: E402
+from .config import ModelConfig  # noqa: E402
+from .model import LSTMDecoder, _uniform  # noqa: E402
+from .networks import build_network  # noqa: E402
+from .run_dir import claim  # noqa: E402
 from .remedies import AggressiveInference, DecoderReset, dev_mi, endless_batches  # noqa: E402
 from .schedules import build_kl_schedule  # noqa: E402
 
 logger = logging.getLogger("paddle_vae")
 
-# Hyperparameters that define the network: a resumed bundle must agree on them.
-ARCH_FLAGS = ("embed_dim", "hidden_size", "latent_size", "num_layers")
 # --final_eval: the splits the end-of-training summary evaluates the final and best bundles on.
 FINAL_EVAL_SPLITS = {"none": (), "dev": ("valid",), "test": ("test",), "both": ("valid", "test")}
 
@@ -67,7 +67,10 @@ class Trainer:
             # output layer's in the loss, which the reducer rejects.
             logger.info("%d processes: --output_loss paddle (the fused loss is for one process)", self.world_size)
             args.output_loss = "paddle"
-        self.net = build_network(args, len(vocab), self.corpus.pad_id, vocab.to_indices(vocab.unk_token))
+        self.model_config = ModelConfig.from_args(args, len(vocab), self.corpus.pad_id, self.corpus.bos_id,
+                                                  self.corpus.eos_id, vocab.unk_token)
+        self.net = build_network(self.model_config, args.decoder_impl, args.word_dropout,
+                                 vocab.to_indices(vocab.unk_token), args.free_bits, args.fb_mode, args.output_loss)
         self.steps_per_epoch = len(self.corpus.loader("train", args.batch_size))
         anneal_r = 1.0 / (args.warm_up * self.corpus.num_train_sentences / args.batch_size)
         schedule = build_kl_schedule(args.kl_schedule, kl_start=args.kl_start, anneal_r=anneal_r,
@@ -159,9 +162,8 @@ class Trainer:
     def _read_resume_bundle(self):
         if not self.args.init_from_ckpt:
             return None
-        config, tokens, state_dict, train_state = read_bundle(self.args.init_from_ckpt)
-        mismatched = [f"--{k} {getattr(self.args, k)} (bundle: {config[k]})" for k in ARCH_FLAGS
-                      if getattr(self.args, k) != config[k]]
+        config, tokens, state_dict, train_state = read_bundle(self.args.init_from_ckpt, self.args.allow_pickle)
+        mismatched = ModelConfig.from_args(self.args, 0, 0, 0, 0, "").shape_mismatches(ModelConfig.from_bundle(config))
         if mismatched:
             raise CheckpointError(f"checkpoint {self.args.init_from_ckpt} does not match the flags: "
                                   + ", ".join(mismatched))
@@ -175,7 +177,7 @@ class Trainer:
         if self.args.finetune or train_state is None:
             logger.info("loaded weights from %s; starting a fresh schedule", path)
             return
-        load_optimizer(self.optimizer, path, self.net)
+        load_optimizer(self.optimizer, path, self.net, self.args.allow_pickle)
         self.state.update(train_state)
         self.optimizer.set_lr(train_state["lr"])
         self.resume_skip = self.state["batch_in_epoch"]
@@ -183,14 +185,9 @@ class Trainer:
                     self.state["epoch"], self.resume_skip)
 
     def config(self) -> Dict[str, Any]:
-        vocab = self.corpus.vocab
-        cfg = {k: getattr(self.args, k) for k in ("embed_dim", "hidden_size", "latent_size", "num_layers",
-                                                  "init_scale", "enc_dropout", "dec_dropout")}
-        cfg.update(vocab_size=len(vocab), pad_id=self.corpus.pad_id, bos_id=self.corpus.bos_id,
-                   eos_id=self.corpus.eos_id, unk_token=vocab.unk_token, dataset=self.args.dataset,
-                   model=self.args.model, bn_vae=self.args.bn_vae,
-                   train_args={k: v for k, v in vars(self.args).items() if k != "init_from_ckpt"})
-        return cfg
+        """config.json: the network's ModelConfig, plus the dataset and every training flag for the record."""
+        return dict(self.model_config.to_json(), dataset=self.args.dataset,
+                    train_args={k: v for k, v in vars(self.args).items() if k != "init_from_ckpt"})
 
     def save(self, name: str) -> Optional[str]:
         if not self.is_main:
@@ -214,8 +211,7 @@ class Trainer:
             return
         record = {"event": kind, "step": self.state["global_step"], "epoch": self.state["epoch"],
                   "time": round(time.time(), 3), **values}
-        with open(os.path.join(self.args.model_path, "train_log.jsonl"), "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        append_line(os.path.join(self.args.model_path, "train_log.jsonl"), json.dumps(record))
         if kind != "step":
             logger.info("%s", " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                        for k, v in record.items() if k != "time"))
@@ -301,16 +297,6 @@ class Trainer:
         return corpus.loader(split, self.args.batch_size)
 
 
-def build_network(args, vocab_size: int, pad_id: int, unk_id: int) -> paddle.nn.Layer:
-    """The VAE the flags describe, or with --model lm its like-for-like language model."""
-    if args.model == "lm":
-        return LSTMLanguageModel(args.embed_dim, args.hidden_size, vocab_size, args.num_layers, args.init_scale,
-                                 pad_id, args.dec_dropout, args.word_dropout, unk_id, args.output_loss)
-    return VAESeq2SeqModel(args.embed_dim, args.hidden_size, args.latent_size, vocab_size, args.num_layers,
-                           args.init_scale, pad_id, args.enc_dropout, args.dec_dropout, args.decoder_impl,
-                           args.word_dropout, unk_id, args.free_bits, args.fb_mode, args.bn_vae, args.output_loss)
-
-
 def add_train_flags(parser) -> None:
     add_recipe_flags(parser)
     parser.add_argument("--lr_decay", default="none", choices=["none", "plateau"],
@@ -324,6 +310,9 @@ def add_train_flags(parser) -> None:
                                                                    "better dev NLL")
     parser.add_argument("--save_steps", type=int, default=None, help="write MODEL_PATH/step_N every N steps")
     parser.add_argument("--keep_last", type=int, default=None, help="keep only the newest K step_N bundles")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the bundles and logs of an earlier run in --model_path (without it, a "
+                             "folder that holds bundles is refused unless --init_from_ckpt continues that run)")
     parser.add_argument("--finetune", action="store_true",
                         help="with --init_from_ckpt: load only the weights and start a fresh schedule "
                              "(e.g. on another corpus with the same vocabulary)")
@@ -337,10 +326,22 @@ def add_train_flags(parser) -> None:
                         help="evaluate only each split's first N sentences at the end (default: all)")
 
 
+class _CurrentStdout(logging.StreamHandler):
+    """Writes to whatever sys.stdout is at the time, not the one of the first call (a caller may redirect it)."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def setup_logging() -> None:
     """Our own handler: paddle/paddlenlp may configure the root logger first, which makes basicConfig a no-op."""
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stdout)
+        handler = _CurrentStdout()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
@@ -352,11 +353,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     add_train_flags(parser)
     args = validate_recipe(parse_args(argv, parser))
+    if not 0.0 < args.lr_decay_factor <= 1.0:
+        raise UsageError(f"--lr_decay_factor must be in (0, 1], got {args.lr_decay_factor}")
     for name in ("save_steps", "keep_last", "patience", "decay_patience", "final_eval_sentences"):
         value = getattr(args, name)
         if value is not None and value <= 0:
-            from .errors import UsageError
-
             raise UsageError(f"--{name} must be a positive integer, got {value}")
     setup_logging()
     runtime.set_device(args.device)
@@ -367,12 +368,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         runtime.set_threads(args.num_threads)
     paddle.seed(args.seed)
     np.random.seed(args.seed)
-    trainer = Trainer(args)
-    summary = trainer.fit()
+    trainer = Trainer(args)  # reads the data and any resume bundle: a bad flag or file stops before any write
+    # Rank 0 alone writes the folder, and holds its lock for the whole training.
+    lock = claim(args.model_path, args.init_from_ckpt, args.overwrite) if trainer.is_main else None
+    try:
+        summary = trainer.fit()
+    finally:
+        if lock is not None:
+            lock.release()
     if trainer.is_main:
         print(json.dumps({k: summary[k] for k in ("steps", "last_loss") if k in summary}))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

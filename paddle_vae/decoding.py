@@ -1,0 +1,75 @@
+"""Decoders for `paddle.nn.dynamic_decode`: greedy / ancestral sampling, and beam search.
+
+Both take any step cell (the LSTM's or the Transformer's) with its embedding and output functions.
+"""
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+from paddle.nn.decode import Decoder
+
+
+class SamplingDecoder(Decoder):
+    """Greedy or ancestral-sampling decoding for `paddle.nn.dynamic_decode`.
+
+    Samples straight from the logits (no one-hot round trip) and stops once
+    every sentence has emitted EOS. In dygraph it also runs the cell and the
+    vocabulary projection only on the sentences still going (finished rows are
+    gathered out and their outputs held at EOS): sentences end after ~20 PTB
+    tokens while a large batch runs to its longest, so this saves most of the work.
+    """
+
+    def __init__(self, cell, start_token: int, end_token: int, embedding_fn, output_fn, greedy: bool,
+                 temperature: float = 1.0):
+        super().__init__()
+        self.cell, self.start_token, self.end_token = cell, start_token, end_token
+        self.embedding_fn, self.output_fn = embedding_fn, output_fn
+        self.greedy, self.temperature = greedy, temperature
+        self.compact = paddle.in_dynamic_mode()  # a traced program (export) keeps the full batch
+
+    @property
+    def tracks_own_finished(self) -> bool:
+        return self.compact
+
+    def initialize(self, initial_cell_states):
+        # Sized from a tensor, not `.shape[0]`, which is -1 when traced for export.
+        start = paddle.full_like(initial_cell_states[0][0][:, 0], self.start_token, dtype="int64")
+        finished = paddle.zeros_like(start, dtype="bool")
+        states = (initial_cell_states, finished) if self.compact else initial_cell_states
+        return self.embedding_fn(start), states, finished
+
+    def _next_ids(self, inputs, states, **kwargs):
+        cell_outputs, next_states = self.cell(inputs, states, **kwargs)
+        logits = self.output_fn(cell_outputs)
+        if self.greedy:
+            return paddle.argmax(logits, axis=-1), next_states
+        probs = F.softmax(logits if self.temperature == 1.0 else logits / self.temperature, axis=-1)
+        return paddle.multinomial(probs, num_samples=1).squeeze(-1), next_states
+
+    def step(self, time, inputs, states, **kwargs):
+        if not self.compact:
+            ids, next_states = self._next_ids(inputs, states, **kwargs)
+            return ids, next_states, self.embedding_fn(ids), ids == self.end_token
+        cell_states, finished = states
+        active = paddle.nonzero(paddle.logical_not(finished)).squeeze(-1)
+        pick = lambda x: paddle.gather(x, active)  # noqa: E731
+        active_ids, active_states = self._next_ids(pick(inputs), paddle.utils.map_structure(pick, cell_states),
+                                                   **{k: pick(v) for k, v in kwargs.items()})
+        ids = paddle.scatter(paddle.full_like(finished, self.end_token, dtype="int64"), active, active_ids)
+        next_states = paddle.utils.map_structure(lambda full, part: paddle.scatter(full, active, part),
+                                                 cell_states, active_states)
+        next_finished = paddle.logical_or(finished, ids == self.end_token)
+        return ids, (next_states, next_finished), self.embedding_fn(ids), next_finished
+
+
+class BeamSearchDecoder(nn.BeamSearchDecoder):
+    """Paddle's beam search with batch/beam reshapes that also export on Paddle 3.x.
+
+    The stock `_merge_batch_beams` reshapes with two -1-ish dims, which
+    `paddle.jit.save` rejects on 3.3; flatten/unflatten say the same thing.
+    """
+
+    def _merge_batch_beams(self, x):
+        return paddle.flatten(x, 0, 1)
+
+    def _split_batch_beams(self, x):
+        return paddle.reshape(x, [-1, self.beam_size] + list(x.shape[1:]))

@@ -1,0 +1,38 @@
+"""Networks from a `ModelConfig`: the training model, or the generation model a bundle rebuilds.
+
+The model classes keep the reference's constructor signatures; this is the one
+place that maps a config onto them.
+"""
+import paddle
+
+from .config import ModelConfig
+from .lm import LSTMLanguageModel
+from .model import VAESeq2SeqInferModel, VAESeq2SeqModel
+
+
+def _common(cfg: ModelConfig) -> dict:
+    return dict(decoder=cfg.decoder, transformer=cfg.transformer_kwargs() if cfg.decoder == "transformer" else None)
+
+
+def build_network(cfg: ModelConfig, decoder_impl: str = "fused", word_dropout: float = 0.0, unk_id: int = 3,
+                  free_bits: float = 0.0, fb_mode: str = "batch", output_loss: str = "paddle") -> paddle.nn.Layer:
+    """The training network: the VAE, or with model "lm" its like-for-like language model.
+
+    The keyword arguments are training-only options, not part of the saved architecture."""
+    if cfg.model == "lm":
+        return LSTMLanguageModel(cfg.embed_dim, cfg.hidden_size, cfg.vocab_size, cfg.num_layers, cfg.init_scale,
+                                 cfg.pad_id, cfg.dec_dropout, word_dropout, unk_id, output_loss, **_common(cfg))
+    return VAESeq2SeqModel(cfg.embed_dim, cfg.hidden_size, cfg.latent_size, cfg.vocab_size, cfg.num_layers,
+                           cfg.init_scale, cfg.pad_id, cfg.enc_dropout, cfg.dec_dropout, decoder_impl, word_dropout,
+                           unk_id, free_bits, fb_mode, cfg.bn_vae, output_loss, **_common(cfg))
+
+
+def build_infer_network(cfg: ModelConfig, **decode) -> paddle.nn.Layer:
+    """The generation network (`decode`: beam_size, max_out_len, decode_strategy, temperature); an LM bundle
+    rebuilds its language model, which only scores."""
+    if cfg.model == "lm":
+        return build_network(cfg)
+    return VAESeq2SeqInferModel(cfg.embed_dim, cfg.hidden_size, cfg.latent_size, cfg.vocab_size, cfg.num_layers,
+                                cfg.init_scale, cfg.pad_id, start_token=cfg.bos_id, end_token=cfg.eos_id,
+                                enc_dropout=cfg.enc_dropout, dec_dropout=cfg.dec_dropout, bn_vae=cfg.bn_vae,
+                                **_common(cfg), **decode)
