@@ -4,6 +4,7 @@
 README's copy of it can be checked by a test on any machine.
 """
 import os
+import time
 from typing import Any, Dict, List, Optional
 
 from .runfolder import RunFolder, read_json
@@ -61,12 +62,15 @@ def row_status(table: Table, runs_dir: str, results_dir: str, name: str) -> Dict
     run = RunFolder(os.path.join(runs_dir, name))
     max_epoch = row.stop_after_epochs or int(flag_value(table.train_flags + row.flags, "max_epoch") or 0) or None
     info = run.progress(max_epoch)
+    active = run.active()
     if os.path.isfile(os.path.join(results_dir, f"{name}.json")):
         state = "done"
+    elif active:
+        state = f"{active['kind']} (pid {active['pid']}, {_hours(time.time() - active['start'])} in this process)"
     elif run.trained():
-        state = "evaluating" if run.evaluation(table.eval.iw_samples) is None else "evaluated, result pending"
+        state = "trained, not evaluated" if run.evaluation(table.eval.iw_samples) is None else "evaluated"
     elif run.step_bundles():
-        state = "training (or interrupted: resumes from step %d)" % run.step_bundles()[-1]
+        state = f"interrupted: resumes from step_{run.step_bundles()[-1]}"
     else:
         state = "not started"
     return dict(info, row=name, state=state, max_epoch=max_epoch)
@@ -77,7 +81,7 @@ def status_lines(table: Table, runs_dir: str, results_dir: str) -> List[str]:
     for row in table.rows:
         s = row_status(table, runs_dir, results_dir, row.name)
         lr = "–" if s["lr"] is None else f"{s['lr']:.3g}"
-        eta = _hours(s.get("eta_seconds_at_most")) if s["state"].startswith("training") else ""
+        eta = _hours(s.get("eta_seconds_at_most")) if not s["state"].startswith(("done", "not started")) else ""
         lines.append(f"{row.name:<14} {s['epoch']:>5} {_num(s['best_dev_nll']):>9} {lr:>9} {eta:>14}  {s['state']}")
     return lines
 

@@ -6,6 +6,7 @@
     RUNS/ROW/segments.jsonl          one line per train or eval process the runner ran
     RUNS/ROW/eval_K.json             paddle_vae.evaluate's JSON with K importance samples
     RUNS/ROW/train.out               the processes' output, appended
+    RUNS/ROW/active.json             the child process running now (kind, pid, start)
 
 Nothing here imports Paddle: `status` must be cheap while a table trains.
 """
@@ -13,7 +14,7 @@ import json
 import os
 from typing import Any, Dict, List, Optional
 
-SUMMARY, LOG, SEGMENTS = "train_summary.json", "train_log.jsonl", "segments.jsonl"
+SUMMARY, LOG, SEGMENTS, ACTIVE = "train_summary.json", "train_log.jsonl", "segments.jsonl", "active.json"
 
 
 def read_json(path: str) -> Optional[Dict[str, Any]]:
@@ -66,6 +67,17 @@ class RunFolder:
         steps = self.step_bundles()
         return self.file(f"step_{steps[-1]}") if steps else None
 
+    def active(self) -> Optional[Dict[str, Any]]:
+        """The child process the runner has running for this row ({kind, pid, start}), if it is alive."""
+        info = read_json(self.file(ACTIVE))
+        if not info:
+            return None
+        try:
+            os.kill(info["pid"], 0)
+        except (OSError, KeyError, TypeError):
+            return None
+        return info
+
     def summary(self) -> Optional[Dict[str, Any]]:
         return read_json(self.file(SUMMARY))
 
@@ -97,9 +109,9 @@ class RunFolder:
                                 "best_dev_nll": min((r["dev_nll"] for r in epochs), default=None),
                                 "train_wall_seconds": seconds,
                                 "num_decays": sum(1 for r in log if r.get("event") == "lr_decay")}
-        if epoch and steps and seconds > 0 and max_epoch:
-            steps_per_epoch = epochs[-1]["step"] / epoch
-            per_epoch = seconds * steps_per_epoch / steps
+        times = [r["time"] for r in epochs if "time" in r]
+        if len(times) >= 2 and max_epoch:  # the median epoch: a resume's gap or a slow neighbour counts little
+            per_epoch = sorted(b - a for a, b in zip(times, times[1:]))[(len(times) - 1) // 2]
             info["seconds_per_epoch"] = per_epoch
-            info["eta_seconds_at_most"] = per_epoch * max(max_epoch - steps / steps_per_epoch, 0)
+            info["eta_seconds_at_most"] = per_epoch * max(max_epoch - epoch, 0)
         return info

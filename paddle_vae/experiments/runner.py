@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional
 
 from ..bundle import write_json_atomic
 from ..runtime import available_cores, cpu_name
-from .runfolder import RunFolder, append_jsonl
+from .runfolder import ACTIVE, RunFolder, append_jsonl
 from .spec import Row, Table, flag_value
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -103,12 +103,14 @@ class Runner:
         with open(run.file("train.out"), "a", encoding="utf-8") as out:
             out.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {kind}: {' '.join(cmd)}\n")
             out.flush()
-            child = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=PACKAGE_ROOT)
+            child = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
             self.children[child.pid] = child
+            write_json_atomic(run.file(ACTIVE), {"kind": kind, "pid": child.pid, "start": start})
             try:
                 _, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS, not the runner's
             finally:
                 self.children.pop(child.pid, None)
+                os.remove(run.file(ACTIVE))
         returncode = os.waitstatus_to_exitcode(status)
         child.returncode = returncode
         append_jsonl(run.file("segments.jsonl"), {
@@ -156,11 +158,11 @@ class Runner:
 
     def close_to_baseline(self, row: Row, first: Dict[str, Any]) -> bool:
         """Whether the row's first IW estimate is within close_nats of the baseline row's NLL (waits for it)."""
-        plan = self.table.eval
-        if plan.baseline is None or plan.baseline == row.name:
+        plan, name = self.table.eval, self.table.baseline_of(row)
+        if name is None or name == row.name:
             return False
-        self.finished[plan.baseline].wait()
-        baseline = self.read_result(plan.baseline)
+        self.finished[name].wait()
+        baseline = self.read_result(name)
         if baseline is None:
             return False
         return first["nll_iw"] - baseline["nll_iw"] <= plan.close_nats
@@ -193,9 +195,9 @@ class Runner:
 
     # -- the table ------------------------------------------------------------------------
     def run(self, only: Optional[List[str]] = None) -> Dict[str, str]:
+        # In table order: a row's baseline is above it (load_table checks), so it has started before any row
+        # that waits for its result, and waiting rows never hold every worker.
         rows = [r for r in self.table.rows if not only or r.name in only]
-        # The baseline first: other rows' evaluation plans wait for its result, and must not hold every worker.
-        rows.sort(key=lambda r: r.name != self.table.eval.baseline)
         for row in self.table.rows:
             if row not in rows:
                 self.finished[row.name].set()

@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional
 
 from ..errors import UsageError
 
-ROW_KEYS = {"name", "flags", "label", "stop_after_epochs", "note"}
+ROW_KEYS = {"name", "flags", "label", "stop_after_epochs", "note", "baseline"}
 
 
 @dataclass
@@ -30,6 +30,7 @@ class Row:
     label: str = ""
     stop_after_epochs: Optional[int] = None  # a row judged hopeless: its training ends here, labelled so
     note: str = ""
+    baseline: Optional[str] = None  # the LM this row is judged against, if not the table's (e.g. same decoder)
 
 
 @dataclass
@@ -56,6 +57,9 @@ class Table:
     eval: EvalPlan
     rows: List[Row]
     description: str = ""
+
+    def baseline_of(self, row: Row) -> Optional[str]:
+        return row.baseline or self.eval.baseline
 
     def row(self, name: str) -> Row:
         for row in self.rows:
@@ -87,8 +91,11 @@ def load_table(path: str) -> Table:
     if len(set(names)) != len(names):
         raise UsageError(f"table {path}: row names repeat")
     plan = EvalPlan(**spec.get("eval", {}))
-    if plan.baseline is not None and plan.baseline not in names:
-        raise UsageError(f"table {path}: eval baseline {plan.baseline!r} is not a row")
+    for i, row in enumerate(rows):
+        baseline = row.baseline or plan.baseline
+        if baseline is not None and baseline != row.name and baseline not in names[:i]:
+            # rows run in table order, and a row's evaluation plan waits for its baseline's result
+            raise UsageError(f"table {path}: row {row.name}'s baseline {baseline!r} must be a row above it")
     root = os.path.dirname(os.path.dirname(os.path.abspath(path)))
     data_dir = spec.get("data_dir")
     if data_dir is not None and not os.path.isabs(data_dir):
