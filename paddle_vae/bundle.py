@@ -21,6 +21,8 @@ import shutil
 import warnings
 from typing import Any, Dict, Optional, Tuple
 
+import numpy as np
+
 from .errors import CheckpointError
 from .optimizer_state import param_names, rename_optimizer_state, set_optimizer_state
 
@@ -73,10 +75,11 @@ def append_line(path: str, line: str) -> None:
 def save_tensors(state: Dict[str, Any], path: str) -> None:
     """Tensors to a safetensors file, anything else (a scheduler's scalars) to PATH.json beside it.
 
-    Serialised in memory and written by Python, so a full disk is an OSError naming the file."""
-    from safetensors.paddle import save
+    Serialised in memory and written by Python, so a full disk is an OSError naming the file. Through
+    numpy: safetensors' own paddle module needs Paddle 3 (it names float8 dtypes at import)."""
+    from safetensors.numpy import save
 
-    tensors = {k: v.contiguous() if hasattr(v, "contiguous") else v for k, v in state.items() if _is_tensor(v)}
+    tensors = {k: np.ascontiguousarray(v.numpy()) for k, v in state.items() if _is_tensor(v)}
     write_bytes_atomic(path, save(tensors))
     others = {k: v for k, v in state.items() if not _is_tensor(v)}
     if others:
@@ -88,10 +91,11 @@ def _is_tensor(value: Any) -> bool:
 
 
 def load_tensors(path: str) -> Dict[str, Any]:
-    """What `save_tensors` wrote; never unpickles."""
-    from safetensors.paddle import load_file
+    """What `save_tensors` wrote, as CPU tensors; never unpickles."""
+    import paddle
+    from safetensors.numpy import load_file
 
-    state: Dict[str, Any] = dict(load_file(path))
+    state: Dict[str, Any] = {k: paddle.to_tensor(v, place=paddle.CPUPlace()) for k, v in load_file(path).items()}
     if os.path.isfile(path + ".json"):
         with open(path + ".json", encoding="utf-8") as f:
             state.update(json.load(f))
@@ -114,8 +118,6 @@ def _load_pickle(path: str, bundle: str, allow_pickle: bool) -> Dict[str, Any]:
 def save_bundle(path: str, network, config: Dict[str, Any], vocab_tokens, optimizer=None,
                 train_state: Optional[Dict[str, Any]] = None) -> str:
     """Write a complete bundle to `path`, replacing any previous one only once the new one is whole."""
-    import paddle
-
     path = os.path.normpath(path)
     parent = os.path.dirname(path) or "."
     os.makedirs(parent, exist_ok=True)

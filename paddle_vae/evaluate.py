@@ -1,7 +1,7 @@
 """`python -m paddle_vae.evaluate`: the CLI over `paddle_vae.metrics` (ELBO, IW-NLL, KL, MI, AU, BLEU).
 
-The estimators live in `metrics`; they are re-exported here for callers of
-the old names (the end-of-training summary imports `evaluate_loader`).
+The estimators live in `metrics` (as the end-of-training summary also uses them); this module only
+reads a bundle and a split, runs them and prints or saves the result.
 """
 import argparse
 import sys
@@ -12,8 +12,7 @@ from . import runtime
 runtime.configure_cpu_env()
 
 from .errors import UsageError, cli_entry  # noqa: E402
-from .metrics import (active_units, evaluate_loader, iw_log_likelihood, mi_batch,  # noqa: E402,F401
-                      mutual_information)
+from .metrics import evaluate_loader  # noqa: E402
 from .progress import wants_progress  # noqa: E402
 
 
@@ -43,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mi_batch_size", type=int, default=32, help="block size of mi_batch (He et al. 2019: 32)")
     p.add_argument("--no_bleu", action="store_true", help="skip bleu_greedy (greedy decodes of the whole split)")
     p.add_argument("--max_rows", type=int, default=None,
-                   help="logit rows per decoder pass (memory cap); default 2^25 / vocabulary size")
+                   help="logit rows per decoder pass (memory cap); default 2^23 / vocabulary size")
     p.add_argument("--quiet", action="store_true", help="no progress bar (also off when stderr is not a terminal)")
     return p
 

@@ -62,11 +62,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("run_dir", nargs="?", help="training curves of this run folder")
     p.add_argument("--latent", metavar="BUNDLE", default=None,
                    help="instead: PCA of the posterior means of --dataset's test split under BUNDLE")
+    p.add_argument("--rate", metavar="TABLE", default=None,
+                   help="instead: the rate-distortion picture of an experiment table (IW-NLL and BLEU against KL)")
     p.add_argument("--dataset", default="sample", choices=["ptb", "yahoo", "sample", "text"])
     p.add_argument("--data_dir", default=None)
     p.add_argument("--output", default=None, help="default: RUN_DIR/curves.png or BUNDLE/latent.png")
     args = p.parse_args(argv)
-    if args.latent is not None:
+    if args.rate is not None:
+        from .rate_plot import plot_rate
+
+        out = plot_rate(args.rate, args.output or "rate.png")
+    elif args.latent is not None:
         from .latent_plot import plot_latent
 
         out = plot_latent(args.latent, args, args.output or os.path.join(args.latent, "latent.png"))

@@ -9,7 +9,9 @@ AMD EPYC dev machine that alone is a 2.8x faster output projection
 import os
 import sys
 import warnings
-import zlib  # noqa: F401  before paddle: Paddle 2.6's libpaddle exports its own zlib (see below)
+import zlib  # before paddle: Paddle 2.6's libpaddle exports its own zlib (see below)
+
+ZLIB_VERSION = zlib.ZLIB_RUNTIME_VERSION  # the system libz this process bound first, before any Paddle import
 
 
 _USER_THREADS = None  # OMP_NUM_THREADS as the user set it, before Paddle overwrites it

@@ -27,7 +27,7 @@ from paddle.callbacks import Callback  # noqa: E402
 from .args import add_recipe_flags, build_parser, parse_args, validate_recipe  # noqa: E402
 from .bundle import append_line, load_optimizer, load_weights, read_bundle, save_bundle, write_json_atomic  # noqa: E402,E501
 from .optimizer_state import MemoryBundle  # noqa: E402
-from .callbacks import (BoundedLoader, StopOnSignals, TrainControl, TrainingDiverged,  # noqa: E402,F401
+from .callbacks import (BoundedLoader, StopOnSignals, TrainControl,  # noqa: E402
                         VAEProgBar, VAETrainCallback)
 from .data import Corpus, load_and_encode, vocab_from_tokens, vocab_tokens  # noqa: E402
 from .errors import CheckpointError, UsageError, cli_entry  # noqa: E402

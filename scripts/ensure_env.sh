@@ -4,10 +4,11 @@
 #   PADDLE_VAE_PYTHON=/path/to/python   use that interpreter as it is
 #   PADDLE_VAE_PADDLE="paddlepaddle-gpu==3.3.1"   the Paddle wheel to install (scripts/paddle_requirement.sh
 #       picks one otherwise); an interpreter whose Paddle does not satisfy it is not used, and ./.venv gets it
+#   PADDLE_VAE_VENV=/path/to/venv   where to build the environment (default ./.venv; CI keeps one per Paddle)
 #   PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, pip.conf: pip's own settings reach pip unchanged (README, GPU)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$ROOT/.venv"
+VENV="${PADDLE_VAE_VENV:-$ROOT/.venv}"
 
 _has_deps() {
   "$1" "$ROOT/scripts/check_env.py" ${EXTRA_PIP:-} >/dev/null 2>&1
@@ -23,7 +24,7 @@ else
   # Two launches at once (two trainings started together) must not build the venv over each other:
   # the second waits for the first, then uses what it built.
   if command -v flock >/dev/null; then
-    exec 9>"$ROOT/.venv.lock"
+    exec 9>"$VENV.lock"
     flock 9
   fi
   if ! { [ -x "$VENV/bin/python" ] && _has_deps "$VENV/bin/python"; }; then

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, TINY, run_train
-from paddle_vae.evaluate import active_units, evaluate_loader, main as evaluate_main, mutual_information
+from paddle_vae.evaluate import main as evaluate_main
+from paddle_vae.metrics import active_units, evaluate_loader, mutual_information
 
 
 def test_iw_nll_is_at_most_the_elbo(trained_bundle):

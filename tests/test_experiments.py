@@ -114,3 +114,20 @@ def test_every_results_table_in_the_readme_and_docs_is_what_table_generates():
         expected = markdown_table(table, default_results_dir(table))
         assert match.group(2) == expected, f"{page.name}: the {table.name} table differs from `table`'s output " \
                                            f"(regenerate: python -m paddle_vae.experiments table {match.group(1)})"
+
+
+def test_the_rate_picture_plots_every_finished_row_and_refuses_an_empty_table(tmp_path, capsys):
+    from paddle_vae import plot
+
+    (tmp_path / "experiments").mkdir()
+    table = write_table(tmp_path / "experiments" / "tiny.json")
+    out = tmp_path / "rate.png"
+    assert plot.main(["--rate", str(table), "--output", str(out)]) == 2
+    assert "no finished VAE row" in capsys.readouterr().err and not out.exists()
+    results = tmp_path / "docs" / "results" / "tiny"
+    results.mkdir(parents=True)
+    for name, label, kl, nll, bleu in (("lm", "LM", 0.0, 50.0, None), ("vae", "VAE", 4.0, 49.5, 3.0)):
+        (results / f"{name}.json").write_text(json.dumps({"label": label, "kl": kl, "nll_iw": nll,
+                                                          "bleu_greedy": bleu}))
+    assert plot.main(["--rate", str(table), "--output", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

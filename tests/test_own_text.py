@@ -161,10 +161,14 @@ def test_a_normal_inference_run_prints_no_third_party_warnings(en_bundle, tmp_pa
             "--infer_output_file", str(tmp_path / "s.txt"), "--num_threads", "1", "--max_out_len", "5"]
     quiet_run = subprocess.run(base, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert quiet_run.returncode == 0 and "Warning" not in quiet_run.stderr, quiet_run.stderr
-    if shutil.which("ccache") is None:  # Paddle warns about a missing ccache on import
-        verbose = subprocess.run(base + ["--verbose"], capture_output=True, text=True, env=env, cwd=ROOT,
-                                 timeout=300)
-        assert "No ccache found" in verbose.stderr
+    # --verbose shows what Paddle itself prints on import, whatever this Paddle version prints (3.x: a missing
+    # ccache; 2.6.2: nothing), so the filter hides only what it should.
+    bare = subprocess.run([sys.executable, "-c", "import paddle"], capture_output=True, text=True, env=env, timeout=300)
+    verbose = subprocess.run(base + ["--verbose"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert verbose.returncode == 0
+    for line in bare.stderr.splitlines():
+        if "Warning" in line:
+            assert line.split("Warning", 1)[1] in verbose.stderr, (line, verbose.stderr)
 
 
 def test_raw_file_to_trained_model_to_reconstruction_with_the_scripts(tmp_path):

@@ -201,7 +201,7 @@ def test_two_process_plateau_rewind_needs_no_shared_disk(tmp_path):
 
 
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_bundle(tmp_path):
-    from paddle_vae.train import TrainingDiverged
+    from paddle_vae.callbacks import TrainingDiverged
 
     out = tmp_path / "m"
     with pytest.raises(TrainingDiverged, match=r"at step (\d+)") as err:

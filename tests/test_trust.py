@@ -14,7 +14,7 @@ import pytest
 
 from conftest import FIXTURES, ROOT, TINY, run_train
 from paddle_vae import bundle, predict, prepare_corpus
-from paddle_vae.bundle import PARAMS_FILE, PICKLE_OPT_FILE, PICKLE_PARAMS_FILE, convert, read_bundle
+from paddle_vae.bundle import PARAMS_FILE, PICKLE_OPT_FILE, PICKLE_PARAMS_FILE, read_bundle
 from paddle_vae.errors import CheckpointError
 from paddle_vae.run_dir import RunDirLock
 

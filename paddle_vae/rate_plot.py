@@ -1,0 +1,57 @@
+"""The rate-distortion picture of an experiment table: what likelihood and reconstruction cost per nat in z.
+
+    python -m paddle_vae.plot --rate experiments/ptb_latent.json --output docs/results/ptb_latent/rate.png
+
+Panel 1: IW-NLL against KL, each LM row as a horizontal line (a VAE point below its line beats the LM).
+Panel 2: greedy reconstruction BLEU against KL. One labelled point per finished VAE row, read from the
+committed result JSONs, so the picture is regenerated from the same numbers as the table.
+"""
+import os
+from typing import Dict, List
+
+from .experiments.runfolder import read_json
+from .experiments.spec import default_results_dir, flag_value, load_table
+
+
+def finished_rows(table_path: str) -> List[Dict]:
+    table = load_table(table_path)
+    results_dir = default_results_dir(table)
+    rows = []
+    for row in table.rows:
+        result = read_json(os.path.join(results_dir, f"{row.name}.json"))
+        if result is not None:
+            rows.append(dict(result, is_lm=flag_value(row.flags, "model") == "lm"))
+    return rows
+
+
+def plot_rate(table_path: str, out_path: str) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = finished_rows(table_path)
+    vaes = [r for r in rows if not r["is_lm"]]
+    if not vaes:
+        from .errors import UsageError
+
+        raise UsageError(f"no finished VAE row in {table_path} yet: nothing to plot")
+    fig, (nll_ax, bleu_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for lm in (r for r in rows if r["is_lm"]):
+        nll_ax.axhline(lm["nll_iw"], linestyle="--", color="grey", linewidth=1)
+        nll_ax.annotate(f"{lm['label']} {lm['nll_iw']:.2f}", (0, lm["nll_iw"]), textcoords="offset points",
+                        xytext=(2, 3), fontsize=8, color="grey")
+    for r in vaes:
+        nll_ax.scatter(r["kl"], r["nll_iw"], s=18)
+        nll_ax.annotate(r["label"], (r["kl"], r["nll_iw"]), textcoords="offset points", xytext=(4, 2), fontsize=8)
+        if r.get("bleu_greedy") is not None:
+            bleu_ax.scatter(r["kl"], r["bleu_greedy"], s=18)
+            bleu_ax.annotate(r["label"], (r["kl"], r["bleu_greedy"]), textcoords="offset points", xytext=(4, 2),
+                             fontsize=8)
+    nll_ax.set(xlabel="KL (nats, test)", ylabel="IW-NLL (nats per sentence, test)", title="likelihood vs rate")
+    bleu_ax.set(xlabel="KL (nats, test)", ylabel="greedy reconstruction BLEU", title="reconstruction vs rate")
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
+    fig.savefig(out_path, dpi=110)
+    plt.close(fig)
+    return out_path
