@@ -67,7 +67,7 @@ class VAEGenerator:
     # -- helpers -----------------------------------------------------------------
     def tokenize(self, sentence: str) -> List[str]:
         """A raw sentence as training saw it: the bundle's tokenizer and lowercasing ("Hello, world!" works)."""
-        from .tokenize import tokenize
+        from .tokenizers import tokenize
 
         return tokenize(sentence, self.tokenizer, self.lowercase)
 

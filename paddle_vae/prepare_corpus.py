@@ -27,7 +27,7 @@ Sentence = List[str]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .tokenize import TOKENIZERS
+    from .tokenizers import TOKENIZERS
 
     p = argparse.ArgumentParser(prog="python -m paddle_vae.prepare_corpus", allow_abbrev=False,
                                 description="Raw UTF-8 text -> DIR/{train,valid,test}.txt + DIR/prepare.json",
@@ -63,7 +63,7 @@ def parse_fractions(text: str) -> Tuple[float, float, float]:
 def read_paragraphs(paths: Sequence[str]) -> Tuple[List[str], int]:
     """Paragraphs of every file in order (a file boundary ends a paragraph), and the raw line count."""
     from .textio import read_text
-    from .tokenize import paragraphs
+    from .tokenizers import paragraphs
 
     out, num_lines = [], 0
     for path in paths:
@@ -75,7 +75,7 @@ def read_paragraphs(paths: Sequence[str]) -> Tuple[List[str], int]:
 
 def tokenize_paragraphs(paras: List[str], tokenizer: str, lowercase: bool) -> List[List[Sentence]]:
     """Each paragraph as a list of tokenised sentences."""
-    from .tokenize import split_sentences, tokenize
+    from .tokenizers import split_sentences, tokenize
 
     return [[tokenize(s, tokenizer, lowercase) for s in split_sentences(p)] for p in paras]
 
@@ -131,7 +131,7 @@ def prepare(args: argparse.Namespace) -> Dict[str, Any]:
     from .bundle import write_json_atomic, write_text_atomic
     from .data import SPLITS
     from .textio import PREPARE_FILE
-    from .tokenize import cjk_share, default_tokenizer
+    from .tokenizers import cjk_share, default_tokenizer
 
     fractions = parse_fractions(args.split)
     if args.min_len < 1 or args.max_len < args.min_len:

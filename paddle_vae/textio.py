@@ -9,7 +9,7 @@ import os
 from typing import Dict, List, Sequence
 
 from .errors import DataError
-from .tokenize import BOM, get_tokenizer
+from .tokenizers import BOM, get_tokenizer
 
 PREPARE_FILE = "prepare.json"  # written by prepare_corpus next to train/valid/test.txt
 

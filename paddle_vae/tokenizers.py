@@ -6,6 +6,10 @@ paddlenlp's `BasicTokenizer` (punctuation split; CJK characters one by one),
 jieba (Chinese words; paddlenlp depends on it), plain whitespace, and
 single characters. Every tokenizer returns whitespace-free tokens, so a line
 written as `" ".join(tokens)` reads back as the same tokens.
+
+(Named `tokenizers`, not `tokenize`: a module called `tokenize` would shadow the
+standard library's, which `inspect`, `linecache` and pip import, whenever
+paddle_vae/ itself is on sys.path.)
 """
 import logging
 import re
