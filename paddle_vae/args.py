@@ -88,10 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="transformer: dropout on embeddings, attention, residuals and after the ReLU (Texar's)")
     p.add_argument("--z_path", default="memory", choices=["memory", "memory+embed"],
                    help="transformer: z as cross-attention memory only, or also added to every input embedding")
-    p.add_argument("--output_loss", type=str, default="paddle", choices=["paddle", "fused"],
-                   help="training: Paddle's Linear + cross_entropy (default), or the output layer and the token "
-                        "cross-entropy in one pass over row chunks (fused_ce: less memory, slower at 2 threads "
-                        "on the dev machine; same losses within float tolerance)")
     p.add_argument("--word_dropout", type=float, default=None,
                    help="training only: replace this fraction of decoder input words with <unk> "
                         "(Bowman et al. 2015, sec. 3.2; the reference has none)")
@@ -171,8 +167,8 @@ def validate(args: argparse.Namespace) -> argparse.Namespace:
         if args.embed_dim % args.num_heads or args.embed_dim % 2:
             raise UsageError(f"--decoder transformer: --embed_dim ({args.embed_dim}) must be even and divisible "
                              f"by --num_heads ({args.num_heads})")
-        if args.decoder_impl != "fused" or args.output_loss != "paddle":
-            raise UsageError("--decoder transformer has one implementation: drop --decoder_impl and --output_loss")
+        if args.decoder_impl != "fused":
+            raise UsageError("--decoder transformer has one implementation: drop --decoder_impl")
     for name in ["dec_dropout", "enc_dropout", "word_dropout", "trans_dropout"]:
         value = getattr(args, name)
         if not 0.0 <= value < 1.0:

@@ -23,7 +23,7 @@ class LSTMLanguageModel(nn.Layer):
 
     def __init__(self, embed_dim: int, hidden_size: int, vocab_size: int, num_layers: int = 1,
                  init_scale: float = 0.1, PAD_ID: int = 0, dec_dropout: float = 0.0, word_dropout: float = 0.0,
-                 UNK_ID: int = 3, output_loss: str = "paddle", decoder: str = "lstm",
+                 UNK_ID: int = 3, decoder: str = "lstm",
                  transformer: Optional[Dict[str, Any]] = None, max_positions: int = MAX_POSITIONS):
         super().__init__()
         self.embed_dim, self.hidden_size, self.latent_size = embed_dim, hidden_size, 0
@@ -34,8 +34,7 @@ class LSTMLanguageModel(nn.Layer):
             self.decoder = TransformerDecoder(vocab_size, embed_dim, 0, init_scale=init_scale, max_len=max_positions,
                                               **(transformer or {}))
         else:
-            self.decoder = LSTMDecoder(vocab_size, embed_dim, hidden_size, 0, num_layers, init_scale, dec_dropout,
-                                       output_loss)
+            self.decoder = LSTMDecoder(vocab_size, embed_dim, hidden_size, 0, num_layers, init_scale, dec_dropout)
 
     def trg_mask(self, trg: paddle.Tensor) -> paddle.Tensor:
         return paddle.cast(trg != self.PAD_ID, "float32")

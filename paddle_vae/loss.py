@@ -15,14 +15,11 @@ import paddle.nn.functional as F
 from .schedules import KLSchedule, kl_weight_at
 
 
-def sentence_rec_loss(dec_output: paddle.Tensor, label: paddle.Tensor, trg_mask: paddle.Tensor,
-                      output_layer: Optional[nn.Linear] = None) -> paddle.Tensor:
+def sentence_rec_loss(dec_output: paddle.Tensor, label: paddle.Tensor, trg_mask: paddle.Tensor) -> paddle.Tensor:
     """Reconstruction NLL summed over each sentence's tokens, [B].
 
     `dec_output` is either [B, T, V] logits (padded) or [num_words, V] logits
-    at the positions where `trg_mask` is 1, in row-major order -- or, given
-    `output_layer`, those positions' [num_words, hidden] decoder states, which
-    go through the layer and the cross-entropy together (`fused_ce`).
+    at the positions where `trg_mask` is 1, in row-major (batch, time) order.
     """
     label = label.reshape(trg_mask.shape)
     if dec_output.ndim == 3:
@@ -30,41 +27,33 @@ def sentence_rec_loss(dec_output: paddle.Tensor, label: paddle.Tensor, trg_mask:
         return paddle.sum(token_nll * trg_mask, axis=1)
     positions = paddle.nonzero(trg_mask)
     target = paddle.gather_nd(label, positions)
-    if output_layer is not None and dec_output.shape[-1] == output_layer.weight.shape[0]:
-        from .fused_ce import linear_cross_entropy  # opt-in: scipy is imported only by runs that use it
-
-        token_nll = linear_cross_entropy(dec_output, output_layer.weight, output_layer.bias, target)
-    else:
-        token_nll = F.cross_entropy(dec_output, target.unsqueeze(-1), reduction="none").squeeze(-1)
-    return _segment_sum(token_nll, positions[:, 0], trg_mask.shape[0])
-
-
-def _segment_sum(values: paddle.Tensor, segment_ids: paddle.Tensor, num_segments: int) -> paddle.Tensor:
-    """Differentiable sum of `values` per segment id (ids need not be sorted)."""
-    one_hot = F.one_hot(segment_ids, num_segments).astype(values.dtype)  # [N, B], tiny
-    return paddle.matmul(values.unsqueeze(0), one_hot).squeeze(0)
+    token_nll = F.cross_entropy(dec_output, target.unsqueeze(-1), reduction="none").squeeze(-1)
+    # Row-major order makes the sentence ids sorted, as segment_sum requires. It returns only
+    # max(id) + 1 rows, so a batch whose last sentences have no tokens (the masks of empty
+    # sentences still hold EOS, so it does not happen in training) is padded with zeros.
+    per_sentence = paddle.geometric.segment_sum(token_nll, positions[:, 0])
+    missing = trg_mask.shape[0] - per_sentence.shape[0]
+    return paddle.concat([per_sentence, paddle.zeros([missing], per_sentence.dtype)]) if missing else per_sentence
 
 
 class CrossEntropyWithKL(nn.Layer):
-    """loss = kl_loss * kl_weight + reconstruction (summed over time, averaged over the batch).
+    """loss = kl_objective * kl_weight + reconstruction (summed over time, averaged over the batch).
 
     The weight depends only on the global training step, which the trainer
     sets through `set_step`, so evaluation never advances the anneal and a
     resumed run continues it exactly. In eval mode the weight is 1. The
     default schedule is the reference's linear one; `schedule` replaces it.
 
-    With free bits the model's `kl_loss` is the floored training objective;
-    `true_kl` (a callable returning the batch-mean true KL, e.g. the model's
-    `kl_true`) keeps the logged KL and the metrics' NLL honest.
-
-    `output_layer` is the decoder's `output_fc`, for a decoder that returns
-    hidden rows in training (`output_loss="fused"`, opt-in).
+    The model's first output is the KL term the loss optimises: with free
+    bits the floored objective (`self.kl_objective`). `true_kl` (a callable
+    returning the batch-mean true KL, e.g. the model's `kl_true`) gives
+    `self.kl_loss`, the true KL, which keeps the logged KL and the metrics'
+    NLL honest.
     """
 
     def __init__(self, base_kl_weight: float, anneal_r: float, schedule: Optional[KLSchedule] = None,
-                 true_kl: Optional[Callable[[], paddle.Tensor]] = None, output_layer: Optional[nn.Linear] = None):
+                 true_kl: Optional[Callable[[], paddle.Tensor]] = None):
         super().__init__()
-        self.output_layer = [output_layer]  # in a list: the loss must not own (or save) the model's parameters
         self.base_kl_weight = base_kl_weight
         self.anneal_r = anneal_r
         self.schedule = schedule
@@ -80,13 +69,13 @@ class CrossEntropyWithKL(nn.Layer):
         else:
             self.kl_weight = kl_weight_at(step, self.base_kl_weight, self.anneal_r)
 
-    def forward(self, kl_loss, dec_output, trg_mask, label):
-        rec_per_sentence = sentence_rec_loss(dec_output, label, trg_mask, self.output_layer[0])
+    def forward(self, kl_objective, dec_output, trg_mask, label):
+        rec_per_sentence = sentence_rec_loss(dec_output, label, trg_mask)
         self.rec_loss = paddle.mean(rec_per_sentence)
-        self.kl_objective = kl_loss
-        self.kl_loss = kl_loss if self.true_kl is None else self.true_kl()
+        self.kl_objective = kl_objective
+        self.kl_loss = kl_objective if self.true_kl is None else self.true_kl()
         weight = self.kl_weight if self.training else 1.0
-        self.loss = kl_loss * weight + self.rec_loss
+        self.loss = kl_objective * weight + self.rec_loss
         self.sentence_nll = (rec_per_sentence + self.kl_loss).detach()
         self.num_words = trg_mask.sum().detach()
         return self.loss

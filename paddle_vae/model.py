@@ -89,20 +89,11 @@ class LSTMDecoderCell(nn.RNNCellBase):
 
 
 class LSTMDecoder(nn.Layer):
-    """Embedding, LSTM over [embedding; z] and output layer.
-
-    With `output_loss="fused"` (opt-in, `--output_loss fused`) a training forward stops before the
-    output layer and returns the hidden rows; `CrossEntropyWithKL(output_layer=...)` then applies the layer
-    and the cross-entropy together, in row chunks (`fused_ce`). Evaluation and inference always get logits,
-    and so does training with "paddle", the default.
-    """
+    """Embedding, LSTM over [embedding; z] and output layer."""
 
     def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, latent_size: int, num_layers: int,
-                 init_scale: float, dropout: float, output_loss: str = "paddle"):
+                 init_scale: float, dropout: float):
         super().__init__()
-        if output_loss not in ("fused", "paddle"):
-            raise ValueError(f"output_loss must be 'fused' or 'paddle', got {output_loss!r}")
-        self.output_loss = output_loss if hidden_size != vocab_size else "paddle"  # shapes must tell rows apart
         self.trg_embedder = nn.Embedding(vocab_size, embed_dim, weight_attr=_uniform(init_scale))
         self.lstm = nn.LSTM(embed_dim + latent_size, hidden_size, num_layers=num_layers, dropout=dropout)
         self.cell = LSTMDecoderCell(self.lstm, dropout)
@@ -117,7 +108,7 @@ class LSTMDecoder(nn.Layer):
                       latent_z: paddle.Tensor, init_states: Tuple[paddle.Tensor, paddle.Tensor],
                       return_hidden: bool = False) -> paddle.Tensor:
         """Logits at non-pad positions only, [num_words, V], in row-major (batch, time) order
-        (the hidden rows, [num_words, hidden], with `return_hidden` or in training with output_loss "fused")."""
+        (the hidden rows, [num_words, hidden], with `return_hidden`: the metrics' folded scorer)."""
         emb = self.embed(trg)
         if latent_z is not None:  # None: the language model, which has no z
             z = paddle.expand(latent_z.unsqueeze(1), [emb.shape[0], emb.shape[1], latent_z.shape[-1]])
@@ -126,7 +117,7 @@ class LSTMDecoder(nn.Layer):
         if self.dropout > 0:
             out = F.dropout(out, self.dropout, training=self.training)
         hidden = paddle.gather_nd(out, paddle.nonzero(trg_mask))
-        return hidden if return_hidden or (self.training and self.output_loss == "fused") else self.output_fc(hidden)
+        return hidden if return_hidden else self.output_fc(hidden)
 
     def forward_cell(self, trg: paddle.Tensor, latent_z: paddle.Tensor,
                      init_states: Tuple[paddle.Tensor, paddle.Tensor]) -> paddle.Tensor:
@@ -148,7 +139,7 @@ class VAESeq2SeqModel(nn.Layer):
     def __init__(self, embed_dim: int, hidden_size: int, latent_size: int, vocab_size: int, num_layers: int = 1,
                  init_scale: float = 0.1, PAD_ID: int = 0, enc_dropout: float = 0.0, dec_dropout: float = 0.0,
                  decoder_impl: str = "fused", word_dropout: float = 0.0, UNK_ID: int = 3, free_bits: float = 0.0,
-                 fb_mode: str = "batch", bn_vae: float = 0.0, output_loss: str = "paddle", decoder: str = "lstm",
+                 fb_mode: str = "batch", bn_vae: float = 0.0, decoder: str = "lstm",
                  transformer: Optional[Dict[str, Any]] = None, max_positions: int = MAX_POSITIONS):
         super().__init__()
         if fb_mode not in ("batch", "sentence"):
@@ -167,16 +158,15 @@ class VAESeq2SeqModel(nn.Layer):
         self.mean_bn = _fixed_scale_batch_norm(latent_size, bn_vae) if bn_vae > 0 else None
         self.decoder_kind = decoder
         if decoder == "transformer":  # z enters as cross-attention memory: no initial state, no fc
-            if decoder_impl != "fused" or output_loss != "paddle":
-                raise ValueError("the Transformer decoder has one implementation: decoder_impl 'fused', "
-                                 "output_loss 'paddle'")
+            if decoder_impl != "fused":
+                raise ValueError("the Transformer decoder has one implementation: decoder_impl 'fused'")
             self.fc = None
             self.decoder = TransformerDecoder(vocab_size, embed_dim, latent_size, init_scale=init_scale,
                                               max_len=max_positions, **(transformer or {}))
             return
         self.fc = nn.Linear(latent_size, 2 * hidden_size * num_layers, weight_attr=_uniform(init_scale))
         self.decoder = LSTMDecoder(vocab_size, embed_dim, hidden_size, latent_size, num_layers, init_scale,
-                                   dec_dropout, output_loss)
+                                   dec_dropout)
 
     def encode(self, src: paddle.Tensor, src_length: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
         """Posterior parameters (mean, logvar), each [B, latent_size]."""

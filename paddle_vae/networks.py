@@ -15,16 +15,16 @@ def _common(cfg: ModelConfig) -> dict:
 
 
 def build_network(cfg: ModelConfig, decoder_impl: str = "fused", word_dropout: float = 0.0, unk_id: int = 3,
-                  free_bits: float = 0.0, fb_mode: str = "batch", output_loss: str = "paddle") -> paddle.nn.Layer:
+                  free_bits: float = 0.0, fb_mode: str = "batch") -> paddle.nn.Layer:
     """The training network: the VAE, or with model "lm" its like-for-like language model.
 
     The keyword arguments are training-only options, not part of the saved architecture."""
     if cfg.model == "lm":
         return LSTMLanguageModel(cfg.embed_dim, cfg.hidden_size, cfg.vocab_size, cfg.num_layers, cfg.init_scale,
-                                 cfg.pad_id, cfg.dec_dropout, word_dropout, unk_id, output_loss, **_common(cfg))
+                                 cfg.pad_id, cfg.dec_dropout, word_dropout, unk_id, **_common(cfg))
     return VAESeq2SeqModel(cfg.embed_dim, cfg.hidden_size, cfg.latent_size, cfg.vocab_size, cfg.num_layers,
                            cfg.init_scale, cfg.pad_id, cfg.enc_dropout, cfg.dec_dropout, decoder_impl, word_dropout,
-                           unk_id, free_bits, fb_mode, cfg.bn_vae, output_loss, **_common(cfg))
+                           unk_id, free_bits, fb_mode, cfg.bn_vae, **_common(cfg))
 
 
 def build_infer_network(cfg: ModelConfig, **decode) -> paddle.nn.Layer:

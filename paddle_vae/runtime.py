@@ -93,7 +93,7 @@ def set_threads(num_threads: int = None) -> int:
 
 
 def _limit_numpy_blas(num_threads: int) -> None:
-    """numpy's and scipy's BLAS (used by fused_ce) get the same thread count as Paddle's kernels."""
+    """numpy's BLAS gets the same thread count as Paddle's kernels, so the two do not oversubscribe the cores."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # scikit-learn (a paddlenlp dependency) brings it; without it BLAS keeps its default

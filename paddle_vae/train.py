@@ -62,23 +62,17 @@ class Trainer:
         resume = self._read_resume_bundle()
         self.corpus: Corpus = load_and_encode(args, vocab=resume[0] if resume else None)
         vocab = self.corpus.vocab
-        if self.world_size > 1 and args.output_loss == "fused":
-            # DataParallel's gradient reducer only sees parameters used inside forward; fused_ce uses the
-            # output layer's in the loss, which the reducer rejects.
-            logger.info("%d processes: --output_loss paddle (the fused loss is for one process)", self.world_size)
-            args.output_loss = "paddle"
         self.model_config = ModelConfig.from_args(args, len(vocab), self.corpus.pad_id, self.corpus.bos_id,
                                                   self.corpus.eos_id, vocab.unk_token)
         self.net = build_network(self.model_config, args.decoder_impl, args.word_dropout,
-                                 vocab.to_indices(vocab.unk_token), args.free_bits, args.fb_mode, args.output_loss)
+                                 vocab.to_indices(vocab.unk_token), args.free_bits, args.fb_mode)
         self.steps_per_epoch = len(self.corpus.loader("train", args.batch_size))
         anneal_r = 1.0 / (args.warm_up * self.corpus.num_train_sentences / args.batch_size)
         schedule = build_kl_schedule(args.kl_schedule, kl_start=args.kl_start, anneal_r=anneal_r,
                                      total_steps=args.max_epoch * self.steps_per_epoch, cycles=args.kl_cycles,
                                      ramp=args.kl_ramp, pretrain_steps=args.pretrain_ae_epochs * self.steps_per_epoch)
         net = self.net
-        self.loss_fn = CrossEntropyWithKL(args.kl_start, anneal_r, schedule, true_kl=lambda: net.kl_true,
-                                          output_layer=net.decoder.output_fc)
+        self.loss_fn = CrossEntropyWithKL(args.kl_start, anneal_r, schedule, true_kl=lambda: net.kl_true)
         self.optimizer = self.make_optimizer()
         if resume:
             self._restore(*resume[1:])

@@ -7,7 +7,7 @@ import pytest
 
 from paddle_vae import model as model_mod
 from paddle_vae.data import prepare_train_input
-from paddle_vae.loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity, kl_weight_at
+from paddle_vae.loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity, kl_weight_at, sentence_rec_loss
 from paddle_vae.model import VAESeq2SeqInferModel, VAESeq2SeqModel
 
 V, PAD, BOS, EOS = 12, 0, 1, 2
@@ -53,6 +53,27 @@ def test_loss_matches_a_numpy_elbo(impl):
     assert loss == pytest.approx(rec + 0.25 * float(kl_loss), rel=1e-5)
     lf.eval()  # evaluation reports the ELBO at KL weight 1, whatever the anneal says
     assert float(lf(kl_loss, dec_output, trg_mask, label)) == pytest.approx(rec + float(kl_loss), rel=1e-5)
+
+
+def test_per_sentence_rec_loss_of_packed_rows_matches_the_padded_layout_with_its_gradients():
+    """segment_sum over packed (row-major) positions gives the padded layout's per-sentence sums, and the
+    same gradients for a per-sentence upstream weight (which tells sentences apart)."""
+    paddle.seed(5)
+    _, _, trg, _, label = batch()
+    mask = paddle.cast(trg != PAD, "float32")
+    padded = paddle.randn(mask.shape + [V])
+    padded.stop_gradient = False
+    packed = paddle.gather_nd(padded, paddle.nonzero(mask))
+    weights = paddle.to_tensor([0.5, 2.0, -1.0])
+    results = []
+    for logits in (padded, packed):
+        per_sentence = sentence_rec_loss(logits, label, mask)
+        (per_sentence * weights).sum().backward()
+        results.append((per_sentence.numpy(), padded.grad.numpy().copy()))
+        padded.clear_gradient()
+    assert results[0][0].shape == (3,)
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-6)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-6, atol=1e-7)
 
 
 def test_kl_matches_the_closed_form():

@@ -84,7 +84,7 @@ def test_export_of_a_transformer_bundle_is_a_one_line_refusal(transformer_vae, t
     assert len(err) == 1 and "LSTM decoder only" in err[0] and not (tmp_path / "e").exists()
 
 
-@pytest.mark.parametrize("bad", [["--pretrain_ae_epochs", "1", "--max_epoch", "2"], ["--output_loss", "fused"],
+@pytest.mark.parametrize("bad", [["--pretrain_ae_epochs", "1", "--max_epoch", "2"], ["--decoder_impl", "cell"],
                                  ["--num_heads", "3"]])
 def test_unsupported_transformer_flags_are_refused(bad, tmp_path, capsys):
     assert run_train(SHORT + bad + ["--model_path", str(tmp_path / "m")]) == 2
