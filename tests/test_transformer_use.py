@@ -89,3 +89,13 @@ def test_export_of_a_transformer_bundle_is_a_one_line_refusal(transformer_vae, t
 def test_unsupported_transformer_flags_are_refused(bad, tmp_path, capsys):
     assert run_train(SHORT + bad + ["--model_path", str(tmp_path / "m")]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("remedy", [["--kl_schedule", "cyclical", "--max_epoch", "1"], ["--aggressive", "--max_epoch", "1"],
+                                    ["--lr_decay", "plateau", "--decay_patience", "1", "--max_epoch", "2"]])
+def test_the_other_remedies_train_with_the_transformer(remedy, tmp_path):
+    assert run_train(SHORT + remedy + ["--model_path", str(tmp_path / "m")]) == 0
+    log = [json.loads(line) for line in (tmp_path / "m" / "train_log.jsonl").read_text().splitlines()]
+    assert any(r["event"] == "epoch" and np.isfinite(r["dev_nll"]) for r in log)
+    if "--aggressive" in remedy:
+        assert any(r["event"] == "aggressive" for r in log)
