@@ -131,3 +131,16 @@ def test_the_rate_picture_plots_every_finished_row_and_refuses_an_empty_table(tm
                                                           "bleu_greedy": bleu}))
     assert plot.main(["--rate", str(table), "--output", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_table_update_rewrites_only_the_generated_block(tmp_path, capsys):
+    (tmp_path / "experiments").mkdir()
+    table = write_table(tmp_path / "experiments" / "tiny.json")
+    page = tmp_path / "page.md"
+    page.write_text(f"before\n<!-- table {table} -->\nstale\n<!-- /table -->\nafter\n")
+    common = ["--results_dir", str(tmp_path / "results")]
+    assert experiments_main(["table", str(table), *common, "--update", str(page)]) == 0
+    expected = markdown_table(load_table(str(table)), str(tmp_path / "results"))
+    assert page.read_text() == f"before\n<!-- table {table} -->\n{expected}\n<!-- /table -->\nafter\n"
+    (tmp_path / "other.md").write_text("no block\n")
+    assert experiments_main(["table", str(table), *common, "--update", str(tmp_path / "other.md")]) == 2

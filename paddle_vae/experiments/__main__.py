@@ -2,7 +2,7 @@
 
     python -m paddle_vae.experiments run experiments/ptb_latent.json          # safe to rerun at any time
     python -m paddle_vae.experiments status experiments/ptb_latent.json
-    python -m paddle_vae.experiments table experiments/ptb_latent.json > table.md
+    python -m paddle_vae.experiments table experiments/ptb_latent.json --update README.md
 
 Run folders live in --runs_dir (default ~/paddle_vae_runs/TABLE), results in
 --results_dir (default docs/results/TABLE beside the table's experiments/ folder).
@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="run: rows at once; the cores are split between them")
     p.add_argument("--threads", type=int, default=None, help="run: threads per row (default cores / jobs)")
     p.add_argument("--rows", nargs="+", default=None, help="run: only these rows")
+    p.add_argument("--update", nargs="+", default=None, metavar="PAGE",
+                   help="table: rewrite the generated block of each Markdown page instead of printing "
+                        "(between <!-- table TABLE --> and <!-- /table -->, TABLE as given here)")
     p.add_argument("--record", action="store_true",
                    help="status: also write RESULTS/ROW.progress.json for unfinished rows (shown by table)")
     return p
@@ -42,9 +45,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         for name in args.rows:
             table.row(name)
     if args.action == "table":
-        from .report import markdown_table
+        from .report import markdown_table, update_blocks
 
-        print(markdown_table(table, results_dir))
+        markdown = markdown_table(table, results_dir)
+        if not args.update:
+            print(markdown)
+            return 0
+        for page in args.update:
+            if update_blocks(page, args.table, markdown) == 0:
+                raise UsageError(f"{page} has no <!-- table {args.table} --> block")
+            print(f"updated {page}")
         return 0
     if args.action == "status":
         from .report import record_progress, status_lines

@@ -100,3 +100,18 @@ def record_progress(table: Table, runs_dir: str, results_dir: str) -> None:
             continue
         write_json_atomic(path, {k: s.get(k) for k in ("epoch", "step", "best_dev_nll", "lr", "max_epoch",
                                                         "train_wall_seconds", "num_decays")})
+
+
+def update_blocks(page: str, table_arg: str, markdown: str) -> int:
+    """Replace the page's `<!-- table TABLE_ARG -->` ... `<!-- /table -->` blocks with `markdown`; how many."""
+    import re
+
+    from ..bundle import write_text_atomic
+
+    with open(page, encoding="utf-8") as f:
+        text = f.read()
+    pattern = re.compile(rf"(<!-- table {re.escape(table_arg)} -->\n).*?(\n<!-- /table -->)", re.S)
+    new, count = pattern.subn(lambda m: m.group(1) + markdown + m.group(2), text)
+    if count and new != text:
+        write_text_atomic(page, new)
+    return count
