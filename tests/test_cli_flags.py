@@ -27,7 +27,7 @@ def test_train_refuses_an_abbreviated_flag_before_training(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("module, argv", [("paddle_vae.plot", ["run_dir", "--out", "x.png"]),
-                                          ("paddle_vae.bench", ["--data", "x"])])
+                                          ("paddle_vae.bench.run", ["--data", "x"])])
 def test_tool_clis_refuse_abbreviations(module, argv, capsys):
     with pytest.raises(SystemExit) as exc:
         importlib.import_module(module).main(argv)

@@ -1,11 +1,17 @@
-"""What every benchmark worker shares: the PTB model's shape, process set-up, step timing and peak RSS,
-and the machine facts the report names."""
+"""What the bench's processes share: the PTB model's shape, step timing, peak RSS and the GEMM floor.
+
+Nothing here imports Paddle or torch: the orchestrator, the Paddle workers and
+the PyTorch row (run by an interpreter that may have no Paddle) all import it.
+"""
 import resource
 import subprocess
 import time
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
+
+import numpy as np
 
 MODEL = dict(embed_dim=256, hidden_size=256, latent_size=32)
+BATCH_KEYS = ("src", "src_len", "trg", "trg_len", "label")  # the order a saved batch's arrays are in
 
 
 def peak_rss_mb() -> float:
@@ -19,17 +25,6 @@ def peak_rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def paddle_setup(threads: int):
-    from . import runtime
-
-    runtime.configure_cpu_env()
-    import paddle
-
-    runtime.set_threads(threads)
-    paddle.set_device("cpu")
-    return paddle
 
 
 def time_steps(step: Callable[[Any], Any], batches: List, cfg: Dict[str, Any]) -> Dict[str, Any]:
@@ -47,3 +42,30 @@ def time_steps(step: Callable[[Any], Any], batches: List, cfg: Dict[str, Any]) -
 
 def torch_available(python: str) -> bool:
     return subprocess.run([python, "-c", "import torch"], capture_output=True).returncode == 0
+
+
+def step_flops(src_tokens: int, trg_tokens: int, vocab_size: int, embed_dim: int = 256, hidden_size: int = 256,
+               latent_size: int = 32) -> Dict[str, float]:
+    """Matrix-product FLOPs of one training step (forward + backward = 3 products each), real tokens only."""
+    def lstm(tokens: int, inputs: int) -> int:
+        return 3 * 2 * tokens * 4 * hidden_size * (inputs + hidden_size)
+
+    return {"output_layer": 3 * 2 * trg_tokens * hidden_size * vocab_size,
+            "lstms": lstm(src_tokens, embed_dim) + lstm(trg_tokens, embed_dim + latent_size)}
+
+
+def gemm_gflops(threads: int, tries: int = 7, shape: Tuple[int, int, int] = (736, 256, 10002)) -> float:
+    """Best of `tries` numpy GEMM rates at the output layer's shape (the machine may be shared)."""
+    from threadpoolctl import threadpool_limits  # lazy: optional (scikit-learn brings it), only the floor needs it
+
+    m, k, n = shape
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+    best = float("inf")
+    with threadpool_limits(threads, user_api="blas"):
+        a @ b
+        for _ in range(tries):
+            start = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - start)
+    return 2 * m * k * n / best / 1e9

@@ -1,13 +1,12 @@
 """Where a PTB training step's time goes, and the GEMM floor it is measured against.
 
-    python -m paddle_vae.profile_step --data_dir ../shared/data/ptb --threads 2
+    python -m paddle_vae.bench.profile_step --data_dir ../shared/data/ptb --threads 2
 
 Each phase is timed on its own with the model's own layers, on the same real
 batches, one after another in one process (eager CPU kernels are synchronous,
 so wall-clock timers measure them):
 
   output layer + loss   output_fc and the token cross-entropy at non-pad rows, forward and backward
-                        (the default; --output_loss fused, fused_ce, is timed too)
   LSTMs                 encoder and decoder LSTM over the batch, forward and backward
   embeddings            both embedding lookups and their gradients
   optimizer             global-norm clipping and the Adam update of every parameter
@@ -27,34 +26,15 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
+import paddle
+import paddle.nn.functional as F
 
-from .bench_common import MODEL
-
-
-
-def step_flops(src_tokens: int, trg_tokens: int, vocab_size: int, embed_dim: int = 256, hidden_size: int = 256,
-               latent_size: int = 32) -> Dict[str, float]:
-    """Matrix-product FLOPs of one training step (forward + backward = 3 products each), real tokens only."""
-    lstm = lambda tokens, inputs: 3 * 2 * tokens * 4 * hidden_size * (inputs + hidden_size)  # noqa: E731
-    return {"output_layer": 3 * 2 * trg_tokens * hidden_size * vocab_size,
-            "lstms": lstm(src_tokens, embed_dim) + lstm(trg_tokens, embed_dim + latent_size)}
-
-
-def gemm_gflops(threads: int, tries: int = 7, shape=(736, 256, 10002)) -> float:
-    """Best of `tries` numpy GEMM rates at the output layer's shape (the machine may be shared)."""
-    from threadpoolctl import threadpool_limits
-
-    m, k, n = shape
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
-    best = float("inf")
-    with threadpool_limits(threads, user_api="blas"):
-        a @ b
-        for _ in range(tries):
-            start = time.perf_counter()
-            a @ b
-            best = min(best, time.perf_counter() - start)
-    return 2 * m * k * n / best / 1e9
+from ..bundle import write_json_atomic
+from ..data import load_and_encode
+from ..loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity
+from ..model import VAESeq2SeqModel
+from ..runtime import available_cores, set_threads
+from .common import MODEL, gemm_gflops, step_flops
 
 
 def _mean_seconds(fn: Callable[[Any], None], batches: List, warmup: int = 2) -> float:
@@ -67,18 +47,7 @@ def _mean_seconds(fn: Callable[[Any], None], batches: List, warmup: int = 2) -> 
 
 
 def profile(data_dir: str, threads: int, steps: int) -> Dict[str, Any]:
-    from . import runtime
-
-    runtime.configure_cpu_env()
-    import paddle
-    import paddle.nn.functional as F
-
-    from .data import load_and_encode
-    from .fused_ce import linear_cross_entropy
-    from .loss import CrossEntropyWithKL
-    from .model import VAESeq2SeqModel
-
-    runtime.set_threads(threads)
+    set_threads(threads)
     paddle.set_device("cpu")
     corpus = load_and_encode(argparse.Namespace(dataset="ptb", data_dir=data_dir, max_len=1280, batch_size=32,
                                                 seed=1))
@@ -91,7 +60,7 @@ def profile(data_dir: str, threads: int, steps: int) -> Dict[str, Any]:
     loader_s = (time.perf_counter() - start) / len(batches)
     paddle.seed(1)
     net = VAESeq2SeqModel(**MODEL, vocab_size=len(corpus.vocab), PAD_ID=corpus.pad_id, dec_dropout=0.5)
-    loss_fn = CrossEntropyWithKL(0.1, 1e-4, output_layer=net.decoder.output_fc)
+    loss_fn = CrossEntropyWithKL(0.1, 1e-4)
     opt = paddle.optimizer.Adam(1e-3, parameters=net.parameters(), grad_clip=paddle.nn.ClipGradByGlobalNorm(5.0))
     opt_seconds: List[float] = []
 
@@ -102,14 +71,12 @@ def profile(data_dir: str, threads: int, steps: int) -> Dict[str, Any]:
         opt.clear_grad()
         opt_seconds.append(time.perf_counter() - t)
 
-    def output_layer(b, fused=False):
+    def output_layer(b):
         mask = b[2] != corpus.pad_id
         hidden = paddle.randn([int(mask.sum()), MODEL["hidden_size"]])
         hidden.stop_gradient = False
         target = paddle.masked_select(b[4].reshape(mask.shape), mask)
-        fc = net.decoder.output_fc
-        nll = (linear_cross_entropy(hidden, fc.weight, fc.bias, target) if fused else
-               F.cross_entropy(fc(hidden), target.unsqueeze(-1), reduction="none"))
+        nll = F.cross_entropy(net.decoder.output_fc(hidden), target.unsqueeze(-1), reduction="none")
         (nll.sum() / b[0].shape[0]).backward()
 
     def lstms(b):
@@ -125,11 +92,9 @@ def profile(data_dir: str, threads: int, steps: int) -> Dict[str, Any]:
         (net.encoder.src_embedder(b[0]).sum() + net.decoder.trg_embedder(b[2]).sum()).backward()
 
     hapi = paddle.Model(net)
-    from .loss import NegativeLogLoss, Perplexity
-
     hapi.prepare(opt, loss_fn, [Perplexity(loss_fn), NegativeLogLoss(loss_fn)])
     phases = {"bare step": bare_step, "output layer + loss": output_layer,
-              "fused output layer + loss": lambda b: output_layer(b, fused=True), "LSTMs": lstms,
+              "LSTMs": lstms,
               "embeddings": embeddings, "hapi train_batch": lambda b: hapi.train_batch(list(b[:4]), [b[4]])}
     seconds = {}
     for name, fn in phases.items():
@@ -148,7 +113,6 @@ def profile(data_dir: str, threads: int, steps: int) -> Dict[str, Any]:
     breakdown = dict(parts, **{"other": bare - sum(parts.values()), "data loader": loader_s,
                                "hapi + metrics": seconds["hapi train_batch"] - bare})
     return {"threads": threads, "steps": steps, "bare_step_s": bare, "breakdown_s": breakdown,
-            "fused_output_layer_s": seconds["fused output layer + loss"],
             "step_gflop": {k: v / 1e9 for k, v in flops.items()}, "gemm_gflops": rate, "floor_s": floor,
             "bare_over_floor": bare / floor, "mean_tokens": {"src": src_tokens, "trg": trg_tokens}}
 
@@ -160,7 +124,6 @@ def print_profile(r: Dict[str, Any]) -> None:
     for name, s in r["breakdown_s"].items():
         print(f"{name:<22}{s * 1e3:>10.1f}{s / bare:>8.0%}")
     print(f"{'bare step':<22}{bare * 1e3:>10.1f}")
-    print(f"(output layer + loss with --output_loss fused instead: {r['fused_output_layer_s'] * 1e3:.1f} ms)")
     gflop = r["step_gflop"]
     print(f"step GEMM work: {sum(gflop.values()):.1f} GFLOP (output layer {gflop['output_layer']:.1f}, "
           f"LSTMs {gflop['lstms']:.1f}); numpy GEMM {r['gemm_gflops']:.0f} GFLOPS; floor {r['floor_s'] * 1e3:.0f} ms;"
@@ -174,13 +137,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--json", default=None, help="also write the results here")
     args = p.parse_args(argv)
-    from .runtime import available_cores
-
     result = profile(args.data_dir, args.threads or available_cores(), args.steps)
     print_profile(result)
     if args.json:
-        from .bundle import write_json_atomic
-
         write_json_atomic(args.json, result)
     return 0
 

@@ -1,4 +1,4 @@
-"""The benchmark's evaluation and Yahoo-shape rows (wired into `paddle_vae.bench`).
+"""The benchmark's evaluation and Yahoo-shape rows (wired into `paddle_vae.bench.run`; their workers are in `workers`).
 
   eval  IW-NLL with K=500 on the first 320 PTB test sentences (batches of 32,
         as `evaluate --max_sentences 320` makes them), under the default row
@@ -24,11 +24,11 @@ from typing import Any, Callable, Dict, Iterable, List
 
 import numpy as np
 
-from .bench_common import MODEL, paddle_setup, peak_rss_mb
+from ..data import Corpus, encode_sentences, load_and_encode, read_lines, read_vocab_file, vocab_from_tokens
+from .common import BATCH_KEYS
 
 YAHOO_MODEL = dict(embed_dim=512, hidden_size=550, latent_size=32)
 YAHOO_TRAIN_DOCUMENTS = 100_000  # yahoo_answer_100k's training split
-BATCH_KEYS = ("src", "src_len", "trg", "trg_len", "label")
 
 
 def write_batches(batches: Iterable, count: int, path: str, **meta: Any) -> None:
@@ -42,14 +42,7 @@ def write_batches(batches: Iterable, count: int, path: str, **meta: Any) -> None
     np.savez(path, n=n, **meta, **arrays)
 
 
-def load_batches(path: str, paddle):
-    data = np.load(path)
-    return data, [[paddle.to_tensor(data[f"{k}{i}"]) for k in BATCH_KEYS] for i in range(int(data["n"]))]
-
-
 def save_eval_batches(data_dir: str, path: str, num_sentences: int, batch_size: int) -> None:
-    from .data import load_and_encode
-
     ns = argparse.Namespace(dataset="ptb", data_dir=data_dir, max_len=1280, batch_size=batch_size, seed=1)
     corpus = load_and_encode(ns)
     corpus.splits["test"] = corpus.splits["test"][:num_sentences]
@@ -61,8 +54,6 @@ def save_yahoo_batches(yahoo_dir: str, path: str, count: int, batch_size: int, s
                        shuffle: bool = True) -> Dict[str, Any]:
     """Length-bucketed batches of real Yahoo documents: shuffled as training would draw them (from the valid
     split, standing in for train), or the first `count` batches of `split` in file order, as evaluation reads it."""
-    from .data import Corpus, encode_sentences, read_lines, read_vocab_file, vocab_from_tokens
-
     start = time.perf_counter()
     vocab = vocab_from_tokens(read_vocab_file(os.path.join(yahoo_dir, "vocab.txt")), "_UNK")
     docs = encode_sentences(read_lines(os.path.join(yahoo_dir, f"yahoo.{split}.txt")), vocab)
@@ -76,29 +67,6 @@ def save_yahoo_batches(yahoo_dir: str, path: str, count: int, batch_size: int, s
 
 
 OLD_MAX_ROWS = (1 << 25) // 10002  # the row cap before the allocator tuning, at PTB's vocabulary
-
-
-def worker_eval_iw(cfg: Dict[str, Any]) -> Dict[str, Any]:
-    """IW-NLL over the saved test batches in this process; the caller reads its peak RSS."""
-
-    paddle = paddle_setup(cfg["threads"])
-    from .metrics import default_max_rows, iw_log_likelihood
-    from .model import VAESeq2SeqModel
-
-    data, batches = load_batches(cfg["eval_batches"], paddle)
-    paddle.seed(1)
-    net = VAESeq2SeqModel(**cfg.get("model", MODEL), vocab_size=int(data["vocab_size"]), PAD_ID=int(data["pad_id"]),
-                          init_scale=0.1)
-    net.eval()
-    start, nll, sentences = time.perf_counter(), 0.0, 0
-    for batch in batches:
-        nll -= float(iw_log_likelihood(net, *batch, num_samples=cfg["iw_samples"], max_rows=cfg.get("max_rows"),
-                                      fold_bias=cfg.get("fold_bias", True)).sum())
-        sentences += batch[0].shape[0]
-    seconds = time.perf_counter() - start
-    return {"sec_per_sentence": seconds / sentences, "num_sentences": sentences, "iw_samples": cfg["iw_samples"],
-            "max_rows": cfg.get("max_rows") or default_max_rows(net), "mean_nll": nll / sentences,
-            "peak_rss_mb": peak_rss_mb()}
 
 
 def run_extra_rows(args, rows: List[str], results: Dict[str, Any], base: Dict[str, Any], tmp: str,
@@ -134,24 +102,3 @@ def yahoo_cost(row: Dict[str, Any], batch_size: int, epochs: int = 50) -> Dict[s
     steps = math.ceil(YAHOO_TRAIN_DOCUMENTS / batch_size)
     return {"yahoo_hours_per_epoch": row["sec_per_step"] * steps / 3600,
             f"yahoo_hours_{epochs}_epochs": row["sec_per_step"] * steps * epochs / 3600}
-
-
-def print_rows(results: Dict[str, Any]) -> None:
-    if "eval" in results:
-        print(f"{'evaluation':<30}{'s/sent':>10}{'sentences':>12}{'K':>6}{'row cap':>9}{'peak RSS MB':>14}")
-        for name, r in results["eval"].items():
-            if "error" in r:
-                print(f"{name:<30}  error: {r['error']}")
-            else:
-                print(f"{name:<30}{r['sec_per_sentence']:>10.3f}{r['num_sentences']:>12}{r['iw_samples']:>6}"
-                      f"{r['max_rows']:>9}{r['peak_rss_mb']:>14.0f}")
-    if "yahoo" in results:
-        print(f"{'yahoo-shape training':<22}{'s/step':>10}{'tokens/s':>12}{'peak RSS MB':>14}")
-        for name, r in results["yahoo"].items():
-            if "error" in r:
-                print(f"{name:<22}  error: {r['error']}")
-            else:
-                print(f"{name:<22}{r['sec_per_step']:>10.3f}{r['tokens_per_s']:>12.0f}{r['peak_rss_mb']:>14.0f}")
-                print(f"  at this speed, 50 epochs of {YAHOO_TRAIN_DOCUMENTS:,} documents: "
-                      f"{r['yahoo_hours_50_epochs']:.1f} h ({r['yahoo_hours_per_epoch']:.2f} h per epoch, "
-                      "dev passes not counted)")

@@ -1,6 +1,6 @@
 """Time the PTB training step against two variants that were tried and not adopted (README, "What was tried").
 
-    python scripts/step_variants.py --data_dir ../shared/data/ptb --variant dynamic|static|multi_tensor
+    python -m paddle_vae.bench.step_variants --data_dir ../shared/data/ptb --variant dynamic|static|multi_tensor
 
 Each call runs one variant in its own process: 3 warm-up steps, then the mean of 20 steps on the same
 shuffled PTB batches (seed 1) and the same initial weights, 2 threads by default. `static` wraps the model
@@ -13,9 +13,14 @@ import sys
 import time
 from typing import List, Optional
 
-sys.path.insert(0, __file__.rsplit("/scripts/", 1)[0])
+import paddle
+from paddle.static import InputSpec
 
-from paddle_vae import runtime  # noqa: E402
+from ..data import load_and_encode
+from ..loss import CrossEntropyWithKL
+from ..model import VAESeq2SeqModel
+from ..runtime import set_threads
+from .common import MODEL
 
 VARIANTS = ("dynamic", "static", "multi_tensor")
 
@@ -27,15 +32,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=20)
     args = p.parse_args(argv)
-    runtime.configure_cpu_env()
-    import paddle
-
-    from paddle_vae.bench_common import MODEL
-    from paddle_vae.data import load_and_encode
-    from paddle_vae.loss import CrossEntropyWithKL
-    from paddle_vae.model import VAESeq2SeqModel
-
-    runtime.set_threads(args.threads)
+    set_threads(args.threads)
     corpus = load_and_encode(argparse.Namespace(dataset="ptb", data_dir=args.data_dir, max_len=1280, batch_size=32,
                                                 seed=1))
     batches = []
@@ -45,7 +42,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             break
     paddle.seed(1)
     net = VAESeq2SeqModel(**MODEL, vocab_size=len(corpus.vocab), PAD_ID=corpus.pad_id, dec_dropout=0.5)
-    loss_fn = CrossEntropyWithKL(0.1, 1e-4, output_layer=net.decoder.output_fc)
+    loss_fn = CrossEntropyWithKL(0.1, 1e-4)
     opt = paddle.optimizer.Adam(1e-3, parameters=net.parameters(), grad_clip=paddle.nn.ClipGradByGlobalNorm(5.0),
                                 use_multi_tensor=args.variant == "multi_tensor")
 
@@ -53,8 +50,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         return loss_fn(*net(src, src_length, trg, trg_length), label)
 
     if args.variant == "static":
-        from paddle.static import InputSpec
-
         spec = [InputSpec([None] * len(t.shape), t.dtype) for t in batches[0]]
         forward = paddle.jit.to_static(forward, input_spec=spec, full_graph=True)
     losses = []

@@ -1,19 +1,20 @@
 """The benchmark's PyTorch row: the same model and step in PyTorch, run by an interpreter that has torch.
 
-torch is never a dependency of paddle_vae; `bench --torch_python` names the interpreter.
+torch is never a dependency of paddle_vae; `bench --torch_python` names the interpreter, and only that
+process imports this module.
 """
 from typing import Any, Dict
 
 import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
-from .bench_common import MODEL, time_steps
+from .common import BATCH_KEYS, MODEL, time_steps
 
 
 def worker_train_torch(cfg: Dict[str, Any]) -> Dict[str, Any]:
-    import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
-
+    """Seconds per step of the PTB model in PyTorch, on the same saved batches as the Paddle rows."""
     torch.set_num_threads(cfg["threads"])
     torch.manual_seed(1)
     data = np.load(cfg["batches"])
@@ -48,7 +49,7 @@ def worker_train_torch(cfg: Dict[str, Any]) -> Dict[str, Any]:
 
     net = TorchVAE()
     opt = torch.optim.Adam(net.parameters(), 1e-3)
-    batches = [[torch.from_numpy(data[f"{k}{i}"]) for k in ("src", "src_len", "trg", "trg_len", "label")]
+    batches = [[torch.from_numpy(data[f"{k}{i}"]) for k in BATCH_KEYS]
                for i in range(int(data["n"]))]
 
     def step(b):

@@ -1,0 +1,128 @@
+"""The bench's Paddle workers: one training, sampling or IW-evaluation row, run in its own process.
+
+`python -m paddle_vae.bench --_worker NAME` imports this module only in the
+worker process, so Paddle is loaded after `paddle_vae/__init__.py` has set the
+process up (runtime.configure_cpu_env) with the environment the orchestrator
+chose for the row, and the row's peak RSS is its own.
+"""
+import time
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+from ..config import ModelConfig
+from ..loss import CrossEntropyWithKL
+from ..metrics import default_max_rows, iw_log_likelihood
+from ..model import VAESeq2SeqInferModel, VAESeq2SeqModel
+from ..runtime import set_threads
+from .common import BATCH_KEYS, MODEL, peak_rss_mb, time_steps
+
+REF_SAMPLE_BATCH, REF_MAX_STEPS = 32, 100
+
+
+def paddle_setup(threads: int) -> None:
+    """The row's thread count, on CPU (the MKL and allocator set-up already ran, on package import)."""
+    set_threads(threads)
+    paddle.set_device("cpu")
+
+
+def load_batches(path: str) -> Tuple[Any, List[List[paddle.Tensor]]]:
+    """The saved .npz (its metadata) and its batches as tensors, in order."""
+    data = np.load(path)
+    return data, [[paddle.to_tensor(data[f"{k}{i}"]) for k in BATCH_KEYS] for i in range(int(data["n"]))]
+
+
+def worker_train_paddle(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """Seconds per training step (Adam, global-norm clipping) of the configured model on the saved batches."""
+    paddle_setup(cfg["threads"])
+    data, batches = load_batches(cfg["batches"])
+    paddle.seed(1)
+    decoder = cfg.get("decoder", "lstm")  # the Transformer row: Texar's sizes, ModelConfig's defaults
+    transformer = ModelConfig(vocab_size=0).transformer_kwargs() if decoder == "transformer" else None
+    net = VAESeq2SeqModel(**cfg.get("model", MODEL), vocab_size=int(data["vocab_size"]), PAD_ID=int(data["pad_id"]),
+                          dec_dropout=0.5, init_scale=0.1, decoder_impl=cfg["impl"],
+                          decoder=decoder, transformer=transformer)
+    loss_fn = CrossEntropyWithKL(0.1, 1e-4)
+    opt = paddle.optimizer.Adam(1e-3, parameters=net.parameters(), grad_clip=paddle.nn.ClipGradByGlobalNorm(5.0))
+
+    def step(b):
+        loss = loss_fn(*net(*b[:4]), b[4])
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
+        return float(loss)
+
+    return time_steps(step, batches, cfg)
+
+
+def worker_sample(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """Prior samples per second on the reference's decoding path or ours, with their lengths."""
+    paddle_setup(cfg["threads"])
+    data = np.load(cfg["batches"])
+    paddle.seed(1)
+    net = VAESeq2SeqInferModel(**MODEL, vocab_size=int(data["vocab_size"]), PAD_ID=int(data["pad_id"]),
+                               start_token=int(data["bos_id"]), end_token=int(data["eos_id"]),
+                               max_out_len=REF_MAX_STEPS, decode_strategy="sampling")
+    net.decoder.output_fc.bias.set_value(data["unigram_log_prob"].astype("float32"))
+    net.eval()
+    eos = int(data["eos_id"])
+    total = cfg["num_sentences"]
+
+    if cfg["path"].startswith("reference"):
+        dec = net.decoder
+        # "reference_as_shipped": the reference's trained model never emitted EOS, so its samples all ran
+        # to the limit; an end token that is never sampled (<bos>) reproduces that on these weights.
+        end_token = int(data["bos_id"]) if cfg["path"] == "reference_as_shipped" else net.end_token
+
+        def output_fn(x):  # the reference: sample, then hand beam search a one-hot "distribution"
+            probs = F.softmax(paddle.squeeze(dec.output_fc(x), [1]))
+            return F.one_hot(paddle.multinomial(probs), probs.shape[-1])
+
+        def run(z):
+            h, c = net.initial_states(z)
+            decoder = nn.BeamSearchDecoder(dec.cell, net.start_token, end_token, 1,
+                                           embedding_fn=dec.trg_embedder, output_fn=output_fn)
+            out, _ = nn.dynamic_decode(decoder, inits=[[h[0], c[0]]], max_step_num=REF_MAX_STEPS,
+                                       latent_z=decoder.tile_beam_merge_with_batch(z, 1))
+            return out.numpy()[:, :, 0]
+        batch = REF_SAMPLE_BATCH
+    else:
+        def run(z):
+            return net(z).numpy()
+        batch = cfg["batch"]
+
+    with paddle.no_grad():
+        run(paddle.randn([min(batch, 8), MODEL["latent_size"]]))  # warm-up
+        lengths, start = [], time.perf_counter()
+        for first in range(0, total, batch):
+            ids = run(paddle.randn([min(batch, total - first), MODEL["latent_size"]]))
+            lengths += [list(row).index(eos) if eos in row else len(row) for row in ids]
+        seconds = time.perf_counter() - start
+    return {"sentences_per_s": total / seconds, "num_sentences": total, "batch": batch,
+            "mean_length": float(np.mean(lengths)), "ended_with_eos": float(np.mean(
+                [n < REF_MAX_STEPS for n in lengths])), "peak_rss_mb": peak_rss_mb()}
+
+
+def worker_eval_iw(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """IW-NLL over the saved test batches in this process; the caller reads its peak RSS."""
+    paddle_setup(cfg["threads"])
+    data, batches = load_batches(cfg["eval_batches"])
+    paddle.seed(1)
+    net = VAESeq2SeqModel(**cfg.get("model", MODEL), vocab_size=int(data["vocab_size"]), PAD_ID=int(data["pad_id"]),
+                          init_scale=0.1)
+    net.eval()
+    start, nll, sentences = time.perf_counter(), 0.0, 0
+    for batch in batches:
+        nll -= float(iw_log_likelihood(net, *batch, num_samples=cfg["iw_samples"], max_rows=cfg.get("max_rows"),
+                                      fold_bias=cfg.get("fold_bias", True)).sum())
+        sentences += batch[0].shape[0]
+    seconds = time.perf_counter() - start
+    return {"sec_per_sentence": seconds / sentences, "num_sentences": sentences, "iw_samples": cfg["iw_samples"],
+            "max_rows": cfg.get("max_rows") or default_max_rows(net), "mean_nll": nll / sentences,
+            "peak_rss_mb": peak_rss_mb()}
+
+
+WORKERS = {"train_paddle": worker_train_paddle, "sample": worker_sample, "eval_iw": worker_eval_iw}
