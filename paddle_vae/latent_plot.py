@@ -11,6 +11,8 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from .data import SAMPLE_DIR, load_corpus
+from .figures import pyplot, save_figure
+from .generate import VAEGenerator
 
 
 def pca_2d(points: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -31,13 +33,7 @@ def _sample_labels(split: str) -> Optional[List[List[str]]]:
 
 def plot_latent(bundle: str, args, out_path: str, split: str = "test", max_sentences: int = 5000) -> str:
     """Encode the split with the bundle, project the posterior means, colour by labels or by length."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .generate import VAEGenerator
-
+    plt = pyplot()
     vae = VAEGenerator.from_pretrained(bundle, allow_pickle=getattr(args, "allow_pickle", False))
     splits, _ = load_corpus(args)
     sentences = splits[split][:max_sentences]
@@ -62,8 +58,4 @@ def plot_latent(bundle: str, args, out_path: str, split: str = "test", max_sente
         ax.set_ylabel(f"PC2 ({100 * explained[1]:.0f}%)")
     fig.suptitle(f"{os.path.basename(os.path.normpath(bundle))}: {len(sentences)} {split} sentences", fontsize=9)
     fig.tight_layout()
-    tmp = out_path + ".tmp.png"
-    fig.savefig(tmp, dpi=70)
-    plt.close(fig)
-    os.replace(tmp, out_path)
-    return out_path
+    return save_figure(fig, out_path, dpi=70)

@@ -11,6 +11,8 @@ import sys
 from typing import Dict, List, Optional
 
 from .errors import DataError, UsageError, cli_entry
+from .figures import pyplot, save_figure
+from .rate_plot import plot_rate
 
 
 def read_log(run_dir: str) -> List[Dict]:
@@ -25,11 +27,7 @@ def read_log(run_dir: str) -> List[Dict]:
 
 
 def plot_curves(records: List[Dict], out_path: str) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     steps = [r for r in records if r["event"] == "step"]
     epochs = [r for r in records if r["event"] == "epoch"]
     x = [r["step"] for r in steps]
@@ -49,11 +47,7 @@ def plot_curves(records: List[Dict], out_path: str) -> str:
     for a in axes[1]:
         a.set_xlabel("step")
     fig.tight_layout()
-    tmp = out_path + ".tmp.png"
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    os.replace(tmp, out_path)
-    return out_path
+    return save_figure(fig, out_path, dpi=80)
 
 
 @cli_entry
@@ -69,11 +63,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--output", default=None, help="default: RUN_DIR/curves.png or BUNDLE/latent.png")
     args = p.parse_args(argv)
     if args.rate is not None:
-        from .rate_plot import plot_rate
-
         out = plot_rate(args.rate, args.output or "rate.png")
     elif args.latent is not None:
-        from .latent_plot import plot_latent
+        from .latent_plot import plot_latent  # lazy: it loads Paddle (through generate), the other pictures do not
 
         out = plot_latent(args.latent, args, args.output or os.path.join(args.latent, "latent.png"))
     elif args.run_dir is not None:

@@ -9,8 +9,10 @@ committed result JSONs, so the picture is regenerated from the same numbers as t
 import os
 from typing import Dict, List
 
+from .errors import UsageError
 from .experiments.runfolder import read_json
 from .experiments.spec import default_results_dir, flag_value, load_table
+from .figures import pyplot, save_figure
 
 
 def finished_rows(table_path: str) -> List[Dict]:
@@ -25,16 +27,10 @@ def finished_rows(table_path: str) -> List[Dict]:
 
 
 def plot_rate(table_path: str, out_path: str) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = finished_rows(table_path)
     vaes = [r for r in rows if not r["is_lm"]]
     if not vaes:
-        from .errors import UsageError
-
         raise UsageError(f"no finished VAE row in {table_path} yet: nothing to plot")
     fig, (nll_ax, bleu_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
     for lm in (r for r in rows if r["is_lm"]):
@@ -51,7 +47,4 @@ def plot_rate(table_path: str, out_path: str) -> str:
     nll_ax.set(xlabel="KL (nats, test)", ylabel="IW-NLL (nats per sentence, test)", title="likelihood vs rate")
     bleu_ax.set(xlabel="KL (nats, test)", ylabel="greedy reconstruction BLEU", title="reconstruction vs rate")
     fig.tight_layout()
-    os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
-    fig.savefig(out_path, dpi=110)
-    plt.close(fig)
-    return out_path
+    return save_figure(fig, out_path, dpi=110)
