@@ -15,15 +15,18 @@ bundle someone shared runs none of their code. Older bundles hold pickles
 says it trusts them (`allow_pickle`), and `python -m paddle_vae.bundle
 convert OLD NEW` rewrites one in the safe format.
 """
+import argparse
 import json
 import os
 import shutil
+import sys
 import warnings
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
+from safetensors.numpy import load_file, save
 
-from .errors import CheckpointError
+from .errors import CheckpointError, cli_entry
 from .optimizer_state import param_names, rename_optimizer_state, set_optimizer_state
 
 PARAMS_FILE, OPT_FILE = "model.safetensors", "optimizer.safetensors"
@@ -77,8 +80,6 @@ def save_tensors(state: Dict[str, Any], path: str) -> None:
 
     Serialised in memory and written by Python, so a full disk is an OSError naming the file. Through
     numpy: safetensors' own paddle module needs Paddle 3 (it names float8 dtypes at import)."""
-    from safetensors.numpy import save
-
     tensors = {k: np.ascontiguousarray(v.numpy()) for k, v in state.items() if _is_tensor(v)}
     write_bytes_atomic(path, save(tensors))
     others = {k: v for k, v in state.items() if not _is_tensor(v)}
@@ -92,8 +93,7 @@ def _is_tensor(value: Any) -> bool:
 
 def load_tensors(path: str) -> Dict[str, Any]:
     """What `save_tensors` wrote, as CPU tensors; never unpickles."""
-    import paddle
-    from safetensors.numpy import load_file
+    import paddle  # lazy, as everywhere in this module: prepare_corpus and the CLIs' --help import it without Paddle
 
     state: Dict[str, Any] = {k: paddle.to_tensor(v, place=paddle.CPUPlace()) for k, v in load_file(path).items()}
     if os.path.isfile(path + ".json"):
@@ -271,10 +271,6 @@ def convert(old: str, new: str) -> str:
 
 def main(argv=None) -> int:
     """`python -m paddle_vae.bundle convert OLD NEW`: an old pickle bundle you trust, as a safe bundle."""
-    import argparse
-
-    from .errors import cli_entry
-
     p = argparse.ArgumentParser(prog="python -m paddle_vae.bundle", description=main.__doc__)
     p.add_argument("action", choices=["convert"])
     p.add_argument("old", help="the old-format bundle folder (it is unpickled: only for bundles you trust)")
@@ -290,6 +286,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.exit(main())

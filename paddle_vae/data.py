@@ -11,7 +11,7 @@ import os
 from collections import Counter
 from functools import partial
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -81,7 +81,7 @@ def load_corpus(args: argparse.Namespace) -> Tuple[Dict[str, List[List[str]]], O
 def _load_from_paddlenlp(dataset: str) -> Tuple[Dict[str, List[List[str]]], Optional[List[str]]]:
     if dataset not in PADDLENLP_NAMES:
         raise DataError(f"--dataset {dataset} needs --data_dir")
-    from paddlenlp.datasets import load_dataset
+    from paddlenlp.datasets import load_dataset  # lazy, as all paddlenlp here: it takes seconds to import
 
     try:
         splits_ds = load_dataset(PADDLENLP_NAMES[dataset], splits=SPLITS)
@@ -246,7 +246,7 @@ class Corpus:
 
     def loader(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 1, num_replicas: int = 1,
                rank: int = 0):
-        import paddle
+        import paddle  # lazy: reading and encoding a corpus (prepare_corpus, predict's start) needs no Paddle
 
         dataset = TokenDataset(self.splits[split])
         sampler = BucketBatchSampler([len(s) for s in dataset.ids], batch_size, shuffle, seed, num_replicas, rank)
@@ -291,13 +291,17 @@ def load_and_encode(args: argparse.Namespace, vocab=None) -> Corpus:
     return Corpus({s: encode_sentences(token_splits[s], vocab) for s in SPLITS}, vocab)
 
 
-def create_data_loader(args: argparse.Namespace, vocab=None):
-    """The reference's entry point: (train_loader, dev_loader, test_loader, vocab, bos_id, eos_id, pad_id).
+def create_data_loader(args: argparse.Namespace, vocab=None) -> Tuple[Any, Any, Any, Any, int, int, int]:
+    """The reference's entry point, with its return value: (train_loader, dev_loader, test_loader, vocab,
+    bos_id, pad_id, number of training sentences).
 
-    Unlike the reference, the test loader iterates the test split.
+    The reference returns no eos_id (its EOS and padding share one id); ours differ, so a caller that needs
+    EOS takes `corpus.eos_id` from `load_and_encode` instead. Unlike the reference, the test loader
+    iterates the test split (the reference's draws dev batch indices).
     """
     corpus = load_and_encode(args, vocab)
     train_loader = corpus.loader("train", args.batch_size, shuffle=True, seed=args.seed)
     dev_loader = corpus.loader("valid", args.batch_size)
     test_loader = corpus.loader("test", args.batch_size)
-    return train_loader, dev_loader, test_loader, corpus.vocab, corpus.bos_id, corpus.eos_id, corpus.pad_id
+    return (train_loader, dev_loader, test_loader, corpus.vocab, corpus.bos_id, corpus.pad_id,
+            corpus.num_train_sentences)

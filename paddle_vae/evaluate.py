@@ -8,12 +8,12 @@ import sys
 from typing import Dict, List, Optional
 
 from . import runtime
-
-runtime.configure_cpu_env()
-
-from .errors import UsageError, cli_entry  # noqa: E402
-from .metrics import evaluate_loader  # noqa: E402
-from .progress import wants_progress  # noqa: E402
+from .args import build_parser as base_parser, parse_args
+from .bundle import write_json_atomic
+from .data import load_and_encode
+from .errors import UsageError, cli_entry
+from .metrics import evaluate_loader
+from .progress import wants_progress
 
 
 def format_table(metrics: Dict[str, float]) -> str:
@@ -30,8 +30,6 @@ def format_table(metrics: Dict[str, float]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .args import build_parser as base_parser
-
     p = base_parser()
     p.description = "Evaluate a trained bundle on a split: ELBO, IW-NLL, KL, MI, AU, greedy BLEU."
     p.add_argument("--split", default="test", choices=["train", "valid", "test"])
@@ -49,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 @cli_entry
 def main(argv: Optional[List[str]] = None) -> int:
-    from .args import parse_args
+    # Lazy on purpose: importing this module must not import generate (tests/test_metrics.py pins it), so
+    # the estimators stay in metrics and are not re-implemented next to the generator.
     from .generate import VAEGenerator
 
     args = parse_args(argv, build_parser())
@@ -67,8 +66,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     vae = VAEGenerator.from_pretrained(args.init_from_ckpt, allow_pickle=args.allow_pickle)
     # Read the split as the bundle was trained, unless the flags say otherwise.
     args.tokenizer, args.lowercase = args.tokenizer or vae.tokenizer, args.lowercase or vae.lowercase
-    from .data import load_and_encode
-
     corpus = load_and_encode(args, vocab=vae.vocab)
     if args.max_sentences:
         corpus.splits[args.split] = corpus.splits[args.split][:args.max_sentences]
@@ -78,8 +75,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     metrics.update(split=args.split, dataset=args.dataset, checkpoint=args.init_from_ckpt)
     print(format_table(metrics))
     if args.output_json:
-        from .bundle import write_json_atomic
-
         write_json_atomic(args.output_json, metrics)
     return 0
 

@@ -19,16 +19,16 @@ import shutil
 import sys
 from typing import List, Optional
 
+import numpy as np
+import paddle
+from paddle import inference
+
 from . import runtime
-
-runtime.configure_cpu_env()
-
-import numpy as np  # noqa: E402
-import paddle  # noqa: E402
-
-from .bundle import CONFIG_FILE, VOCAB_FILE, read_bundle, replace_dir, write_json_atomic  # noqa: E402
-from .errors import CheckpointError, UsageError, cli_entry  # noqa: E402
-from .generate import VAEGenerator  # noqa: E402
+from .args import add_decode_flags, build_parser as base_parser, parse_args
+from .bundle import CONFIG_FILE, VOCAB_FILE, read_bundle, replace_dir, write_json_atomic
+from .data import vocab_from_tokens
+from .errors import CheckpointError, UsageError, cli_entry
+from .generate import VAEGenerator
 
 PREFIX = "vae_decoder"
 META_FILE = "export.json"
@@ -91,10 +91,6 @@ class ExportedGenerator:
     ids_to_text = VAEGenerator.ids_to_text
 
     def __init__(self, path: str, num_threads: Optional[int] = None):
-        from paddle import inference
-
-        from .data import vocab_from_tokens
-
         program, params = model_files(path)
         try:
             with open(os.path.join(path, CONFIG_FILE), encoding="utf-8") as f:
@@ -131,8 +127,6 @@ class ExportedGenerator:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .args import add_decode_flags, build_parser as base_parser
-
     p = base_parser()
     p.description = "Export a trained bundle's z -> sentence decoder for Paddle Inference."
     p.set_defaults(init_from_ckpt=os.path.join("model", "final"), beam_size=4)
@@ -143,8 +137,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 @cli_entry
 def main(argv: Optional[List[str]] = None) -> int:
-    from .args import parse_args
-
     args = parse_args(argv, build_parser())
     # Tracing runs no real arithmetic, and a CPU trace is what Paddle Inference on CPU loads.
     runtime.set_device("cpu")

@@ -9,20 +9,18 @@ All decoding runs through `paddle.Model.predict_batch` on a
 """
 from typing import Any, Dict, List, Optional, Sequence
 
-from . import runtime
+import numpy as np
+import paddle
 
-runtime.configure_cpu_env()
-
-import numpy as np  # noqa: E402
-import paddle  # noqa: E402
-
-from .bundle import load_weights, read_bundle, save_bundle  # noqa: E402
-from .config import ModelConfig  # noqa: E402
-from .data import prepare_train_input, vocab_from_tokens, vocab_tokens  # noqa: E402
-from .errors import UsageError  # noqa: E402
-from .metrics import bleu_greedy, is_lm, iw_log_likelihood  # noqa: E402
-from .networks import build_infer_network  # noqa: E402
-from .progress import progress_bar, wants_progress  # noqa: E402
+from .bundle import load_weights, read_bundle, save_bundle
+from .config import ModelConfig
+from .data import (BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, UNK_TOKEN, encode_sentences, prepare_train_input,
+                   unknown_share, vocab_from_tokens, vocab_tokens)
+from .errors import UsageError
+from .metrics import bleu_greedy, cut_at_eos, is_lm, iw_log_likelihood
+from .networks import build_infer_network
+from .progress import progress_bar, wants_progress
+from .tokenizers import tokenize
 
 STRATEGIES = ("sampling", "greedy", "beam")
 DECODE_BATCH = 512
@@ -67,8 +65,6 @@ class VAEGenerator:
     # -- helpers -----------------------------------------------------------------
     def tokenize(self, sentence: str) -> List[str]:
         """A raw sentence as training saw it: the bundle's tokenizer and lowercasing ("Hello, world!" works)."""
-        from .tokenizers import tokenize
-
         return tokenize(sentence, self.tokenizer, self.lowercase)
 
     def _check_sentences(self, sentences: Sequence[str]) -> List[List[str]]:
@@ -88,24 +84,18 @@ class VAEGenerator:
 
     def unknown_share(self, sentences: Sequence[str]) -> float:
         """Share of the sentences' tokens that this bundle's vocabulary does not know."""
-        from .data import unknown_share
-
         return unknown_share(self._check_sentences(sentences), self.vocab)
 
     def _batch(self, tokenized: List[List[str]]):
         """Encoder/decoder tensors for sentences; unknown words become the unknown token."""
-        get, unk = self.vocab.token_to_idx.get, self.vocab.token_to_idx[self.vocab.unk_token]
-        ids = [[get(t, unk) for t in sent] for sent in tokenized]
-        arrays = prepare_train_input(ids, self.config["bos_id"], self.config["eos_id"], self.config["pad_id"])
+        arrays = prepare_train_input(encode_sentences(tokenized, self.vocab), self.config["bos_id"],
+                                     self.config["eos_id"], self.config["pad_id"])
         return [paddle.to_tensor(a) for a in arrays]
 
     def ids_to_text(self, ids: np.ndarray) -> str:
         """Tokens up to the first EOS; a sentence that never emitted EOS keeps every token."""
-        ids = list(np.asarray(ids).reshape(-1))
-        eos = self.config["eos_id"]
-        if eos in ids:
-            ids = ids[:ids.index(eos)]
-        return " ".join(self.vocab.idx_to_token[int(i)] for i in ids)
+        ids = cut_at_eos(np.asarray(ids).reshape(-1), self.config["eos_id"])
+        return " ".join(self.vocab.idx_to_token[i] for i in ids)
 
     def decode(self, latent_z: np.ndarray, strategy: str = "greedy", beam_size: int = 4, max_len: int = 50,
                temperature: float = 1.0, seed: Optional[int] = None, progress: Optional[bool] = None) -> List[str]:
@@ -206,8 +196,6 @@ def untrained_generator(vocab_tokens_list: Optional[Sequence[str]] = None, embed
                         hidden_size: int = 256, latent_size: int = 32, num_layers: int = 1, init_scale: float = 0.1,
                         seed: int = 1) -> VAEGenerator:
     """A randomly initialised model (PTB-sized by default) for experiments without a checkpoint."""
-    from .data import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, UNK_TOKEN
-
     tokens = list(vocab_tokens_list) if vocab_tokens_list else [PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN] + [
         f"w{i}" for i in range(9998)]
     paddle.seed(seed)

@@ -208,7 +208,7 @@ def active_units(means: np.ndarray, threshold: float = AU_THRESHOLD) -> int:
 
 def corpus_bleu(hypotheses: Sequence[Sequence], references: Sequence[Sequence]) -> float:
     """Corpus BLEU-4 (0-100, no smoothing, one reference each) by paddlenlp.metrics.BLEU."""
-    from paddlenlp.metrics import BLEU
+    from paddlenlp.metrics import BLEU  # lazy: paddlenlp takes seconds to import, and only BLEU needs it here
 
     bleu = BLEU(n_size=4)
     for hyp, ref in zip(hypotheses, references):
@@ -216,7 +216,8 @@ def corpus_bleu(hypotheses: Sequence[Sequence], references: Sequence[Sequence]) 
     return 100.0 * bleu.score() if bleu.bp_c > 0 else 0.0
 
 
-def _cut(ids: Sequence[int], eos: int) -> List[int]:
+def cut_at_eos(ids: Sequence[int], eos: int) -> List[int]:
+    """The ids before the first EOS, as ints; a decode that never emitted EOS keeps every id."""
     ids = [int(i) for i in ids]
     return ids[:ids.index(eos)] if eos in ids else ids
 
@@ -233,7 +234,7 @@ def greedy_reconstruction_ids(net, src: paddle.Tensor, src_length: paddle.Tensor
         ids = [row for s in range(0, mean.shape[0], step) for row in net(mean[s:s + step]).numpy()]
     finally:
         net.decode_strategy, net.max_out_len = saved
-    return [_cut(row, net.end_token) for row in ids]
+    return [cut_at_eos(row, net.end_token) for row in ids]
 
 
 def reference_ids(label: paddle.Tensor, trg_length: paddle.Tensor) -> List[List[int]]:

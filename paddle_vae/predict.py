@@ -16,18 +16,17 @@ import sys
 from typing import Callable, List, Optional
 
 from . import runtime
-
-runtime.configure_cpu_env()
-
-from .errors import DataError, UsageError, cli_entry  # noqa: E402
+from .args import add_decode_flags, build_parser as base_parser, parse_args
+from .bundle import write_text_atomic
+from .data import warn_unknown_share
+from .errors import DataError, UsageError, cli_entry
+from .textio import read_text
 
 DEFAULT_CKPT = os.path.join("model", "final")
 logger = logging.getLogger("paddle_vae")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .args import add_decode_flags, build_parser as base_parser
-
     p = base_parser()
     p.description = "Generate with a trained bundle: sample, reconstruct, interpolate or encode."
     p.set_defaults(init_from_ckpt=DEFAULT_CKPT)
@@ -44,8 +43,6 @@ def read_input(path: Optional[str], mode: str) -> List[str]:
     """Every line of the input file, blank ones included (BOM dropped, LF or CRLF)."""
     if not path:
         raise UsageError(f"--mode {mode} needs --input_file")
-    from .textio import read_text
-
     lines = read_text(path).splitlines()
     if not any(line.strip() for line in lines):
         raise DataError(f"{path}: no sentences (the file is empty or holds only blank lines)")
@@ -73,8 +70,6 @@ def generate_lines(vae, args: argparse.Namespace) -> List[str]:
     bar = dict(progress=False if getattr(args, "quiet", False) else None)
     if args.mode == "sample":
         return vae.sample(num=args.num_samples, temperature=args.temperature, **decode, **bar)
-    from .data import warn_unknown_share
-
     inputs = read_input(args.input_file, args.mode)
     warn_unknown_share(vae.unknown_share([line for line in inputs if line.strip()]), args.input_file)
     if args.mode == "interpolate":
@@ -88,12 +83,10 @@ def generate_lines(vae, args: argparse.Namespace) -> List[str]:
 
 @cli_entry
 def main(argv: Optional[List[str]] = None) -> int:
-    from .args import parse_args
-
     args = parse_args(argv, build_parser())
     runtime.set_device(args.device)
     runtime.set_threads(args.num_threads)
-    from .bundle import write_text_atomic
+    # Lazy on purpose: it loads Paddle, so `predict --help` and a flag error answer at once.
     from .generate import VAEGenerator
 
     lines = generate_lines(VAEGenerator.from_pretrained(args.init_from_ckpt, allow_pickle=args.allow_pickle), args)

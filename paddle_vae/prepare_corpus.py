@@ -20,15 +20,17 @@ import sys
 from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from .bundle import write_json_atomic, write_text_atomic
+from .data import SPLITS
 from .errors import DataError, UsageError, cli_entry
+from .textio import PREPARE_FILE, read_text
+from .tokenizers import TOKENIZERS, cjk_share, default_tokenizer, paragraphs, split_sentences, tokenize
 
 logger = logging.getLogger("paddle_vae")
 Sentence = List[str]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .tokenizers import TOKENIZERS
-
     p = argparse.ArgumentParser(prog="python -m paddle_vae.prepare_corpus", allow_abbrev=False,
                                 description="Raw UTF-8 text -> DIR/{train,valid,test}.txt + DIR/prepare.json",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -62,9 +64,6 @@ def parse_fractions(text: str) -> Tuple[float, float, float]:
 
 def read_paragraphs(paths: Sequence[str]) -> Tuple[List[str], int]:
     """Paragraphs of every file in order (a file boundary ends a paragraph), and the raw line count."""
-    from .textio import read_text
-    from .tokenizers import paragraphs
-
     out, num_lines = [], 0
     for path in paths:
         text = read_text(path)
@@ -75,8 +74,6 @@ def read_paragraphs(paths: Sequence[str]) -> Tuple[List[str], int]:
 
 def tokenize_paragraphs(paras: List[str], tokenizer: str, lowercase: bool) -> List[List[Sentence]]:
     """Each paragraph as a list of tokenised sentences."""
-    from .tokenizers import split_sentences, tokenize
-
     return [[tokenize(s, tokenizer, lowercase) for s in split_sentences(p)] for p in paras]
 
 
@@ -128,11 +125,6 @@ def vocab_stats(train: List[Sentence]) -> Dict[str, Any]:
 
 def prepare(args: argparse.Namespace) -> Dict[str, Any]:
     """Run the whole pipeline; returns what prepare.json holds."""
-    from .bundle import write_json_atomic, write_text_atomic
-    from .data import SPLITS
-    from .textio import PREPARE_FILE
-    from .tokenizers import cjk_share, default_tokenizer
-
     fractions = parse_fractions(args.split)
     if args.min_len < 1 or args.max_len < args.min_len:
         raise UsageError(f"need 1 <= --min_len <= --max_len, got {args.min_len} and {args.max_len}")

@@ -6,6 +6,8 @@ for quiet output, so logs, pipes and CI output stay free of carriage returns.
 import sys
 from typing import Any, Optional
 
+from tqdm import tqdm
+
 
 def wants_progress(quiet: bool = False) -> bool:
     """True when a progress bar would reach a person: not quiet, and stderr is a terminal."""
@@ -14,7 +16,5 @@ def wants_progress(quiet: bool = False) -> bool:
 
 def progress_bar(total: Optional[int], desc: str, enabled: bool, unit: str = "sent") -> Any:
     """A tqdm bar (a no-op object when disabled); call `.update(n)` and `.close()`."""
-    from tqdm import tqdm
-
     return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True, leave=False,
                 file=sys.stderr)

@@ -6,7 +6,9 @@ MKL_DEBUG_CPU_TYPE=5 is set before the first matrix product; on the 2-core
 AMD EPYC dev machine that alone is a 2.8x faster output projection
 (see README, "Speed").
 """
+import ctypes
 import os
+import platform
 import sys
 import warnings
 import zlib  # before paddle: Paddle 2.6's libpaddle exports its own zlib (see below)
@@ -72,8 +74,6 @@ def _keep_freed_buffers() -> None:
             or os.environ.get("PADDLE_VAE_NO_MALLOC_SETUP")):
         return
     try:
-        import ctypes
-
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
         libc.mallopt(-1, TRIM_THRESHOLD)  # M_TRIM_THRESHOLD
@@ -83,7 +83,7 @@ def _keep_freed_buffers() -> None:
 
 def set_threads(num_threads: int = None) -> int:
     """Use `num_threads`, else the user's OMP_NUM_THREADS, else every core; returns the count used."""
-    from paddle.base import core
+    from paddle.base import core  # lazy: this module runs before Paddle is imported (see configure_cpu_env)
 
     user = int(_USER_THREADS) if _USER_THREADS and _USER_THREADS.isdigit() else 0
     n = num_threads or user or available_cores()
@@ -95,7 +95,7 @@ def set_threads(num_threads: int = None) -> int:
 def _limit_numpy_blas(num_threads: int) -> None:
     """numpy's BLAS gets the same thread count as Paddle's kernels, so the two do not oversubscribe the cores."""
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # optional: see the ImportError below
     except ImportError:  # scikit-learn (a paddlenlp dependency) brings it; without it BLAS keeps its default
         return
     threadpool_limits(num_threads, user_api="blas")
@@ -103,7 +103,7 @@ def _limit_numpy_blas(num_threads: int) -> None:
 
 def set_device(device: str) -> str:
     """Select the device; `gpu` without a usable GPU falls back to CPU with a warning."""
-    import paddle
+    import paddle  # lazy: this module runs before Paddle is imported
 
     if device == "gpu" and not (paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0):
         warnings.warn("--device gpu requested but Paddle sees no GPU; training on CPU instead", stacklevel=2)
@@ -122,6 +122,4 @@ def cpu_name() -> str:
             return f"{fields['model name']} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')})"
     except OSError:
         pass
-    import platform
-
     return platform.processor() or "unknown CPU"

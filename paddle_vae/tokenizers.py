@@ -15,6 +15,8 @@ import logging
 import re
 from typing import Callable, Dict, List
 
+from .errors import UsageError
+
 TOKENIZERS = ("basic", "whitespace", "jieba", "char")
 BOM = "\ufeff"
 
@@ -114,14 +116,14 @@ def _char(text: str) -> List[str]:
 
 
 def _basic() -> Callable[[str], List[str]]:
-    from paddlenlp.transformers import BasicTokenizer
+    from paddlenlp.transformers import BasicTokenizer  # lazy: paddlenlp takes seconds to import, most corpora never ask
 
     tokenizer = BasicTokenizer(do_lower_case=False)  # lowercasing is the caller's --lowercase, not implied
     return lambda text: [t for tok in tokenizer.tokenize(text) for t in tok.split()]
 
 
 def _jieba() -> Callable[[str], List[str]]:
-    import jieba
+    import jieba  # lazy: only Chinese corpora need it
 
     if logging.getLogger("paddle_vae").getEffectiveLevel() > logging.DEBUG:
         jieba.setLogLevel(logging.WARNING)  # its "Building prefix dict ..." lines are not ours to print
@@ -136,7 +138,6 @@ _CACHE: Dict[str, Callable[[str], List[str]]] = {}
 def get_tokenizer(name: str) -> Callable[[str], List[str]]:
     """A function str -> tokens for one of TOKENIZERS (built once per process)."""
     if name not in _FACTORIES:
-        from .errors import UsageError
 
         raise UsageError(f"unknown tokenizer {name!r}; choose one of {', '.join(TOKENIZERS)}")
     if name not in _CACHE:

@@ -15,7 +15,7 @@ import paddle.nn.functional as F
 
 from ..config import ModelConfig
 from ..loss import CrossEntropyWithKL
-from ..metrics import default_max_rows, iw_log_likelihood
+from ..metrics import cut_at_eos, default_max_rows, iw_log_likelihood
 from ..model import VAESeq2SeqInferModel, VAESeq2SeqModel
 from ..runtime import set_threads
 from .common import BATCH_KEYS, MODEL, peak_rss_mb, time_steps
@@ -99,7 +99,7 @@ def worker_sample(cfg: Dict[str, Any]) -> Dict[str, Any]:
         lengths, start = [], time.perf_counter()
         for first in range(0, total, batch):
             ids = run(paddle.randn([min(batch, total - first), MODEL["latent_size"]]))
-            lengths += [list(row).index(eos) if eos in row else len(row) for row in ids]
+            lengths += [len(cut_at_eos(row, eos)) for row in ids]
         seconds = time.perf_counter() - start
     return {"sentences_per_s": total / seconds, "num_sentences": total, "batch": batch,
             "mean_length": float(np.mean(lengths)), "ended_with_eos": float(np.mean(
