@@ -45,9 +45,22 @@ def test_padding_id_is_distinct_from_every_word_and_special():
     assert (trg != corpus.pad_id).all()
 
 
+def test_create_data_loader_returns_the_reference_tuple():
+    """PaddleNLP's vae-seq2seq: (train_loader, dev_loader, test_loader, vocab, bos_id, pad_id, len(train_ds))."""
+    args = make_args(batch_size=64)
+    result = data.create_data_loader(args)
+    corpus = data.load_and_encode(args)
+    assert len(result) == 7
+    train_loader, _, _, vocab, bos_id, pad_id, num_train = result
+    assert vocab.to_tokens(bos_id) == data.BOS_TOKEN and bos_id == corpus.bos_id
+    assert vocab.to_tokens(pad_id) == data.PAD_TOKEN and pad_id == corpus.pad_id
+    assert num_train == len(corpus.splits["train"]) > 0
+    assert sum(int(batch[0].shape[0]) for batch in train_loader) == num_train
+
+
 def test_test_loader_iterates_the_test_split():
     args = make_args(batch_size=64)
-    _, dev_loader, test_loader, vocab, bos, eos, pad = data.create_data_loader(args)
+    _, dev_loader, test_loader, *_ = data.create_data_loader(args)
     corpus = data.load_and_encode(args)
 
     def sentences(loader):
