@@ -1,4 +1,4 @@
-"""Evaluation: IW-NLL vs ELBO, the MI and AU estimators, the evaluate CLI, curves, and Yahoo end to end."""
+"""Evaluation: IW-NLL vs ELBO, the MI and AU estimators, the evaluate CLI, and the curves plot."""
 import json
 import math
 import sys
@@ -6,7 +6,6 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, TINY, run_train
 from paddle_vae.evaluate import main as evaluate_main
 from paddle_vae.metrics import active_units, evaluate_loader, mutual_information
 
@@ -98,81 +97,3 @@ def test_plot_writes_curves_png(trained_bundle, tmp_path):
     out = tmp_path / "curves.png"
     assert plot_main([str(trained_bundle), "--output", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def _plateau_trainer(tmp_path, *flags):
-    from paddle_vae import train
-
-    parser = train.build_parser()
-    train.add_train_flags(parser)
-    args = train.parse_args(TINY + ["--dataset", "sample", "--model_path", str(tmp_path), "--lr_decay", "plateau",
-                                    "--decay_patience", "2", *flags], parser)
-    return train.Trainer(args)
-
-
-def test_lr_plateau_rewinds_to_the_best_weights_and_halves_the_rate(tmp_path):
-    trainer = _plateau_trainer(tmp_path, "--max_decays", "2")
-    weight = trainer.net.decoder.output_fc.weight
-    trainer.record_dev(10.0, 1.0)  # best so far: saved
-    best_value = weight.numpy().copy()
-    lrs = []
-    for nll in (11.0, 10.5):  # two epochs without a better dev NLL, weights drifting meanwhile
-        weight.set_value(weight.numpy() + 1.0)
-        trainer.record_dev(nll, 1.0)
-        lrs.append(trainer.optimizer.get_lr())
-    assert lrs[0] == pytest.approx(1e-3) and lrs[1] == pytest.approx(5e-4)
-    np.testing.assert_array_equal(weight.numpy(), best_value)
-    assert not trainer.control.stop
-    trainer.record_dev(10.2, 1.0)
-    trainer.record_dev(10.1, 1.0)  # the second plateau is the last one allowed
-    assert trainer.optimizer.get_lr() == pytest.approx(2.5e-4)
-    assert trainer.control.stop and trainer.model.stop_training
-    decays = [r for r in map(json.loads, (tmp_path / "train_log.jsonl").read_text().splitlines())
-              if r["event"] == "lr_decay"]
-    assert [d["rewound_to_step"] for d in decays] == [0, 0]
-
-
-def test_early_stopping_ends_the_run_after_patience_epochs(tmp_path):
-    trainer = _plateau_trainer(tmp_path, "--max_decays", "5", "--patience", "3")
-    for nll in (10.0, 11.0, 10.5):
-        trainer.record_dev(nll, 1.0)
-        assert not trainer.control.stop
-    trainer.record_dev(10.5, 1.0)
-    assert trainer.control.stop and trainer.model.stop_training
-    assert (tmp_path / "best" / "model.safetensors").is_file()
-
-
-def test_yahoo_format_trains_end_to_end(tmp_path):
-    out = tmp_path / "yahoo"
-    assert run_train(TINY + ["--dataset", "yahoo", "--data_dir", str(FIXTURES / "yahoo"), "--model_path",
-                             str(out), "--max_epoch", "2", "--batch_size", "4"]) == 0
-    summary = json.loads((out / "train_summary.json").read_text())
-    assert summary["test"]["num_sentences"] == 2
-    vocab = (out / "final" / "vocab.txt").read_text().split("\n")
-    assert vocab[3] == "_UNK"
-
-
-def test_plateau_rewind_reads_no_disk_and_restores_the_adam_moments(tmp_path):
-    """A rank that is not rank 0 writes no best/ bundle; its in-memory copy serves the rewind."""
-    trainer = _plateau_trainer(tmp_path, "--decay_patience", "1")
-    trainer.is_main = False
-    net, optimizer, loss_fn = trainer.net, trainer.optimizer, trainer.loss_fn
-
-    def step():
-        src, src_length, trg, trg_length, label = next(iter(trainer.corpus.loader("train", 32)))
-        loss_fn(*net(src, src_length, trg, trg_length), label).backward()
-        optimizer.step()
-        net.clear_gradients()
-
-    step()
-    trainer.record_dev(10.0, 1.0)
-    best_weights = {k: v.numpy().copy() for k, v in net.state_dict().items()}
-    best_moments = {k: v.numpy().copy() for k, v in optimizer.state_dict().items()}
-    step()
-    trainer.record_dev(11.0, 1.0)
-    assert not (tmp_path / "best").exists()
-    for key, value in net.state_dict().items():
-        np.testing.assert_array_equal(value.numpy(), best_weights[key])
-    for key, value in optimizer.state_dict().items():
-        np.testing.assert_array_equal(value.numpy(), best_moments[key])
-    assert optimizer.get_lr() == pytest.approx(5e-4)

@@ -110,6 +110,25 @@ def test_ae_pretraining_resets_the_decoder_once_and_keeps_the_encoder(tmp_path):
     assert state["decoder_reset"] is True
 
 
+def test_the_decoder_reset_reinitialises_the_decoder_and_leaves_the_encoder(tmp_path):
+    """step_94 is the autoencoder just before the reset; final is one step after it. One Adam step moves a weight
+    by about the learning rate (1e-3), so the encoder barely moves while a fresh decoder is far from the trained."""
+    from paddle_vae.bundle import read_bundle
+
+    run = tmp_path / "run"
+    assert run_train(TINY + ["--dataset", "sample", "--model_path", str(run), "--max_epoch", "2", "--max_steps", "95",
+                             "--save_steps", "94", "--pretrain_ae_epochs", "1", "--kl_start", "0"]) == 0
+    before, after = (read_bundle(str(run / name))[2] for name in ("step_94", "final"))
+
+    def max_change(prefixes):
+        names = [k for k in before if k.startswith(prefixes)]
+        assert names
+        return max(float(np.abs(np.asarray(after[k].numpy()) - np.asarray(before[k].numpy())).max()) for k in names)
+
+    assert max_change(("encoder.", "distributed_fc.")) < 5e-3
+    assert max_change(("decoder.", "fc.")) > 5e-2
+
+
 def test_a_run_resumed_after_the_decoder_reset_matches_an_uninterrupted_one(tmp_path):
     """The reset's fresh Adam names its moments `..._moment1_1`; a resumed process generates `_0`."""
     common = TINY + ["--dataset", "sample", "--max_epoch", "3", "--pretrain_ae_epochs", "1", "--kl_start", "0",
