@@ -111,24 +111,24 @@ class VAETrainCallback(Callback):
     def on_train_batch_begin(self, step, logs=None):
         t = self.t
         t.loss_fn.train()
-        t.loss_fn.set_step(t.state["global_step"])
-        paddle.seed(step_seed(t.args.seed, t.state["global_step"]))
+        t.loss_fn.set_step(t.state.global_step)
+        paddle.seed(step_seed(t.args.seed, t.state.global_step))
         self._tic = time.time()
 
     def on_train_batch_end(self, step, logs=None):
         t, state = self.t, self.t.state
         loss_value = float(t.loss_fn.loss)
-        state["global_step"] += 1
-        state["batch_in_epoch"] += 1
+        state.global_step += 1
+        state.batch_in_epoch += 1
         if not math.isfinite(loss_value):
             raise TrainingDiverged(
-                f"loss became {loss_value} at step {state['global_step']}; the newest bundle in "
+                f"loss became {loss_value} at step {state.global_step}; the newest bundle in "
                 f"{t.args.model_path} is the last good one (try a lower --learning_rate or --max_grad_norm)")
         dt = time.time() - self._tic
         words = int(t.loss_fn.num_words) * t.world_size
-        state["train_seconds"] += dt
-        state["train_tokens"] += words
-        state["last_loss"] = loss_value
+        state.train_seconds += dt
+        state.train_tokens += words
+        state.last_loss = loss_value
         # "kl" is the true KL; with free bits the floored term the loss used is logged as "kl_objective"
         values = {"loss": loss_value, "rec": float(t.loss_fn.rec_loss), "kl": float(t.loss_fn.kl_loss)}
         if t.args.free_bits > 0:
@@ -138,24 +138,24 @@ class VAETrainCallback(Callback):
         if logs is not None:
             logs.update(extra)
         self.window.add(words, dt, **values)
-        if state["global_step"] % t.args.log_freq == 0:
+        if state.global_step % t.args.log_freq == 0:
             t.log_event("step", **self.window.means(), kl_weight=extra["kl_weight"], lr=extra["lr"])
             self.window = LogWindow()
-        if t.args.save_steps and state["global_step"] % t.args.save_steps == 0:
+        if t.args.save_steps and state.global_step % t.args.save_steps == 0:
             t.save_step_bundle()
-        if t.control.max_steps is not None and state["global_step"] >= t.control.max_steps:
+        if t.control.max_steps is not None and state.global_step >= t.control.max_steps:
             t.control.request_stop(t.model)
         t.control.stop_on_signal(t)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.t.state["batch_in_epoch"] = self.t.resume_skip
+        self.t.state.batch_in_epoch = self.t.resume_skip
         self.t.resume_skip = 0
 
     def on_epoch_end(self, epoch, logs=None):
         t = self.t
-        if t.state["batch_in_epoch"] >= t.steps_per_epoch:
-            t.state["epoch"] += 1
-            t.state["batch_in_epoch"] = 0
+        if t.state.batch_in_epoch >= t.steps_per_epoch:
+            t.state.epoch += 1
+            t.state.batch_in_epoch = 0
         if t.world_size > 1 and not t.control.bundle_written:
             # hapi's eval all-gathers outputs, which packed logits of unequal length cannot do; every rank
             # holds the same weights, so each evaluates dev itself and all reach the same decisions.

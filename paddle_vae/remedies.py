@@ -59,11 +59,11 @@ class DecoderReset(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         state = self.t.state
-        if state["epoch"] < self.pretrain_epochs or state.get("decoder_reset"):
+        if state.epoch < self.pretrain_epochs or state.decoder_reset:
             return
         reinitialize(decoder_parameters(self.t.net), self.make_fresh_decoder())
         self.t.reset_optimizer()
-        state["decoder_reset"] = True
+        state.decoder_reset = True
         self.t.log_event("decoder_reset", pretrain_epochs=self.pretrain_epochs)
 
 
@@ -89,17 +89,14 @@ class AggressiveInference(Callback):
         encoder = encoder_parameters(trainer.net)
         encoder_ids = {id(p) for p in encoder}
         decoder = [p for p in trainer.net.parameters() if id(p) not in encoder_ids and not p.stop_gradient]
-        args = trainer.args
-        self.encoder_optimizer, self.decoder_optimizer = (
-            paddle.optimizer.Adam(learning_rate=args.learning_rate, parameters=params,
-                                  grad_clip=paddle.nn.ClipGradByGlobalNorm(args.max_grad_norm))
-            for params in (encoder, decoder))
-        trainer.state.setdefault("aggressive", True)
-        trainer.state.setdefault("aggressive_best_mi", None)
+        self.encoder_optimizer = trainer.make_optimizer(encoder)
+        self.decoder_optimizer = trainer.make_optimizer(decoder)
+        if trainer.state.aggressive is None:  # a fresh run, or one resumed from before it had the phase
+            trainer.state.aggressive = True
 
     @property
     def active(self) -> bool:
-        return bool(self.t.state["aggressive"])
+        return bool(self.t.state.aggressive)
 
     def _encoder_steps(self) -> int:
         net, loss_fn = self.t.net, self.t.loss_fn
@@ -122,27 +119,26 @@ class AggressiveInference(Callback):
 
     def on_train_begin(self, logs=None):
         if self.active:
-            self.t.model._optimizer = self.decoder_optimizer
+            self.t.use_optimizer(self.decoder_optimizer)
 
     def on_train_batch_begin(self, step, logs=None):
         if self.active:
-            state = self.t.state
-            state["aggressive_inner_steps"] = state.get("aggressive_inner_steps", 0) + self._encoder_steps()
+            self.t.state.aggressive_inner_steps += self._encoder_steps()
 
     def on_epoch_end(self, epoch, logs=None):
         state = self.t.state
         if not self.active:
             return
         mi = self.dev_mi()
-        best = state["aggressive_best_mi"]
+        best = state.aggressive_best_mi
         if best is not None and mi <= best:
-            state["aggressive"] = False
-            self.t.model._optimizer = self.t.optimizer
+            state.aggressive = False
+            self.t.use_optimizer(self.t.optimizer)
             logger.info("aggressive phase over: dev MI %.3f did not rise above %.3f", mi, best)
         else:
-            state["aggressive_best_mi"] = mi
-        self.t.log_event("aggressive", dev_mi=mi, active=bool(state["aggressive"]),
-                         inner_steps=state.get("aggressive_inner_steps", 0))
+            state.aggressive_best_mi = mi
+        self.t.log_event("aggressive", dev_mi=mi, active=bool(state.aggressive),
+                         inner_steps=state.aggressive_inner_steps)
 
 
 def endless_batches(loader) -> Iterator:

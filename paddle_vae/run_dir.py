@@ -1,4 +1,5 @@
-"""A training's output folder: claimed for one run at a time, and never replaced without being asked.
+"""A training's output folder: claimed for one run at a time, never replaced without being asked, and
+written through `RunDir`.
 
     MODEL_PATH/final, best, step_N   bundles
     MODEL_PATH/train_log.jsonl       per log step and per epoch
@@ -11,11 +12,17 @@ training into it stops with one line, unless it continues that run
 to replace it. Two trainings into one folder at once would interleave their
 bundles and logs, so the second one stops too.
 """
+import json
+import logging
 import os
 import shutil
-from typing import List, Optional
+import time
+from typing import Any, Dict, List, Optional
 
+from .bundle import append_line, save_bundle, write_json_atomic
 from .errors import UsageError
+
+logger = logging.getLogger("paddle_vae")
 
 RUN_FILES = ("train_log.jsonl", "train_summary.json")
 LOCK_FILE = ".lock"
@@ -86,3 +93,51 @@ def claim(model_path: str, init_from_ckpt: Optional[str], overwrite: bool) -> Ru
             if os.path.isfile(os.path.join(model_path, name)):
                 os.remove(os.path.join(model_path, name))
     return lock
+
+
+class RunDir:
+    """What a training writes into MODEL_PATH: bundles, the rotation of step_N bundles, train_log.jsonl and
+    train_summary.json, so the trainer only says what to write and when.
+
+    In data-parallel training rank 0 alone writes: with `writes=False` every
+    method is a no-op, and the other ranks keep their own state in memory.
+    """
+
+    def __init__(self, path: str, writes: bool = True):
+        self.path, self.writes = path, writes
+
+    def bundle_path(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def create(self) -> None:
+        if self.writes:
+            os.makedirs(self.path, exist_ok=True)
+
+    def save(self, name: str, net, config: Dict[str, Any], tokens: List[str], optimizer,
+             train_state: Dict[str, Any]) -> Optional[str]:
+        """Write bundle MODEL_PATH/name (atomically, replacing an older one of that name); its path."""
+        if not self.writes:
+            return None
+        return save_bundle(self.bundle_path(name), net, config, tokens, optimizer, train_state)
+
+    def keep_newest_steps(self, keep_last: Optional[int]) -> None:
+        """--keep_last: delete all but the newest `keep_last` step_N bundles (None keeps them all)."""
+        if not self.writes or not keep_last:
+            return
+        steps = sorted(int(d[5:]) for d in os.listdir(self.path) if d.startswith("step_") and d[5:].isdigit())
+        for old in steps[:-keep_last]:
+            shutil.rmtree(self.bundle_path(f"step_{old}"), ignore_errors=True)
+
+    def log(self, kind: str, fields: Dict[str, Any]) -> None:
+        """Append {event, **fields, time} to train_log.jsonl; every event but "step" is also logged as a line."""
+        if not self.writes:
+            return
+        record = {"event": kind, **fields, "time": round(time.time(), 3)}
+        append_line(os.path.join(self.path, "train_log.jsonl"), json.dumps(record))
+        if kind != "step":
+            logger.info("%s", " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                       for k, v in record.items() if k != "time"))
+
+    def write_summary(self, summary: Dict[str, Any]) -> None:
+        if self.writes:
+            write_json_atomic(os.path.join(self.path, "train_summary.json"), summary)

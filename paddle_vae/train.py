@@ -13,32 +13,30 @@ import json
 import logging
 import os
 import sys
-import time
 from typing import Any, Dict, List, Optional
 
+import numpy as np
+import paddle
+from paddle.callbacks import Callback
+
 from . import runtime
-
-runtime.configure_cpu_env()
-
-import numpy as np  # noqa: E402
-import paddle  # noqa: E402
-from paddle.callbacks import Callback  # noqa: E402
-
-from .args import add_recipe_flags, build_parser, parse_args, validate_recipe  # noqa: E402
-from .bundle import append_line, load_optimizer, load_weights, read_bundle, save_bundle, write_json_atomic  # noqa: E402,E501
-from .optimizer_state import MemoryBundle  # noqa: E402
-from .callbacks import (BoundedLoader, StopOnSignals, TrainControl,  # noqa: E402
-                        VAEProgBar, VAETrainCallback)
-from .data import Corpus, load_and_encode, vocab_from_tokens, vocab_tokens  # noqa: E402
-from .errors import CheckpointError, UsageError, cli_entry  # noqa: E402
-from .loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity  # noqa: E402
-from .metrics import evaluate_loader  # noqa: E402
-from .config import ModelConfig  # noqa: E402
-from .model import LSTMDecoder, _uniform  # noqa: E402
-from .networks import build_network  # noqa: E402
-from .run_dir import claim  # noqa: E402
-from .remedies import AggressiveInference, DecoderReset, dev_mi, endless_batches  # noqa: E402
-from .schedules import build_kl_schedule  # noqa: E402
+from .args import add_recipe_flags, build_parser, parse_args, validate_recipe
+from .bundle import load_optimizer, load_weights, read_bundle
+from .optimizer_state import MemoryBundle
+from .callbacks import BoundedLoader, StopOnSignals, TrainControl, VAEProgBar, VAETrainCallback
+from .data import Corpus, load_and_encode, vocab_from_tokens, vocab_tokens
+from .errors import CheckpointError, UsageError, cli_entry
+from .loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity
+from .metrics import evaluate_loader
+from .config import ModelConfig
+from .model import LSTMDecoder, _uniform
+from .networks import build_network
+from .optim import make_adam, use_optimizer
+from .plateau import PlateauRule
+from .run_dir import RunDir, claim
+from .remedies import AggressiveInference, DecoderReset, dev_mi, endless_batches
+from .schedules import build_kl_schedule
+from .train_state import TrainState
 
 logger = logging.getLogger("paddle_vae")
 
@@ -56,9 +54,9 @@ class Trainer:
         self.resume_skip = 0
         self.stopped_by: Optional[str] = None  # plateau / patience, when the dev rule ended the run
         self.best_copy: Optional[MemoryBundle] = None  # every rank's own copy of the best-dev state
-        self.state: Dict[str, Any] = {"global_step": 0, "epoch": 0, "batch_in_epoch": 0, "train_seconds": 0.0,
-                                      "train_tokens": 0, "last_loss": None, "best_dev_nll": None,
-                                      "best_step": None, "bad_epochs": 0, "num_decays": 0}
+        self.state = TrainState()
+        self.run_dir = RunDir(args.model_path, writes=self.is_main)
+        self.plateau = PlateauRule.from_args(args)
         resume = self._read_resume_bundle()
         self.corpus: Corpus = load_and_encode(args, vocab=resume[0] if resume else None)
         vocab = self.corpus.vocab
@@ -77,16 +75,22 @@ class Trainer:
         if resume:
             self._restore(*resume[1:])
         self.model = paddle.Model(self.net)
-        self.model.prepare(self.optimizer, self.loss_fn, [Perplexity(self.loss_fn), NegativeLogLoss(self.loss_fn)])
+        self.metrics = [Perplexity(self.loss_fn), NegativeLogLoss(self.loss_fn)]
+        self.model.prepare(self.optimizer, self.loss_fn, self.metrics)
 
-    def make_optimizer(self) -> paddle.optimizer.Optimizer:
-        return paddle.optimizer.Adam(learning_rate=self.args.learning_rate, parameters=self.net.parameters(),
-                                     grad_clip=paddle.nn.ClipGradByGlobalNorm(self.args.max_grad_norm))
+    def make_optimizer(self, parameters: Optional[List[paddle.Tensor]] = None) -> paddle.optimizer.Optimizer:
+        """The recipe's Adam over `parameters` (default: the whole network)."""
+        return make_adam(self.net.parameters() if parameters is None else parameters, self.args.learning_rate,
+                         self.args.max_grad_norm)
+
+    def use_optimizer(self, optimizer: paddle.optimizer.Optimizer) -> None:
+        """Let hapi's next steps use `optimizer` (the aggressive phase's decoder-only one, or back to ours)."""
+        use_optimizer(self.model, optimizer, self.loss_fn, self.metrics)
 
     def reset_optimizer(self) -> None:
         """A fresh Adam (moments and rate), as Li et al. start their VAE phase."""
         self.optimizer = self.make_optimizer()
-        self.model._optimizer = self.optimizer
+        self.use_optimizer(self.optimizer)
 
     def remedy_callbacks(self) -> List[Callback]:
         """The recipe's training-procedure remedies (schedules and objectives live in the loss and the model)."""
@@ -112,45 +116,36 @@ class Trainer:
 
     def record_dev(self, dev_nll: float, dev_ppl: float) -> None:
         """After each epoch's dev pass: log, keep the best bundle, decay the LR on a plateau, stop early."""
-        state, args = self.state, self.args
-        self.log_event("epoch", dev_nll=dev_nll, dev_ppl=dev_ppl, epoch=state["epoch"],
-                       train_tokens_per_s=state["train_tokens"] / max(state["train_seconds"], 1e-9))
-        if state["best_dev_nll"] is None or dev_nll < state["best_dev_nll"]:
-            state.update(best_dev_nll=dev_nll, best_step=state["global_step"], bad_epochs=0)
+        state = self.state
+        self.log_event("epoch", dev_nll=dev_nll, dev_ppl=dev_ppl, epoch=state.epoch,
+                       train_tokens_per_s=state.train_tokens / max(state.train_seconds, 1e-9))
+        verdict = self.plateau.judge(state, dev_nll)
+        if verdict.improved:
             self.best_copy = MemoryBundle(self.net, self.optimizer)
             self.save("best")
             return
-        state["bad_epochs"] += 1
-        if args.lr_decay == "plateau" and state["bad_epochs"] % args.decay_patience == 0:
+        if verdict.decay:
             self.decay_on_plateau()
-        if args.patience is not None and state["bad_epochs"] >= args.patience:
-            logger.info("early stop: dev NLL has not improved for %d epochs", state["bad_epochs"])
-            self.stopped_by = "patience"
+        for reason, message in verdict.stops:
+            logger.info("%s", message)
+            self.stopped_by = reason
             self.control.request_stop(self.model)
 
     def decay_on_plateau(self) -> None:
-        """Texar's vae_text rule: rewind to the best-dev weights and optimizer state, go on at a lower LR,
-        and end the run at the `max_decays`-th plateau.
+        """Rewind to the best-dev weights and optimizer state and go on at a lower LR.
 
-        Without the rewind the halved rate starts from weights that have
-        already drifted past the best point for two epochs.
+        Without the rewind the lower rate starts from weights that have
+        already drifted past the best point for `--decay_patience` epochs.
         """
-        state, args = self.state, self.args
-        new_lr = self.optimizer.get_lr() * args.lr_decay_factor
+        new_lr = self.optimizer.get_lr() * self.plateau.decay_factor
         if self.best_copy is not None:
             self.best_copy.restore(self.net, self.optimizer)
         else:  # resumed, and dev has not improved since: the best bundle on this machine's disk
-            best = os.path.join(args.model_path, "best")
+            best = self.run_dir.bundle_path("best")
             load_weights(self.net, read_bundle(best)[2], best)
             load_optimizer(self.optimizer, best, self.net)
         self.optimizer.set_lr(new_lr)
-        state["num_decays"] += 1
-        self.log_event("lr_decay", lr=new_lr, rewound_to_step=state["best_step"])
-        if state["num_decays"] >= args.max_decays:
-            logger.info("stopping: plateau %d of --max_decays %d (best-dev weights restored)",
-                        state["num_decays"], args.max_decays)
-            self.stopped_by = "plateau"
-            self.control.request_stop(self.model)
+        self.log_event("lr_decay", lr=new_lr, rewound_to_step=self.state.best_step)
 
     # -- checkpoints ------------------------------------------------------------
     def _read_resume_bundle(self):
@@ -172,11 +167,11 @@ class Trainer:
             logger.info("loaded weights from %s; starting a fresh schedule", path)
             return
         load_optimizer(self.optimizer, path, self.net, self.args.allow_pickle)
-        self.state.update(train_state)
+        self.state = TrainState.from_json(train_state)
         self.optimizer.set_lr(train_state["lr"])
-        self.resume_skip = self.state["batch_in_epoch"]
-        logger.info("resuming from %s at step %d (epoch %d, batch %d)", path, self.state["global_step"],
-                    self.state["epoch"], self.resume_skip)
+        self.resume_skip = self.state.batch_in_epoch
+        logger.info("resuming from %s at step %d (epoch %d, batch %d)", path, self.state.global_step,
+                    self.state.epoch, self.resume_skip)
 
     def config(self) -> Dict[str, Any]:
         """config.json: the network's ModelConfig, plus the dataset and every training flag for the record."""
@@ -184,44 +179,29 @@ class Trainer:
                     train_args={k: v for k, v in vars(self.args).items() if k != "init_from_ckpt"})
 
     def save(self, name: str) -> Optional[str]:
-        if not self.is_main:
-            return None
-        state = dict(self.state, lr=self.optimizer.get_lr())
-        return save_bundle(os.path.join(self.args.model_path, name), self.net, self.config(),
-                           vocab_tokens(self.corpus.vocab), self.optimizer, state)
+        """Bundle MODEL_PATH/name of the current weights, Adam state and `TrainState` (rank 0 only)."""
+        return self.run_dir.save(name, self.net, self.config(), vocab_tokens(self.corpus.vocab), self.optimizer,
+                                 self.state.to_json(self.optimizer.get_lr()))
 
     def save_step_bundle(self) -> None:
-        self.save(f"step_{self.state['global_step']}")
-        if self.is_main and self.args.keep_last:
-            root = self.args.model_path
-            steps = sorted(int(d[5:]) for d in os.listdir(root) if d.startswith("step_") and d[5:].isdigit())
-            for old in steps[:-self.args.keep_last]:
-                import shutil
-
-                shutil.rmtree(os.path.join(root, f"step_{old}"), ignore_errors=True)
+        self.save(f"step_{self.state.global_step}")
+        self.run_dir.keep_newest_steps(self.args.keep_last)
 
     def log_event(self, kind: str, **values) -> None:
-        if not self.is_main:
-            return
-        record = {"event": kind, "step": self.state["global_step"], "epoch": self.state["epoch"],
-                  "time": round(time.time(), 3), **values}
-        append_line(os.path.join(self.args.model_path, "train_log.jsonl"), json.dumps(record))
-        if kind != "step":
-            logger.info("%s", " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                       for k, v in record.items() if k != "time"))
+        """A train_log.jsonl record at the current step and epoch (`values` may name another epoch)."""
+        self.run_dir.log(kind, {"step": self.state.global_step, "epoch": self.state.epoch, **values})
 
     # -- the recipe -----------------------------------------------------------
     def fit(self) -> Dict[str, Any]:
         args, state = self.args, self.state
-        if self.is_main:
-            os.makedirs(args.model_path, exist_ok=True)
+        self.run_dir.create()
         train_loader = self.corpus.loader("train", args.batch_size, shuffle=True, seed=args.seed,
                                           num_replicas=self.world_size, rank=self.rank)
-        train_loader.batch_sampler.set_epoch(state["epoch"], self.resume_skip)
+        train_loader.batch_sampler.set_epoch(state.epoch, self.resume_skip)
         dev_loader = self.corpus.loader("valid", args.batch_size)
-        remaining_epochs = args.max_epoch - state["epoch"]
-        if args.max_steps is not None and state["global_step"] >= args.max_steps or remaining_epochs <= 0:
-            logger.info("nothing to train: step %d / epoch %d already reached", state["global_step"], state["epoch"])
+        remaining_epochs = args.max_epoch - state.epoch
+        if args.max_steps is not None and state.global_step >= args.max_steps or remaining_epochs <= 0:
+            logger.info("nothing to train: step %d / epoch %d already reached", state.global_step, state.epoch)
         else:
             callbacks = [VAETrainCallback(self), *self.remedy_callbacks(),
                          VAEProgBar(log_freq=args.log_freq, verbose=2 if self.is_main else 0)]
@@ -237,10 +217,10 @@ class Trainer:
         if self.control.signal_name is not None:
             self.control.stop_on_signal(self)  # a signal after the last dev pass has written nothing yet
             logger.info("stopped by %s at step %d; bundle written to %s", self.control.signal_name,
-                        state["global_step"], os.path.join(args.model_path, f"step_{state['global_step']}"))
-            return {"interrupted": self.control.signal_name, "steps": state["global_step"]}
+                        state.global_step, self.run_dir.bundle_path(f"step_{state.global_step}"))
+            return {"interrupted": self.control.signal_name, "steps": state.global_step}
         self.save("final")
-        if state["best_step"] is None:  # no dev pass ran (e.g. --max_steps inside the first epoch)
+        if state.best_step is None:  # no dev pass ran (e.g. --max_steps inside the first epoch)
             self.save("best")
         return self.summarize()
 
@@ -250,9 +230,9 @@ class Trainer:
         --final_eval none / --final_eval_sentences bound what a short run spends evaluating.
         """
         args, state = self.args, self.state
-        summary = {"steps": state["global_step"], "epochs": state["epoch"] + state["batch_in_epoch"] / max(
-            self.steps_per_epoch, 1), "last_loss": state["last_loss"], "train_seconds": state["train_seconds"],
-                   "train_tokens": state["train_tokens"], "best_step": state["best_step"],
+        summary = {"steps": state.global_step, "epochs": state.epoch + state.batch_in_epoch / max(
+            self.steps_per_epoch, 1), "last_loss": state.last_loss, "train_seconds": state.train_seconds,
+                   "train_tokens": state.train_tokens, "best_step": state.best_step,
                    "steps_per_epoch": self.steps_per_epoch, "final_eval": args.final_eval,
                    "final_eval_sentences": args.final_eval_sentences, "stopped_by": self.stop_reason()}
         if not self.is_main:
@@ -260,7 +240,7 @@ class Trainer:
         splits = FINAL_EVAL_SPLITS[args.final_eval]
         for name in ("final", "best") if splits else ():
             if name == "best":
-                _, _, best_weights, _ = read_bundle(os.path.join(args.model_path, "best"))
+                _, _, best_weights, _ = read_bundle(self.run_dir.bundle_path("best"))
                 load_weights(self.net, best_weights, "best")
             summary[name] = {split: evaluate_loader(self.net, self._final_eval_loader(split),
                                                     args.eval_iw_samples, args.seed) for split in splits}
@@ -268,7 +248,7 @@ class Trainer:
         for key, split in (("dev", "valid"), ("test", "test")):
             if split in splits:
                 summary[key] = summary["final"][split]
-        write_json_atomic(os.path.join(args.model_path, "train_summary.json"), summary)
+        self.run_dir.write_summary(summary)
         if "test" in splits:
             logger.info("final test: nll %.3f ppl %.3f kl %.3f | best-dev model test: nll %.3f ppl %.3f",
                         summary["test"]["nll_elbo"], summary["test"]["ppl_elbo"], summary["test"]["kl"],
@@ -279,7 +259,7 @@ class Trainer:
         """Why training ended: plateau (--max_decays reached), patience, max_steps or max_epoch."""
         if self.stopped_by:
             return self.stopped_by
-        if self.args.max_steps is not None and self.state["global_step"] >= self.args.max_steps:
+        if self.args.max_steps is not None and self.state.global_step >= self.args.max_steps:
             return "max_steps"
         return "max_epoch"
 
