@@ -49,13 +49,12 @@ class Trainer:
         self.args = args
         self.rank = paddle.distributed.get_rank()
         self.world_size = paddle.distributed.get_world_size()
-        self.is_main = self.rank == 0
+        self.run_dir = RunDir(args.model_path, writes=self.rank == 0)  # rank 0 alone writes the folder
         self.control = TrainControl(args.max_steps)
         self.resume_skip = 0
         self.stopped_by: Optional[str] = None  # plateau / patience, when the dev rule ended the run
         self.best_copy: Optional[MemoryBundle] = None  # every rank's own copy of the best-dev state
         self.state = TrainState()
-        self.run_dir = RunDir(args.model_path, writes=self.is_main)
         self.plateau = PlateauRule.from_args(args)
         resume = self._read_resume_bundle()
         self.corpus: Corpus = load_and_encode(args, vocab=resume[0] if resume else None)
@@ -77,6 +76,15 @@ class Trainer:
         self.model = paddle.Model(self.net)
         self.metrics = [Perplexity(self.loss_fn), NegativeLogLoss(self.loss_fn)]
         self.model.prepare(self.optimizer, self.loss_fn, self.metrics)
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0, which writes the run folder (one flag: the run folder's)."""
+        return self.run_dir.writes
+
+    @is_main.setter
+    def is_main(self, value: bool) -> None:
+        self.run_dir.writes = value
 
     def make_optimizer(self, parameters: Optional[List[paddle.Tensor]] = None) -> paddle.optimizer.Optimizer:
         """The recipe's Adam over `parameters` (default: the whole network)."""
