@@ -241,12 +241,16 @@ def test_sigterm_writes_a_step_bundle_and_exits_cleanly(tmp_path):
 def test_finetune_loads_weights_but_starts_a_fresh_schedule(trained_bundle, tmp_path):
     out = tmp_path / "ft"
     flags = [f for f in TINY]
-    assert run_train(flags + ["--dataset", "sample", "--model_path", str(out), "--max_steps", "5",
-                              "--init_from_ckpt", str(trained_bundle / "final"), "--finetune",
-                              "--use_visualdl"]) == 0
+    common = flags + ["--dataset", "sample", "--max_steps", "5", "--log_freq", "1", "--final_eval", "none"]
+    assert run_train(common + ["--model_path", str(out), "--init_from_ckpt", str(trained_bundle / "final"),
+                               "--finetune", "--use_visualdl"]) == 0
+    assert run_train(common + ["--model_path", str(tmp_path / "fresh")]) == 0
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["steps"] == 5  # counted from zero, not from the bundle's step
     assert (out / "visualdl").is_dir() and os.listdir(out / "visualdl")
+    tuned, fresh = ([r for r in read_log(path) if r["event"] == "step"][0] for path in (out, tmp_path / "fresh"))
+    assert tuned["loss"] < 0.8 * fresh["loss"]  # the trained weights were loaded: the first batch is far better
+    assert tuned["kl_weight"] == pytest.approx(fresh["kl_weight"])  # ... under a fresh anneal
 
 
 def test_step_records_average_the_steps_since_the_last_record(tmp_path):
