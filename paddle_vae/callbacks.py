@@ -1,4 +1,4 @@
-"""The training loop's hapi callbacks and stop control, composed by `train.Trainer`.
+"""The training loop's hapi callbacks and stop control, composed by `trainer.Trainer`.
 
     VAETrainCallback  anneal, reseeding, logging, best-dev bundles, LR plateau decay, step bundles, NaN guard
     VAEProgBar        Paddle's progress bar with the values VAEs are judged by

@@ -11,11 +11,12 @@ import os
 from collections import Counter
 from functools import partial
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .errors import DataError
+from .batching import BucketBatchSampler
 from .textio import check_text_folder, read_lines, read_vocab_file, resolve_tokenizer
 
 logger = logging.getLogger("paddle_vae")
@@ -24,7 +25,6 @@ PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS = [PAD_TOKEN, BOS_TOKEN, EOS_TOKEN]
 SPLITS = ("train", "valid", "test")
 # Batches are sorted by length inside windows of this many batches (the reference's value).
-SORT_BUFFER_BATCHES = 20
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "demo_corpus"  # package data: a wheel install carries it
 SPLIT_FILES = {
@@ -166,53 +166,6 @@ def prepare_train_input(insts: Sequence[Sequence[int]], bos_id: int, eos_id: int
     label, _ = pad(label)
     label = label.reshape((label.shape[0], label.shape[1], 1))
     return src, src_length.astype("int64"), trg, trg_length.astype("int64"), label
-
-
-class BucketBatchSampler:
-    """Shuffle, sort by length inside a 20-batch window, then batch: the reference's order.
-
-    It is built on paddlenlp's SamplerHelper, with the epoch folded into the
-    shuffle seed so that every epoch differs yet a resumed run replays the
-    same batches. Under data parallelism each rank takes its own slice of
-    every global batch, so N ranks see exactly what one process would.
-    """
-
-    def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 1,
-                 num_replicas: int = 1, rank: int = 0):
-        self.lengths = list(lengths)
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.seed = seed
-        self.num_replicas = num_replicas
-        self.rank = rank
-        self.epoch = 0
-        self.skip_batches = 0
-
-    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
-        self.epoch = epoch
-        self.skip_batches = skip_batches
-
-    def global_batches(self, epoch: int) -> List[List[int]]:
-        from paddlenlp.data import SamplerHelper
-
-        sampler = SamplerHelper(self.lengths, iterable=range(len(self.lengths)))
-        if self.shuffle:
-            sampler = sampler.shuffle(seed=self.seed * 100003 + epoch)
-        key = lambda idx, data_source: data_source[idx]  # noqa: E731
-        sampler = sampler.sort(key=key, buffer_size=self.batch_size * SORT_BUFFER_BATCHES)
-        return list(sampler.batch(self.batch_size))
-
-    def __iter__(self) -> Iterator[List[int]]:
-        batches = self.global_batches(self.epoch)
-        skip, self.skip_batches = self.skip_batches, 0
-        self.epoch += 1  # paddle.Model.fit iterates once per epoch
-        for batch in batches[skip:]:
-            if self.num_replicas > 1:
-                batch = batch[self.rank::self.num_replicas]
-            yield batch
-
-    def __len__(self) -> int:
-        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
 
 
 class TokenDataset:

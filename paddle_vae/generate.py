@@ -17,7 +17,9 @@ from .config import ModelConfig
 from .data import (BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, UNK_TOKEN, encode_sentences, prepare_train_input,
                    unknown_share, vocab_from_tokens, vocab_tokens)
 from .errors import UsageError
-from .metrics import bleu_greedy, cut_at_eos, is_lm, iw_log_likelihood
+from .bleu import bleu_greedy, cut_at_eos
+from .metrics import iw_log_likelihood
+from .row_cap import is_lm
 from .networks import build_infer_network
 from .progress import progress_bar, wants_progress
 from .tokenizers import tokenize

@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from paddle_vae import train  # noqa: E402
+from paddle_vae import train, trainer  # noqa: E402
 
 RANK = int(os.environ.get("PADDLE_TRAINER_ID", "0"))
 
@@ -31,6 +31,6 @@ def _fit_and_dump(fit):
 
 if __name__ == "__main__":
     if RANK > 0:
-        train.read_bundle = train.load_weights = train.load_optimizer = _no_shared_disk
+        trainer.read_bundle = trainer.load_weights = trainer.load_optimizer = _no_shared_disk
     train.Trainer.fit = _fit_and_dump(train.Trainer.fit)
     sys.exit(train.main())

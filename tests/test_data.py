@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES
-from paddle_vae import data
+from paddle_vae import batching, data
 from paddle_vae.errors import DataError
 
 
@@ -77,24 +77,24 @@ def test_test_loader_iterates_the_test_split():
 
 def test_batches_cover_the_epoch_sorted_within_windows_and_reshuffle_per_epoch():
     lengths = list(np.random.RandomState(0).randint(1, 30, size=500))
-    sampler = data.BucketBatchSampler(lengths, batch_size=8, shuffle=True, seed=3)
+    sampler = batching.BucketBatchSampler(lengths, batch_size=8, shuffle=True, seed=3)
     epoch0, epoch1 = list(sampler), list(sampler)
     flat = [i for b in epoch0 for i in b]
     assert sorted(flat) == list(range(500))
-    window = 8 * data.SORT_BUFFER_BATCHES
+    window = 8 * batching.SORT_BUFFER_BATCHES
     for start in range(0, 500, window):
         chunk = [lengths[i] for i in flat[start:start + window]]
         assert chunk == sorted(chunk)
     assert epoch0 != epoch1
-    replay = data.BucketBatchSampler(lengths, batch_size=8, shuffle=True, seed=3)
+    replay = batching.BucketBatchSampler(lengths, batch_size=8, shuffle=True, seed=3)
     replay.set_epoch(1, skip_batches=5)
     assert list(replay) == epoch1[5:]
 
 
 def test_data_parallel_ranks_split_every_global_batch():
     lengths = list(range(1, 101))
-    whole = list(data.BucketBatchSampler(lengths, 10, True, seed=1))
-    ranks = [list(data.BucketBatchSampler(lengths, 10, True, seed=1, num_replicas=2, rank=r)) for r in (0, 1)]
+    whole = list(batching.BucketBatchSampler(lengths, 10, True, seed=1))
+    ranks = [list(batching.BucketBatchSampler(lengths, 10, True, seed=1, num_replicas=2, rank=r)) for r in (0, 1)]
     for g, a, b in zip(whole, *ranks):
         assert sorted(a + b) == sorted(g) and not set(a) & set(b)
 

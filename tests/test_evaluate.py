@@ -70,14 +70,14 @@ def test_evaluate_cli_skips_bleu_and_draws_no_bar_when_quiet(trained_bundle, tmp
 def test_generator_bleu_scores_what_evaluate_scores(trained_bundle, monkeypatch):
     from collections import Counter
 
-    from paddle_vae import metrics
+    from paddle_vae import bleu
     from paddle_vae.data import load_and_encode
     from paddle_vae.generate import VAEGenerator
     import argparse
 
     seen = []
-    real_bleu = metrics.corpus_bleu
-    monkeypatch.setattr(metrics, "corpus_bleu", lambda h, r: seen.append(Counter(map(tuple, zip(map(tuple, r), map(
+    real_bleu = bleu.corpus_bleu
+    monkeypatch.setattr(bleu, "corpus_bleu", lambda h, r: seen.append(Counter(map(tuple, zip(map(tuple, r), map(
         tuple, h))))) or real_bleu(h, r))
     vae = VAEGenerator.from_pretrained(str(trained_bundle / "best"))
     corpus = load_and_encode(argparse.Namespace(dataset="sample", data_dir=None, max_len=1280, seed=1),

@@ -8,7 +8,7 @@ import paddle
 import pytest
 
 from conftest import ROOT
-from paddle_vae import metrics
+from paddle_vae import bleu, metrics
 from paddle_vae.data import prepare_train_input
 from paddle_vae.loss import sentence_rec_loss
 from paddle_vae.model import VAESeq2SeqModel
@@ -99,10 +99,10 @@ def test_mi_batch_weights_blocks_by_size():
 
 def test_corpus_bleu():
     refs = [[5, 6, 7, 8, 9], [10, 11, 12, 13]]
-    assert metrics.corpus_bleu(refs, refs) == pytest.approx(100.0)
-    assert metrics.corpus_bleu([[20, 21, 22, 23]] * 2, refs) == pytest.approx(0.0, abs=1e-6)
-    assert metrics.corpus_bleu([[], []], refs) == 0.0
-    half = metrics.corpus_bleu([[5, 6, 7, 8, 9], [20, 21, 22, 23]], refs)
+    assert bleu.corpus_bleu(refs, refs) == pytest.approx(100.0)
+    assert bleu.corpus_bleu([[20, 21, 22, 23]] * 2, refs) == pytest.approx(0.0, abs=1e-6)
+    assert bleu.corpus_bleu([[], []], refs) == 0.0
+    half = bleu.corpus_bleu([[5, 6, 7, 8, 9], [20, 21, 22, 23]], refs)
     assert 0.0 < half < 100.0
 
 
@@ -190,7 +190,7 @@ def test_bench_smoke_prints_the_evaluation_and_yahoo_rows(ptb_dir, tmp_path):
     import json
 
     results = json.loads(out.read_text())
-    from paddle_vae.metrics import LOGIT_BUDGET
+    from paddle_vae.row_cap import LOGIT_BUDGET
 
     rows = results["eval"]
     row, before = rows["iw4_ptb_test"], rows["iw4_ptb_test_before"]

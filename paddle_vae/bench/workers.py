@@ -15,7 +15,9 @@ import paddle.nn.functional as F
 
 from ..config import ModelConfig
 from ..loss import CrossEntropyWithKL
-from ..metrics import cut_at_eos, default_max_rows, iw_log_likelihood
+from ..bleu import cut_at_eos
+from ..metrics import iw_log_likelihood
+from ..row_cap import default_max_rows
 from ..model import VAESeq2SeqInferModel, VAESeq2SeqModel
 from ..runtime import set_threads
 from .common import BATCH_KEYS, MODEL, peak_rss_mb, time_steps

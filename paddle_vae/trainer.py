@@ -1,0 +1,272 @@
+"""The training recipe: data -> model -> CrossEntropyWithKL + Adam(clip) -> paddle.Model.fit -> bundles.
+
+`Trainer` composes the pieces (callbacks, remedies, the plateau rule, the run
+folder) into one run; `paddle_vae.train` is its command line.
+
+Randomness (dropout, z samples) is reseeded from (seed, global step) before
+every step, and batch order from (seed, epoch), so a run resumed from any
+bundle replays exactly what an uninterrupted run would have done.
+"""
+import logging
+import os
+from typing import Any, Dict, List, Optional
+
+import paddle
+from paddle.callbacks import Callback
+
+from .bundle import load_optimizer, load_weights, read_bundle
+from .optimizer_state import MemoryBundle
+from .callbacks import BoundedLoader, StopOnSignals, TrainControl, VAEProgBar, VAETrainCallback
+from .data import Corpus, load_and_encode, vocab_from_tokens, vocab_tokens
+from .errors import CheckpointError
+from .loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity
+from .metrics import evaluate_loader
+from .config import ModelConfig
+from .model import LSTMDecoder, _uniform
+from .networks import build_network
+from .optim import make_adam, use_optimizer
+from .plateau import PlateauRule
+from .run_dir import RunDir
+from .remedies import AggressiveInference, DecoderReset, dev_mi, endless_batches
+from .schedules import build_kl_schedule
+from .train_state import TrainState
+
+logger = logging.getLogger("paddle_vae")
+
+# --final_eval: the splits the end-of-training summary evaluates the final and best bundles on.
+FINAL_EVAL_SPLITS = {"none": (), "dev": ("valid",), "test": ("test",), "both": ("valid", "test")}
+
+
+class Trainer:
+    def __init__(self, args):
+        self.args = args
+        self.rank = paddle.distributed.get_rank()
+        self.world_size = paddle.distributed.get_world_size()
+        self.run_dir = RunDir(args.model_path, writes=self.rank == 0)  # rank 0 alone writes the folder
+        self.control = TrainControl(args.max_steps)
+        self.resume_skip = 0
+        self.stopped_by: Optional[str] = None  # plateau / patience, when the dev rule ended the run
+        self.best_copy: Optional[MemoryBundle] = None  # every rank's own copy of the best-dev state
+        self.state = TrainState()
+        self.plateau = PlateauRule.from_args(args)
+        resume = self._read_resume_bundle()
+        self.corpus: Corpus = load_and_encode(args, vocab=resume[0] if resume else None)
+        vocab = self.corpus.vocab
+        self.model_config = ModelConfig.from_args(args, len(vocab), self.corpus.pad_id, self.corpus.bos_id,
+                                                  self.corpus.eos_id, vocab.unk_token)
+        self.net = build_network(self.model_config, args.decoder_impl, args.word_dropout,
+                                 vocab.to_indices(vocab.unk_token), args.free_bits, args.fb_mode)
+        self.steps_per_epoch = len(self.corpus.loader("train", args.batch_size))
+        anneal_r = 1.0 / (args.warm_up * self.corpus.num_train_sentences / args.batch_size)
+        schedule = build_kl_schedule(args.kl_schedule, kl_start=args.kl_start, anneal_r=anneal_r,
+                                     total_steps=args.max_epoch * self.steps_per_epoch, cycles=args.kl_cycles,
+                                     ramp=args.kl_ramp, pretrain_steps=args.pretrain_ae_epochs * self.steps_per_epoch)
+        net = self.net
+        self.loss_fn = CrossEntropyWithKL(args.kl_start, anneal_r, schedule, true_kl=lambda: net.kl_true)
+        self.optimizer = self.make_optimizer()
+        if resume:
+            self._restore(*resume[1:])
+        self.model = paddle.Model(self.net)
+        self.metrics = [Perplexity(self.loss_fn), NegativeLogLoss(self.loss_fn)]
+        self.model.prepare(self.optimizer, self.loss_fn, self.metrics)
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0, which writes the run folder (one flag: the run folder's)."""
+        return self.run_dir.writes
+
+    @is_main.setter
+    def is_main(self, value: bool) -> None:
+        self.run_dir.writes = value
+
+    def make_optimizer(self, parameters: Optional[List[paddle.Tensor]] = None) -> paddle.optimizer.Optimizer:
+        """The recipe's Adam over `parameters` (default: the whole network)."""
+        return make_adam(self.net.parameters() if parameters is None else parameters, self.args.learning_rate,
+                         self.args.max_grad_norm)
+
+    def use_optimizer(self, optimizer: paddle.optimizer.Optimizer) -> None:
+        """Let hapi's next steps use `optimizer` (the aggressive phase's decoder-only one, or back to ours)."""
+        use_optimizer(self.model, optimizer, self.loss_fn, self.metrics)
+
+    def reset_optimizer(self) -> None:
+        """A fresh Adam (moments and rate), as Li et al. start their VAE phase."""
+        self.optimizer = self.make_optimizer()
+        self.use_optimizer(self.optimizer)
+
+    def remedy_callbacks(self) -> List[Callback]:
+        """The recipe's training-procedure remedies (schedules and objectives live in the loss and the model)."""
+        args, callbacks = self.args, []
+        if args.pretrain_ae_epochs:
+            callbacks.append(DecoderReset(self, args.pretrain_ae_epochs, self._fresh_decoder_parameters))
+        if args.aggressive:
+            loader = self.corpus.loader("train", args.batch_size, shuffle=True, seed=args.seed + 1,
+                                        num_replicas=self.world_size, rank=self.rank)
+            dev = self.corpus.loader("valid", args.batch_size)
+            callbacks.append(AggressiveInference(self, endless_batches(loader),
+                                                 lambda: dev_mi(self.net, dev, args.seed)))
+        return callbacks
+
+    def _fresh_decoder_parameters(self) -> List[paddle.Tensor]:
+        args, net = self.args, self.net
+        paddle.seed(args.seed + 7)
+        fresh_decoder = LSTMDecoder(net.vocab_size, args.embed_dim, args.hidden_size, args.latent_size,
+                                    args.num_layers, args.init_scale, args.dec_dropout)
+        fresh_fc = paddle.nn.Linear(args.latent_size, 2 * args.hidden_size * args.num_layers,
+                                    weight_attr=_uniform(args.init_scale))
+        return list(fresh_decoder.parameters()) + list(fresh_fc.parameters())
+
+    def record_dev(self, dev_nll: float, dev_ppl: float) -> None:
+        """After each epoch's dev pass: log, keep the best bundle, decay the LR on a plateau, stop early."""
+        state = self.state
+        self.log_event("epoch", dev_nll=dev_nll, dev_ppl=dev_ppl, epoch=state.epoch,
+                       train_tokens_per_s=state.train_tokens / max(state.train_seconds, 1e-9))
+        verdict = self.plateau.judge(state, dev_nll)
+        if verdict.improved:
+            self.best_copy = MemoryBundle(self.net, self.optimizer)
+            self.save("best")
+            return
+        if verdict.decay:
+            self.decay_on_plateau()
+        for reason, message in verdict.stops:
+            logger.info("%s", message)
+            self.stopped_by = reason
+            self.control.request_stop(self.model)
+
+    def decay_on_plateau(self) -> None:
+        """Rewind to the best-dev weights and optimizer state and go on at a lower LR.
+
+        Without the rewind the lower rate starts from weights that have
+        already drifted past the best point for `--decay_patience` epochs.
+        """
+        new_lr = self.optimizer.get_lr() * self.plateau.decay_factor
+        if self.best_copy is not None:
+            self.best_copy.restore(self.net, self.optimizer)
+        else:  # resumed, and dev has not improved since: the best bundle on this machine's disk
+            best = self.run_dir.bundle_path("best")
+            load_weights(self.net, read_bundle(best)[2], best)
+            load_optimizer(self.optimizer, best, self.net)
+        self.optimizer.set_lr(new_lr)
+        self.log_event("lr_decay", lr=new_lr, rewound_to_step=self.state.best_step)
+
+    # -- checkpoints ------------------------------------------------------------
+    def _read_resume_bundle(self):
+        if not self.args.init_from_ckpt:
+            return None
+        config, tokens, state_dict, train_state = read_bundle(self.args.init_from_ckpt, self.args.allow_pickle)
+        mismatched = ModelConfig.from_args(self.args, 0, 0, 0, 0, "").shape_mismatches(ModelConfig.from_bundle(config))
+        if mismatched:
+            raise CheckpointError(f"checkpoint {self.args.init_from_ckpt} does not match the flags: "
+                                  + ", ".join(mismatched))
+        return vocab_from_tokens(tokens, config["unk_token"]), config, state_dict, train_state
+
+    def _restore(self, config, state_dict, train_state) -> None:
+        path = self.args.init_from_ckpt
+        if len(self.corpus.vocab) != config["vocab_size"]:
+            raise CheckpointError(f"checkpoint {path} vocabulary ({config['vocab_size']}) does not fit the data")
+        load_weights(self.net, state_dict, path)
+        if self.args.finetune or train_state is None:
+            logger.info("loaded weights from %s; starting a fresh schedule", path)
+            return
+        load_optimizer(self.optimizer, path, self.net, self.args.allow_pickle)
+        self.state = TrainState.from_json(train_state)
+        self.optimizer.set_lr(train_state["lr"])
+        self.resume_skip = self.state.batch_in_epoch
+        logger.info("resuming from %s at step %d (epoch %d, batch %d)", path, self.state.global_step,
+                    self.state.epoch, self.resume_skip)
+
+    def config(self) -> Dict[str, Any]:
+        """config.json: the network's ModelConfig, plus the dataset and every training flag for the record."""
+        return dict(self.model_config.to_json(), dataset=self.args.dataset,
+                    train_args={k: v for k, v in vars(self.args).items() if k != "init_from_ckpt"})
+
+    def save(self, name: str) -> Optional[str]:
+        """Bundle MODEL_PATH/name of the current weights, Adam state and `TrainState` (rank 0 only)."""
+        return self.run_dir.save(name, self.net, self.config(), vocab_tokens(self.corpus.vocab), self.optimizer,
+                                 self.state.to_json(self.optimizer.get_lr()))
+
+    def save_step_bundle(self) -> None:
+        self.save(f"step_{self.state.global_step}")
+        self.run_dir.keep_newest_steps(self.args.keep_last)
+
+    def log_event(self, kind: str, **values) -> None:
+        """A train_log.jsonl record at the current step and epoch (`values` may name another epoch)."""
+        self.run_dir.log(kind, {"step": self.state.global_step, "epoch": self.state.epoch, **values})
+
+    # -- the recipe -----------------------------------------------------------
+    def fit(self) -> Dict[str, Any]:
+        args, state = self.args, self.state
+        self.run_dir.create()
+        train_loader = self.corpus.loader("train", args.batch_size, shuffle=True, seed=args.seed,
+                                          num_replicas=self.world_size, rank=self.rank)
+        train_loader.batch_sampler.set_epoch(state.epoch, self.resume_skip)
+        dev_loader = self.corpus.loader("valid", args.batch_size)
+        remaining_epochs = args.max_epoch - state.epoch
+        if args.max_steps is not None and state.global_step >= args.max_steps or remaining_epochs <= 0:
+            logger.info("nothing to train: step %d / epoch %d already reached", state.global_step, state.epoch)
+        else:
+            callbacks = [VAETrainCallback(self), *self.remedy_callbacks(),
+                         VAEProgBar(log_freq=args.log_freq, verbose=2 if self.is_main else 0)]
+            if args.use_visualdl and self.is_main:
+                callbacks.append(paddle.callbacks.VisualDL(log_dir=os.path.join(args.model_path, "visualdl")))
+            with StopOnSignals(self.control):
+                control = self.control
+                eval_data = None if self.world_size > 1 else BoundedLoader(
+                    dev_loader, lambda: control.bundle_written)
+                self.model.fit(BoundedLoader(train_loader, lambda: control.stop), eval_data,
+                               epochs=remaining_epochs, log_freq=args.log_freq, save_dir=None, verbose=0,
+                               callbacks=callbacks)
+        if self.control.signal_name is not None:
+            self.control.stop_on_signal(self)  # a signal after the last dev pass has written nothing yet
+            logger.info("stopped by %s at step %d; bundle written to %s", self.control.signal_name,
+                        state.global_step, self.run_dir.bundle_path(f"step_{state.global_step}"))
+            return {"interrupted": self.control.signal_name, "steps": state.global_step}
+        self.save("final")
+        if state.best_step is None:  # no dev pass ran (e.g. --max_steps inside the first epoch)
+            self.save("best")
+        return self.summarize()
+
+    def summarize(self) -> Dict[str, Any]:
+        """Metrics of the final and the best-dev model on the splits --final_eval names, to train_summary.json.
+
+        --final_eval none / --final_eval_sentences bound what a short run spends evaluating.
+        """
+        args, state = self.args, self.state
+        summary = {"steps": state.global_step, "epochs": state.epoch + state.batch_in_epoch / max(
+            self.steps_per_epoch, 1), "last_loss": state.last_loss, "train_seconds": state.train_seconds,
+                   "train_tokens": state.train_tokens, "best_step": state.best_step,
+                   "steps_per_epoch": self.steps_per_epoch, "final_eval": args.final_eval,
+                   "final_eval_sentences": args.final_eval_sentences, "stopped_by": self.stop_reason()}
+        if not self.is_main:
+            return summary
+        splits = FINAL_EVAL_SPLITS[args.final_eval]
+        for name in ("final", "best") if splits else ():
+            if name == "best":
+                _, _, best_weights, _ = read_bundle(self.run_dir.bundle_path("best"))
+                load_weights(self.net, best_weights, "best")
+            summary[name] = {split: evaluate_loader(self.net, self._final_eval_loader(split),
+                                                    args.eval_iw_samples, args.seed) for split in splits}
+        # Top-level dev/test are the final model's, as the issue's summary asks.
+        for key, split in (("dev", "valid"), ("test", "test")):
+            if split in splits:
+                summary[key] = summary["final"][split]
+        self.run_dir.write_summary(summary)
+        if "test" in splits:
+            logger.info("final test: nll %.3f ppl %.3f kl %.3f | best-dev model test: nll %.3f ppl %.3f",
+                        summary["test"]["nll_elbo"], summary["test"]["ppl_elbo"], summary["test"]["kl"],
+                        summary["best"]["test"]["nll_elbo"], summary["best"]["test"]["ppl_elbo"])
+        return summary
+
+    def stop_reason(self) -> str:
+        """Why training ended: plateau (--max_decays reached), patience, max_steps or max_epoch."""
+        if self.stopped_by:
+            return self.stopped_by
+        if self.args.max_steps is not None and self.state.global_step >= self.args.max_steps:
+            return "max_steps"
+        return "max_epoch"
+
+    def _final_eval_loader(self, split: str):
+        """The split, or its first --final_eval_sentences sentences."""
+        corpus, cap = self.corpus, self.args.final_eval_sentences
+        if cap is not None:
+            corpus = Corpus({split: corpus.splits[split][:cap]}, corpus.vocab)
+        return corpus.loader(split, self.args.batch_size)
