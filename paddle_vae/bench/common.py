@@ -10,7 +10,10 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
-MODEL = dict(embed_dim=256, hidden_size=256, latent_size=32)
+from ..args import DATASET_DEFAULTS  # the datasets' sizes are listed there once (args imports no Paddle)
+
+SIZES = ("embed_dim", "hidden_size", "latent_size")
+MODEL = {k: DATASET_DEFAULTS["ptb"][k] for k in SIZES}
 BATCH_KEYS = ("src", "src_len", "trg", "trg_len", "label")  # the order a saved batch's arrays are in
 
 

@@ -25,9 +25,10 @@ from typing import Any, Callable, Dict, Iterable, List
 import numpy as np
 
 from ..data import Corpus, encode_sentences, load_and_encode, read_lines, read_vocab_file, vocab_from_tokens
-from .common import BATCH_KEYS
+from ..args import DATASET_DEFAULTS
+from .common import BATCH_KEYS, SIZES
 
-YAHOO_MODEL = dict(embed_dim=512, hidden_size=550, latent_size=32)
+YAHOO_MODEL = {k: DATASET_DEFAULTS["yahoo"][k] for k in SIZES}
 YAHOO_TRAIN_DOCUMENTS = 100_000  # yahoo_answer_100k's training split
 
 
