@@ -117,7 +117,16 @@ def _load_pickle(path: str, bundle: str, allow_pickle: bool) -> Dict[str, Any]:
 
 def save_bundle(path: str, network, config: Dict[str, Any], vocab_tokens, optimizer=None,
                 train_state: Optional[Dict[str, Any]] = None) -> str:
-    """Write a complete bundle to `path`, replacing any previous one only once the new one is whole."""
+    """Write a complete bundle of `network` (and `optimizer`) to `path`; see `write_bundle`."""
+    optimizer_state = None if optimizer is None else rename_optimizer_state(
+        optimizer.state_dict(), param_names(network, to_structured=True))
+    return write_bundle(path, network.state_dict(), config, vocab_tokens, optimizer_state, train_state)
+
+
+def write_bundle(path: str, weights: Dict[str, Any], config: Dict[str, Any], vocab_tokens,
+                 optimizer_state: Optional[Dict[str, Any]] = None,
+                 train_state: Optional[Dict[str, Any]] = None) -> str:
+    """Write a bundle's files to a temporary sibling and rename it to `path` only once it is whole."""
     path = os.path.normpath(path)
     parent = os.path.dirname(path) or "."
     os.makedirs(parent, exist_ok=True)
@@ -125,10 +134,9 @@ def save_bundle(path: str, network, config: Dict[str, Any], vocab_tokens, optimi
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         os.makedirs(tmp)
-        save_tensors(network.state_dict(), os.path.join(tmp, PARAMS_FILE))
-        if optimizer is not None:
-            names = param_names(network, to_structured=True)
-            save_tensors(rename_optimizer_state(optimizer.state_dict(), names), os.path.join(tmp, OPT_FILE))
+        save_tensors(weights, os.path.join(tmp, PARAMS_FILE))
+        if optimizer_state is not None:
+            save_tensors(optimizer_state, os.path.join(tmp, OPT_FILE))
         write_json_atomic(os.path.join(tmp, CONFIG_FILE), dict(config, format_version=FORMAT_VERSION))
         write_text_atomic(os.path.join(tmp, VOCAB_FILE), "".join(t + "\n" for t in vocab_tokens))
         if train_state is not None:
@@ -251,22 +259,12 @@ def convert(old: str, new: str) -> str:
     if os.path.exists(new):
         raise CheckpointError(f"{new} already exists; choose a new folder for the converted bundle")
     config, tokens, state_dict, train_state = read_bundle(old, allow_pickle=True)
-    tmp = f"{os.path.normpath(new)}.tmp{os.getpid()}"
-    try:
-        os.makedirs(tmp)
-        save_tensors(state_dict, os.path.join(tmp, PARAMS_FILE))
-        if os.path.isfile(os.path.join(old, PICKLE_OPT_FILE)):
-            optimizer_state = _load_pickle(os.path.join(old, PICKLE_OPT_FILE), old, allow_pickle=True)
-            save_tensors({k: paddle.to_tensor(v) if hasattr(v, "shape") and not _is_tensor(v) else v
-                          for k, v in optimizer_state.items()}, os.path.join(tmp, OPT_FILE))
-        write_json_atomic(os.path.join(tmp, CONFIG_FILE), dict(config, format_version=FORMAT_VERSION))
-        write_text_atomic(os.path.join(tmp, VOCAB_FILE), "".join(t + "\n" for t in tokens))
-        if train_state is not None:
-            write_json_atomic(os.path.join(tmp, STATE_FILE), train_state)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return replace_dir(tmp, new)
+    optimizer_state = None
+    if os.path.isfile(os.path.join(old, PICKLE_OPT_FILE)):
+        pickled = _load_pickle(os.path.join(old, PICKLE_OPT_FILE), old, allow_pickle=True)
+        optimizer_state = {k: paddle.to_tensor(v) if hasattr(v, "shape") and not _is_tensor(v) else v
+                           for k, v in pickled.items()}
+    return write_bundle(new, state_dict, config, tokens, optimizer_state, train_state)
 
 
 def main(argv=None) -> int:

@@ -4,9 +4,11 @@
 README's copy of it can be checked by a test on any machine.
 """
 import os
+import re
 import time
 from typing import Any, Dict, List, Optional
 
+from ..bundle import write_json_atomic, write_text_atomic
 from .runfolder import RunFolder, read_json
 from .spec import Table, flag_value
 
@@ -88,8 +90,6 @@ def status_lines(table: Table, runs_dir: str, results_dir: str) -> List[str]:
 
 def record_progress(table: Table, runs_dir: str, results_dir: str) -> None:
     """Write RESULTS/ROW.progress.json for each unfinished row that has started, for `table` to show."""
-    from ..bundle import write_json_atomic
-
     os.makedirs(results_dir, exist_ok=True)
     for row in table.rows:
         path = os.path.join(results_dir, f"{row.name}.progress.json")
@@ -104,10 +104,6 @@ def record_progress(table: Table, runs_dir: str, results_dir: str) -> None:
 
 def update_blocks(page: str, table_arg: str, markdown: str) -> int:
     """Replace the page's `<!-- table TABLE_ARG -->` ... `<!-- /table -->` blocks with `markdown`; how many."""
-    import re
-
-    from ..bundle import write_text_atomic
-
     with open(page, encoding="utf-8") as f:
         text = f.read()
     pattern = re.compile(rf"(<!-- table {re.escape(table_arg)} -->\n).*?(\n<!-- /table -->)", re.S)

@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional
 
 from ..bundle import write_json_atomic
 from ..runtime import available_cores, cpu_name
-from .runfolder import ACTIVE, RunFolder, append_jsonl
+from .runfolder import ACTIVE, RunFolder, append_jsonl, read_json
 from .spec import Row, Table, flag_value
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -168,8 +168,6 @@ class Runner:
         return first["nll_iw"] - baseline["nll_iw"] <= plan.close_nats
 
     def read_result(self, name: str) -> Optional[Dict[str, Any]]:
-        from .runfolder import read_json
-
         return read_json(os.path.join(self.results_dir, f"{name}.json"))
 
     def result(self, row: Row, evals: List[int]) -> Dict[str, Any]:
