@@ -1,8 +1,10 @@
-"""`python -m paddle_vae.experiments run|status|table TABLE`.
+"""`python -m paddle_vae.experiments run|status|table|goals|examples TABLE`.
 
     python -m paddle_vae.experiments run experiments/ptb_latent.json          # safe to rerun at any time
     python -m paddle_vae.experiments status experiments/ptb_latent.json
     python -m paddle_vae.experiments table experiments/ptb_latent.json --update README.md
+    python -m paddle_vae.experiments goals experiments/ptb_latent.json        # each goal: met, missed by, open
+    python -m paddle_vae.experiments examples experiments/ptb_latent.json     # reconstructions, samples, ...
 
 Run folders live in --runs_dir (default ~/paddle_vae_runs/TABLE), results in
 --results_dir (default docs/results/TABLE beside the table's experiments/ folder).
@@ -18,7 +20,7 @@ from .spec import default_results_dir, default_runs_dir, load_table
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m paddle_vae.experiments", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", choices=["run", "status", "table"])
+    p.add_argument("action", choices=["run", "status", "table", "goals", "examples"])
     p.add_argument("table", help="the table file, e.g. experiments/ptb_latent.json")
     p.add_argument("--runs_dir", default=None, help="default ~/paddle_vae_runs/TABLE")
     p.add_argument("--results_dir", default=None, help="default docs/results/TABLE beside experiments/")
@@ -26,8 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="run: threads per row (default cores / jobs)")
     p.add_argument("--rows", nargs="+", default=None, help="run: only these rows")
     p.add_argument("--update", nargs="+", default=None, metavar="PAGE",
-                   help="table: rewrite the generated block of each Markdown page instead of printing "
-                        "(between <!-- table TABLE --> and <!-- /table -->, TABLE as given here)")
+                   help="table: rewrite the generated blocks of each Markdown page instead of printing "
+                        "(between <!-- KIND TABLE --> and <!-- /KIND -->, KIND one of table, goals, examples "
+                        "and TABLE as given here)")
     p.add_argument("--record", action="store_true",
                    help="status: also write RESULTS/ROW.progress.json for unfinished rows (shown by table)")
     return p
@@ -44,16 +47,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.rows:
         for name in args.rows:
             table.row(name)
-    if args.action == "table":
-        from .report import markdown_table, update_blocks
+    if args.action in ("table", "goals"):
+        from .pages import GENERATORS, generated
+        from .report import has_block, update_blocks
 
-        markdown = markdown_table(table, results_dir)
         if not args.update:
-            print(markdown)
+            print(generated(args.action, table, results_dir))
             return 0
         for page in args.update:
-            if update_blocks(page, args.table, markdown) == 0:
-                raise UsageError(f"{page} has no <!-- table {args.table} --> block")
+            kinds = [kind for kind in GENERATORS if has_block(page, args.table, kind)]
+            if not kinds:
+                raise UsageError(f"{page} has no <!-- table {args.table} --> (or goals, examples) block")
+            for kind in kinds:
+                update_blocks(page, args.table, generated(kind, table, results_dir), kind)
             print(f"updated {page}")
         return 0
     if args.action == "status":
@@ -65,6 +71,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     from .runner import Runner
 
+    if args.action == "examples":
+        from .examples import chosen_rows, make_examples
+
+        runner = Runner(table, runs_dir, results_dir, jobs=1, threads=args.threads)
+        outcomes = {name: make_examples(runner, name, why) for name, why in chosen_rows(table, results_dir).items()}
+        for name, outcome in outcomes.items():
+            print(f"{name}: {outcome}")
+        return 0 if all(o in ("done", "not finished") for o in outcomes.values()) else 1
     outcomes = Runner(table, runs_dir, results_dir, jobs=args.jobs, threads=args.threads).run(args.rows)
     for name, outcome in outcomes.items():
         print(f"{name}: {outcome}")

@@ -49,11 +49,16 @@ def pending_cells(table: Table, name: str, results_dir: str) -> List[str]:
     return [row.label or row.name, flags, state] + ["–"] * (len(COLUMNS) - 3)
 
 
+def result_of(results_dir: str, name: str) -> Optional[Dict[str, Any]]:
+    """A finished row's result JSON (None while it runs)."""
+    return read_json(os.path.join(results_dir, f"{name}.json"))
+
+
 def markdown_table(table: Table, results_dir: str) -> str:
     """One line per row of the table file, in its order; unfinished rows say how far they got."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in table.rows:
-        result = read_json(os.path.join(results_dir, f"{row.name}.json"))
+        result = result_of(results_dir, row.name)
         cells = row_cells(result) if result else pending_cells(table, row.name, results_dir)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -102,12 +107,22 @@ def record_progress(table: Table, runs_dir: str, results_dir: str) -> None:
                                                         "train_wall_seconds", "num_decays")})
 
 
-def update_blocks(page: str, table_arg: str, markdown: str) -> int:
-    """Replace the page's `<!-- table TABLE_ARG -->` ... `<!-- /table -->` blocks with `markdown`; how many."""
+def block_pattern(kind: str, table_arg: str) -> "re.Pattern[str]":
+    """A generated block: `<!-- KIND TABLE_ARG -->`, its text, `<!-- /KIND -->` (KIND: table, goals, examples)."""
+    return re.compile(rf"(<!-- {kind} {re.escape(table_arg)} -->\n)(.*?)(\n<!-- /{kind} -->)", re.S)
+
+
+def has_block(page: str, table_arg: str, kind: str) -> bool:
+    with open(page, encoding="utf-8") as f:
+        return block_pattern(kind, table_arg).search(f.read()) is not None
+
+
+def update_blocks(page: str, table_arg: str, markdown: str, kind: str = "table") -> int:
+    """Replace the page's KIND blocks of TABLE_ARG with `markdown`; how many there are."""
     with open(page, encoding="utf-8") as f:
         text = f.read()
-    pattern = re.compile(rf"(<!-- table {re.escape(table_arg)} -->\n).*?(\n<!-- /table -->)", re.S)
-    new, count = pattern.subn(lambda m: m.group(1) + markdown + m.group(2), text)
+    pattern = block_pattern(kind, table_arg)
+    new, count = pattern.subn(lambda m: m.group(1) + markdown + m.group(3), text)
     if count and new != text:
         write_text_atomic(page, new)
     return count

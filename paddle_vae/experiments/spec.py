@@ -8,7 +8,11 @@ A table file (JSON, in `experiments/`) names a dataset, the flags every row shar
      "save_steps": 500,
      "eval": {"split": "test", "iw_samples": 100, "iw_samples_close": 500, "close_nats": 2.0,
               "baseline": "lm"},
-     "rows": [{"name": "lm", "flags": ["--model", "lm"]}, ...]}
+     "rows": [{"name": "lm", "flags": ["--model", "lm"]}, ...],
+     "goals": [{"name": "beats the LM", "min": {"kl": 8}, "max": {"nll_iw_vs_baseline": -0.5}}],
+     "examples": {"reference": "ref"}}
+
+`goals` (optional) are judged by goals.py and `examples` (optional) configure examples.py.
 
 Relative `data_dir`s are resolved against the folder above `experiments/` (the
 project root), so a table runs the same from any working directory.
@@ -21,6 +25,7 @@ from typing import Any, Dict, List, Optional
 from ..errors import UsageError
 
 ROW_KEYS = {"name", "flags", "label", "stop_after_epochs", "note", "baseline"}
+GOAL_KEYS = {"name", "rows", "min", "max"}
 
 
 @dataclass
@@ -57,6 +62,8 @@ class Table:
     eval: EvalPlan
     rows: List[Row]
     description: str = ""
+    goals: List[Dict[str, Any]] = field(default_factory=list)  # judged by goals.py from the result JSONs
+    examples: Dict[str, Any] = field(default_factory=dict)  # what examples.py shows (ExamplePlan's fields)
 
     def baseline_of(self, row: Row) -> Optional[str]:
         return row.baseline or self.eval.baseline
@@ -96,6 +103,16 @@ def load_table(path: str) -> Table:
         if baseline is not None and baseline != row.name and baseline not in names[:i]:
             # rows run in table order, and a row's evaluation plan waits for its baseline's result
             raise UsageError(f"table {path}: row {row.name}'s baseline {baseline!r} must be a row above it")
+    goals = spec.get("goals", [])
+    for goal in goals:
+        unknown = set(goal) - GOAL_KEYS
+        bounds = {**goal.get("min", {}), **goal.get("max", {})}
+        if "name" not in goal or unknown or not bounds:
+            raise UsageError(f"table {path}: a goal needs a name and min/max bounds, and only {sorted(GOAL_KEYS)} "
+                             f"(unknown: {sorted(unknown)})")
+        for name in goal.get("rows", []):
+            if name not in names:
+                raise UsageError(f"table {path}: goal {goal['name']!r} names no row {name!r}")
     root = os.path.dirname(os.path.dirname(os.path.abspath(path)))
     data_dir = spec.get("data_dir")
     if data_dir is not None and not os.path.isabs(data_dir):
@@ -103,7 +120,8 @@ def load_table(path: str) -> Table:
     name = spec.get("name") or os.path.splitext(os.path.basename(path))[0]
     return Table(name=name, path=os.path.abspath(path), dataset=spec["dataset"], data_dir=data_dir,
                  train_flags=list(spec.get("train_flags", [])), save_steps=int(spec.get("save_steps", 500)),
-                 eval=plan, rows=rows, description=spec.get("description", ""))
+                 eval=plan, rows=rows, description=spec.get("description", ""), goals=goals,
+                 examples=spec.get("examples", {}))
 
 
 def default_runs_dir(table: Table) -> str:

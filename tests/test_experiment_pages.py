@@ -1,0 +1,117 @@
+"""What a table generates from its result JSONs: the goals' verdicts, the rows its examples show, the
+examples made by the inference CLI, and every generated block of the README and docs pages."""
+import json
+import os
+import re
+
+import pytest
+
+from conftest import ROOT, TINY
+from paddle_vae.experiments.__main__ import main as experiments_main
+from paddle_vae.experiments.examples import chosen_rows, examples_markdown
+from paddle_vae.experiments.goals import goals_markdown, judge
+from paddle_vae.experiments.pages import GENERATORS, generated
+from paddle_vae.experiments.spec import default_results_dir, load_table
+
+ROWS = [{"name": "lm", "flags": ["--model", "lm"]}, {"name": "ref", "label": "reference", "flags": []},
+        {"name": "a", "label": "A", "flags": ["--bn_vae", "0.7"]},
+        {"name": "b", "label": "B", "flags": ["--bn_vae", "1.5"]}]
+BEATS = {"name": "beats", "rows": ["ref", "a", "b"], "min": {"kl": 8, "au": 16}, "max": {"nll_iw_vs_baseline": -0.5}}
+
+
+def write_spec(tmp_path, rows=ROWS, goals=(BEATS,), examples=None):
+    (tmp_path / "experiments").mkdir(exist_ok=True)
+    flags = [f for f in TINY if f not in ("--num_threads", "1")] + ["--max_epoch", "2", "--log_freq", "20"]
+    spec = {"dataset": "sample", "train_flags": flags, "save_steps": 20, "rows": rows, "goals": list(goals),
+            "eval": {"iw_samples": 3, "baseline": "lm"}, "examples": examples or {"reference": "ref"}}
+    path = tmp_path / "experiments" / "tiny.json"
+    path.write_text(json.dumps(spec))
+    return str(path)
+
+
+def write_table(tmp_path, **kwargs):
+    return load_table(write_spec(tmp_path, **kwargs))
+
+
+def write_results(table, **rows):
+    results = default_results_dir(table)
+    os.makedirs(results, exist_ok=True)
+    for name, metrics in rows.items():
+        with open(os.path.join(results, f"{name}.json"), "w") as f:
+            json.dump(dict(label=table.row(name).label or name, **metrics), f)
+    return results
+
+
+def test_a_goal_is_open_until_its_rows_finish_then_met_or_missed_by_the_closest_rows_shortfall(tmp_path):
+    table = write_table(tmp_path)
+    results = write_results(table, lm={"nll_iw": 100.0}, a={"nll_iw": 100.2, "kl": 9.0, "au": 20})
+    verdict = judge(table, results, BEATS)
+    assert verdict["verdict"] == "open" and (verdict["finished"], verdict["rows"]) == (1, 3)
+    assert verdict["row"] == "a" and verdict["lacking"] == {"nll_iw_vs_baseline": pytest.approx(0.7)}
+
+    write_results(table, ref={"nll_iw": 99.0, "kl": 1.0, "au": 2}, b={"nll_iw": 101.0, "kl": 30.0, "au": 32})
+    verdict = judge(table, results, BEATS)
+    assert verdict["verdict"] == "not met" and verdict["row"] == "a"  # meets two of three bounds, b and ref one
+    assert "| beats | KL ≥ 8, AU ≥ 16, IW-NLL − LM ≤ -0.5 | not met | A | KL 9.00, AU 20, IW-NLL − LM +0.20 " \
+           "| IW-NLL − LM by 0.70 |" in goals_markdown(table, results, [BEATS])
+
+    write_results(table, b={"nll_iw": 99.4, "kl": 30.0, "au": 32})
+    verdict = judge(table, results, BEATS)
+    assert verdict["verdict"] == "met" and verdict["row"] == "b" and verdict["lacking"] == {}
+
+
+def test_a_goal_naming_an_unknown_row_or_without_bounds_is_a_one_line_error(tmp_path, capsys):
+    for goal in ({"name": "g", "rows": ["nope"], "min": {"kl": 1}}, {"name": "g"}):
+        assert experiments_main(["goals", write_spec(tmp_path, goals=[goal])]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: table") and len(err.strip().splitlines()) == 1
+
+
+def test_examples_show_the_reference_the_row_closest_to_the_lm_and_the_highest_rate_row(tmp_path):
+    table = write_table(tmp_path)
+    results = write_results(table, lm={"nll_iw": 100.0}, ref={"nll_iw": 100.5, "kl": 1.0})
+    assert chosen_rows(table, results) == {"ref": "the reference recipe"}
+    assert examples_markdown(table, results).startswith("No examples yet")
+    write_results(table, a={"nll_iw": 100.6, "kl": 9.0}, b={"nll_iw": 103.0, "kl": 30.0})
+    assert chosen_rows(table, results) == {"ref": "the reference recipe", "a": "closest to the LM (lowest IW-NLL)",
+                                           "b": "highest KL"}
+    write_results(table, a={"nll_iw": 100.6, "kl": 31.0})
+    assert chosen_rows(table, results) == {"ref": "the reference recipe", "a": "closest to the LM and highest KL"}
+
+
+@pytest.mark.slow
+def test_examples_come_from_the_inference_cli_on_the_rows_best_bundle_and_line_up_with_their_inputs(tmp_path):
+    table = write_table(tmp_path, rows=ROWS[:2], goals=[])
+    args = ["--runs_dir", str(tmp_path / "runs"), "--threads", "1"]
+    path = str(tmp_path / "experiments" / "tiny.json")
+    assert experiments_main(["examples", path, *args]) == 0  # nothing finished: nothing to show yet
+    assert experiments_main(["run", path, *args]) == 0
+    assert experiments_main(["examples", path, *args]) == 0
+    results = default_results_dir(table)
+    record = json.loads((tmp_path / "docs" / "results" / "tiny" / "examples" / "ref.json").read_text())
+    demo_test = (ROOT / "paddle_vae" / "demo_corpus" / "test.txt").read_text().splitlines()
+    assert record["reconstruct"]["inputs"] == demo_test[:5] and len(record["reconstruct"]["outputs"]) == 5
+    assert record["interpolate"]["inputs"] == demo_test[:2] and len(record["interpolate"]["outputs"]) == 5
+    assert len(record["sample"]["outputs"]) == 3 and all(record["sample"]["outputs"])
+    assert "--init_from_ckpt RUNS/ref/best --mode reconstruct --decode_strategy greedy" in \
+        record["reconstruct"]["command"] and str(tmp_path) not in json.dumps(record)
+    markdown = examples_markdown(table, results)
+    assert markdown.count("\n") == 1 + 5 + 5 + 3 and f"`{demo_test[0]}`" in markdown
+    before = (tmp_path / "runs" / "ref" / "segments.jsonl").read_text()
+    assert experiments_main(["examples", path, *args]) == 0  # made once per checkpoint
+    assert (tmp_path / "runs" / "ref" / "segments.jsonl").read_text() == before
+
+
+BLOCK = re.compile(r"<!-- (\w+) (\S+) -->\n(.*?)\n<!-- /\1 -->", re.S)
+
+
+def test_every_generated_block_in_the_readme_and_docs_is_what_its_table_generates():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    blocks = [(page, m) for page in pages for m in BLOCK.finditer(page.read_text(encoding="utf-8"))
+              if m.group(1) in GENERATORS]
+    assert {m.group(1) for _, m in blocks} >= {"table", "goals"}, "the README lacks the table or its goals"
+    for page, match in blocks:
+        kind, table = match.group(1), load_table(str(ROOT / match.group(2)))
+        assert match.group(3) == generated(kind, table, default_results_dir(table)), \
+            f"{page.name}: the {table.name} {kind} block differs from what it generates (regenerate: " \
+            f"python -m paddle_vae.experiments table {match.group(2)} --update {page.relative_to(ROOT)})"
