@@ -4,7 +4,8 @@ Paddle runs its CPU kernels on one thread unless told otherwise, and its bundled
 MKLML (2019) takes a slow generic code path on AMD CPUs unless
 MKL_DEBUG_CPU_TYPE=5 is set before the first matrix product; on the 2-core
 AMD EPYC dev machine that alone is a 2.8x faster output projection
-(see README, "Speed").
+(see README, "Speed"). Paddle's strided-view kernels are turned off
+(FLAGS_use_stride_kernel=0) for the same reason: speed, at the same numbers.
 """
 import ctypes
 import os
@@ -54,6 +55,12 @@ def configure_cpu_env() -> None:
     _USER_THREADS = os.environ.get("OMP_NUM_THREADS")
     if _is_amd_cpu() and not os.environ.get("PADDLE_VAE_NO_MKL_SETUP"):
         os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
+    if not os.environ.get("PADDLE_VAE_STRIDE_KERNELS"):
+        # Paddle >= 2.6 makes transpose/slice results strided views, and every later kernel (and every
+        # gradient) that meets one goes through a slow generic strided copy: a [32, 24, 256] reshape +
+        # transpose took 6.7 ms forward and backward instead of 0.5 (docs/speed.md). Attention transposes
+        # its heads four times per layer. Copy kernels compute the same numbers.
+        os.environ.setdefault("FLAGS_use_stride_kernel", "0")
 
 
 MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed on 64-bit

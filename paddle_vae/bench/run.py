@@ -14,7 +14,10 @@ Rows:
                   training default
   ours_glibc_malloc  the same with glibc's default allocator thresholds (no
                   runtime._keep_freed_buffers), to show what that tuning gives
+  ours_stride_kernels  the same with Paddle's strided-view kernels left on
+                  (PADDLE_VAE_STRIDE_KERNELS=1), to show what turning them off gives
   ours_transformer  the Transformer decoder (--decoder transformer) at Texar's sizes
+  ours_transformer_stride_kernels  the same with the strided-view kernels left on
   torch           the same model in PyTorch (fused LSTMs, non-pad positions only), when
                   torch is importable (--torch_python)
 
@@ -72,15 +75,18 @@ def save_batches(args: argparse.Namespace, path: str) -> Dict[str, Any]:
 
 
 def run_worker(kind: str, cfg: Dict[str, Any], reference_env: bool = False, python: str = sys.executable,
-               glibc_malloc: bool = False) -> Dict[str, Any]:
+               glibc_malloc: bool = False, stride_kernels: bool = False) -> Dict[str, Any]:
     """Run one row in a fresh process; `reference_env` drops all our process set-up, `glibc_malloc` only
-    the allocator tuning (runtime._keep_freed_buffers)."""
+    the allocator tuning (runtime._keep_freed_buffers), `stride_kernels` only the copy-kernel flag."""
     env = dict(os.environ)
     if reference_env:
         env.pop("MKL_DEBUG_CPU_TYPE", None)
         env["PADDLE_VAE_NO_MKL_SETUP"] = "1"
     if reference_env or glibc_malloc:
         env["PADDLE_VAE_NO_MALLOC_SETUP"] = "1"
+    if reference_env or stride_kernels:
+        env.pop("FLAGS_use_stride_kernel", None)
+        env["PADDLE_VAE_STRIDE_KERNELS"] = "1"
     package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
     proc = subprocess.run([python, "-m", "paddle_vae.bench", "--_worker", kind, "--_cfg", json.dumps(cfg)],
@@ -164,7 +170,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             train["reference+env"] = run_worker("train_paddle", dict(base, impl="cell"))
             train["ours"] = run_worker("train_paddle", dict(base, impl="fused"))
             train["ours_glibc_malloc"] = run_worker("train_paddle", dict(base, impl="fused"), glibc_malloc=True)
-            train["ours_transformer"] = run_worker("train_paddle", dict(base, impl="fused", decoder="transformer"))
+            train["ours_stride_kernels"] = run_worker("train_paddle", dict(base, impl="fused"), stride_kernels=True)
+            transformer = dict(base, impl="fused", decoder="transformer")
+            train["ours_transformer"] = run_worker("train_paddle", transformer)
+            train["ours_transformer_stride_kernels"] = run_worker("train_paddle", transformer, stride_kernels=True)
             if not args.skip_torch and torch_available(args.torch_python):
                 train["torch"] = run_worker("train_torch", base, python=args.torch_python)
         if sample is not None:
