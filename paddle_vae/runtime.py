@@ -50,17 +50,30 @@ def configure_cpu_env() -> None:
     """
     global _USER_THREADS
     _keep_freed_buffers()
-    if "paddle" in sys.modules:
-        return  # too late to matter
+    if "paddle" in sys.modules:  # imported first: only the kernel flag can still be set
+        _copy_kernels(sys.modules["paddle"])
+        return
     _USER_THREADS = os.environ.get("OMP_NUM_THREADS")
     if _is_amd_cpu() and not os.environ.get("PADDLE_VAE_NO_MKL_SETUP"):
         os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
-    if not os.environ.get("PADDLE_VAE_STRIDE_KERNELS"):
-        # Paddle >= 2.6 makes transpose/slice results strided views, and every later kernel (and every
-        # gradient) that meets one goes through a slow generic strided copy: a [32, 24, 256] reshape +
-        # transpose took 6.7 ms forward and backward instead of 0.5 (docs/speed.md). Attention transposes
-        # its heads four times per layer. Copy kernels compute the same numbers.
-        os.environ.setdefault("FLAGS_use_stride_kernel", "0")
+    _copy_kernels(None)
+
+
+def _copy_kernels(paddle) -> None:
+    """Paddle >= 2.6 makes transpose/slice results strided views, and every later kernel (and gradient) that
+    meets one goes through a slow generic strided copy: a [32, 24, 256] reshape + transpose took 6.7 ms
+    forward and backward instead of 0.5 (docs/speed.md), and attention transposes its heads four times per
+    layer. Copy kernels compute the same numbers. The user's own FLAGS_use_stride_kernel, or
+    PADDLE_VAE_STRIDE_KERNELS=1, keeps Paddle's choice."""
+    if os.environ.get("PADDLE_VAE_STRIDE_KERNELS") or "FLAGS_use_stride_kernel" in os.environ:
+        return
+    if paddle is None:
+        os.environ["FLAGS_use_stride_kernel"] = "0"  # read when Paddle loads
+    else:
+        try:
+            paddle.set_flags({"FLAGS_use_stride_kernel": False})
+        except (ValueError, AttributeError):  # a Paddle without the flag has no strided views either
+            pass
 
 
 MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed on 64-bit

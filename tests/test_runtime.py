@@ -10,6 +10,7 @@ import pytest
 from conftest import ROOT
 
 FLAG = "import paddle_vae, paddle; print(paddle.get_flags(['FLAGS_use_stride_kernel'])['FLAGS_use_stride_kernel'])"
+PADDLE_FIRST = FLAG.replace("import paddle_vae, paddle", "import paddle, paddle_vae")
 
 STEP = """
 import json, paddle_vae, paddle
@@ -43,8 +44,10 @@ def run(code, **env):
 
 def test_importing_paddle_vae_turns_the_strided_view_kernels_off_unless_asked_to_keep_them():
     assert run(FLAG) == "False"
+    assert run(PADDLE_FIRST) == "False"  # Paddle imported first: the flag is set at run time
     assert run(FLAG, PADDLE_VAE_STRIDE_KERNELS="1") == "True"
     assert run(FLAG, FLAGS_use_stride_kernel="1") == "True"  # the user's own setting wins
+    assert run(PADDLE_FIRST, PADDLE_VAE_STRIDE_KERNELS="1") == "True"
 
 
 @pytest.mark.slow
