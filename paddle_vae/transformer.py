@@ -8,10 +8,14 @@ scaled by sqrt(d_model), and positions are *sinusoidal* (Texar's SinusoidsPositi
 first half of the channels, cos in the second), so they add no parameters.
 
 z reaches the decoder the way Texar gives it: projected to d_model and offered as a one-position memory
-that every block cross-attends to. `z_path="memory+embed"` also adds that projection to every input
-embedding, a second, more direct path. With latent_size 0 (the language model) there is no memory and no
-cross-attention: the blocks are paddle's TransformerEncoderLayer under a causal mask, which is all a
-decoder-only Transformer is.
+that every block cross-attends to. Attention over one position is computed as what it reduces to
+(`ZAttention`): the softmax over a single key is 1, so every position receives the memory's value
+projection, and the query and key projections of a general cross-attention layer would change nothing
+and receive no gradient. `z_path="memory+embed"` also adds z's projection to every input embedding, a
+second, more direct path. With latent_size 0 (the language model) the blocks have no z sublayer, which is
+all a decoder-only Transformer is. The blocks' self-attention is paddle's MultiHeadAttention; their
+dropouts on the residual branches, after the ReLU and on the embeddings draw their masks with
+`cpu_dropout` (numpy's generator on CPU, Paddle's kernel elsewhere).
 
 One set of weights, two ways to run them: `forward_fused` teacher-forces a batch under a causal mask, and
 `cell` takes one step for `paddle.nn.dynamic_decode` from paddle's incremental attention caches. The
@@ -19,8 +23,8 @@ self-attention cache has a fixed number of slots (`max_steps`) instead of growin
 as `gen_cache`'s empty cache does, because model.py's SamplingDecoder runs only the unfinished rows and
 scatters their new states back into the whole batch's, which needs every state tensor to keep its shape
 from step to step. Each step the layer attends over the written slots plus the new position (unwritten
-slots masked out), and the new position's keys and values are then written into slot `step`. The
-cross-attention to z is a `StaticCache`, projected once per sentence.
+slots masked out), and the new position's keys and values are then written into slot `step`. z's
+per-head contributions (`ZAttention.head_outputs`) are computed once per sentence and carried in the states.
 """
 import math
 from typing import List, Optional, Union
@@ -29,6 +33,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle.nn import initializer as I
+
+from .cpu_dropout import dropout
 
 Z_PATHS = ("memory", "memory+embed")
 _NEG = 1e9  # what paddle itself turns a boolean "masked" into; exp(-1e9) is exactly 0 in float32
@@ -58,13 +64,78 @@ def _additive_mask(allowed: paddle.Tensor, dtype) -> paddle.Tensor:
     return (paddle.cast(allowed, dtype) - 1.0) * _NEG
 
 
+class ZAttention(nn.Layer):
+    """Multi-head cross-attention to z's one-position memory, as what it reduces to.
+
+    Each head's softmax over one key is 1, so the layer's output at every position is
+    out_proj(v_proj(memory)): `head_outputs` computes each head's share of it once per sentence,
+    u_h = v_h @ out_proj.weight[rows of head h], [B, H, d]. Texar's (and paddle's) dropout on the attention
+    weights drops each (position, head) weight of 1 with probability p and scales the kept ones by 1/(1-p),
+    so in training position t gets sum_h mask[t, h] * u_h + bias; in evaluation every position gets
+    sum_h u_h + bias, once, as [B, 1, d].
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float, weight_attr: paddle.ParamAttr):
+        super().__init__()
+        self.num_heads, self.dropout = num_heads, dropout
+        self.v_proj = nn.Linear(embed_dim, embed_dim, weight_attr=weight_attr)
+        self.out_proj = nn.Linear(embed_dim, embed_dim, weight_attr=weight_attr)
+
+    def head_outputs(self, memory: paddle.Tensor) -> paddle.Tensor:
+        """[B, d] memory -> [B, H, d]: each head's value through its rows of the output projection."""
+        d, h = memory.shape[-1], self.num_heads
+        v = self.v_proj(memory).reshape([-1, h, d // h]).transpose([1, 0, 2])  # [H, B, d/H]
+        return paddle.matmul(v, self.out_proj.weight.reshape([h, d // h, d])).transpose([1, 0, 2])
+
+    def forward(self, heads: paddle.Tensor, length: int) -> paddle.Tensor:
+        """The attention output at `length` positions ([B, length, d]; [B, 1, d] outside training)."""
+        if not self.training or self.dropout == 0.0:
+            return heads.sum(axis=1, keepdim=True) + self.out_proj.bias
+        weights = dropout(paddle.ones([heads.shape[0], length, self.num_heads], heads.dtype), self.dropout)
+        return paddle.matmul(weights, heads) + self.out_proj.bias
+
+
+class TransformerBlock(nn.Layer):
+    """Pre-LayerNorm block: causal self-attention, then (for the VAE) attention to z, then the
+    feed-forward, each on a residual branch with dropout; Texar's layout, with paddle's
+    MultiHeadAttention (and its incremental cache) for the self-attention."""
+
+    def __init__(self, embed_dim: int, num_heads: int, ffn_size: int, dropout: float,
+                 weight_attr: paddle.ParamAttr, with_z: bool):
+        super().__init__()
+        self.dropout = dropout
+        self.self_norm = nn.LayerNorm(embed_dim)
+        self.self_attn = nn.MultiHeadAttention(embed_dim, num_heads, dropout=dropout, weight_attr=weight_attr)
+        self.z_attn = ZAttention(embed_dim, num_heads, dropout, weight_attr) if with_z else None
+        self.ffn_norm = nn.LayerNorm(embed_dim)
+        self.linear1 = nn.Linear(embed_dim, ffn_size, weight_attr=weight_attr)
+        self.linear2 = nn.Linear(ffn_size, embed_dim, weight_attr=weight_attr)
+
+    def _drop(self, x: paddle.Tensor) -> paddle.Tensor:
+        return dropout(x, self.dropout, self.training)
+
+    def forward(self, x: paddle.Tensor, mask: paddle.Tensor, z_heads: Optional[paddle.Tensor] = None,
+                cache=None):
+        """x [B, T, d] -> [B, T, d]; with a self-attention `cache`, also the grown cache."""
+        h = self.self_norm(x)
+        if cache is None:
+            attended = self.self_attn(h, h, h, mask)
+        else:
+            attended, cache = self.self_attn(h, h, h, mask, cache)
+        x = x + self._drop(attended)
+        if self.z_attn is not None:
+            x = x + self._drop(self.z_attn(z_heads, x.shape[1]))
+        x = x + self._drop(self.linear2(self._drop(F.relu(self.linear1(self.ffn_norm(x))))))
+        return x if cache is None else (x, cache)
+
+
 class TransformerDecoderCell(nn.RNNCellBase):
     """One decoding step for `paddle.nn.dynamic_decode`: embedded token [B, d] -> top-block output [B, d].
 
     States are `[[step, (z_in)], caches]` (see `TransformerDecoder.initial_cell_states`). `latent_z` is
     accepted so the LSTM's dynamic_decode call works unchanged, and ignored: z is already in the states,
-    as the cross-attention's StaticCache (and, with "memory+embed", as `z_in`), so beam search tiles and
-    reorders it along with everything else.
+    as each block's z heads (and, with "memory+embed", as `z_in`), so beam search tiles and reorders it
+    along with everything else.
     """
 
     def __init__(self, decoder: "TransformerDecoder"):
@@ -81,20 +152,17 @@ class TransformerDecoderCell(nn.RNNCellBase):
         slots = paddle.arange(self_caches[0].k.shape[2], dtype="int64").unsqueeze(0)  # [1, max_steps]
         allowed = paddle.concat([paddle.cast(slots < step, x.dtype), paddle.ones_like(x[:, :, 0])], axis=1)
         mask = _additive_mask(allowed, x.dtype)[:, None, None, :]  # [B, 1, 1, max_steps + 1]: written slots + self
-        if dec.latent_size > 0:  # z's keys/values come from the StaticCache: the layer reads only the dtype of `memory`
-            out, grown = dec.blocks(x, x, tgt_mask=mask, cache=caches)
-            grown_self = [g[0] for g in grown]
-        else:
-            out, grown_self = dec.blocks(x, mask, cache=caches)
         here = paddle.cast(slots == step, x.dtype)[:, None, :, None]  # [B, 1, max_steps, 1]: the slot to write
 
         def write(old, new):  # the layer appended this step's k/v after the slots; move it into slot `step`
             return old * (1.0 - here) + new[:, :, -1:, :] * here
 
-        new_self = [nn.MultiHeadAttention.Cache(write(o.k, n.k), write(o.v, n.v))
-                    for o, n in zip(self_caches, grown_self)]
-        new_caches = [(s, c[1]) for s, c in zip(new_self, caches)] if dec.latent_size > 0 else new_self
-        return out[:, 0], [[step + 1] + list(head[1:]), new_caches]
+        new_caches = []
+        for block, cache, self_cache in zip(dec.blocks, caches, self_caches):
+            x, grown = block(x, mask, cache[1] if dec.latent_size > 0 else None, self_cache)
+            written = nn.MultiHeadAttention.Cache(write(self_cache.k, grown.k), write(self_cache.v, grown.v))
+            new_caches.append((written, cache[1]) if dec.latent_size > 0 else written)
+        return dec.final_norm(x)[:, 0], [[step + 1] + list(head[1:]), new_caches]
 
 
 class TransformerDecoder(nn.Layer):
@@ -119,28 +187,29 @@ class TransformerDecoder(nn.Layer):
         self.num_heads, self.dropout, self.z_path, self.max_len = num_heads, dropout, z_path, max_len
         self.trg_embedder = nn.Embedding(vocab_size, embed_dim, weight_attr=_embed_attr(init_scale, embed_dim))
         self.register_buffer("pos_table", sinusoid_table(max_len, embed_dim), persistable=False)
-        block = dict(d_model=embed_dim, nhead=num_heads, dim_feedforward=ffn_size, dropout=dropout,
-                     normalize_before=True, weight_attr=_weight_attr(init_scale))
         if latent_size > 0:
             self.z_fc = nn.Linear(latent_size, embed_dim, weight_attr=_weight_attr(init_scale))
-            self.blocks = nn.TransformerDecoder(nn.TransformerDecoderLayer(**block), num_blocks,
-                                                nn.LayerNorm(embed_dim))
-        else:  # the language model: causal self-attention only
-            self.blocks = nn.TransformerEncoder(nn.TransformerEncoderLayer(**block), num_blocks,
-                                                nn.LayerNorm(embed_dim))
+        self.blocks = nn.LayerList([TransformerBlock(embed_dim, num_heads, ffn_size, dropout, _weight_attr(init_scale),
+                                                     with_z=latent_size > 0) for _ in range(num_blocks)])
+        self.final_norm = nn.LayerNorm(embed_dim)
         self.output_fc = nn.Linear(embed_dim, vocab_size, weight_attr=_weight_attr(init_scale), bias_attr=False)
         self.cell = TransformerDecoderCell(self)
 
     def z_memory(self, latent_z: paddle.Tensor) -> paddle.Tensor:
-        """z as the blocks' one-position memory, [B, 1, d]."""
-        return self.z_fc(latent_z).unsqueeze(1)
+        """z as the blocks' one-position memory, [B, d]."""
+        return self.z_fc(latent_z)
+
+    def run_blocks(self, x: paddle.Tensor, mask: paddle.Tensor, memory: Optional[paddle.Tensor]) -> paddle.Tensor:
+        for block in self.blocks:
+            x = block(x, mask, None if memory is None else block.z_attn.head_outputs(memory))
+        return self.final_norm(x)
 
     def block_inputs(self, emb: paddle.Tensor, pos: paddle.Tensor, z_in: Optional[paddle.Tensor]) -> paddle.Tensor:
         """Scaled word embeddings + positions (+ z on the "memory+embed" path), then embedding dropout."""
         x = emb * (self.embed_dim ** 0.5) + pos
         if self.z_path == "memory+embed" and z_in is not None:
             x = x + z_in
-        return F.dropout(x, self.dropout, training=self.training) if self.dropout > 0 else x
+        return dropout(x, self.dropout, self.training)
 
     def forward_fused(self, trg: paddle.Tensor, trg_length: paddle.Tensor, trg_mask: paddle.Tensor,
                       latent_z: Optional[paddle.Tensor], init_states=None, return_hidden: bool = False
@@ -156,10 +225,11 @@ class TransformerDecoder(nn.Layer):
         if T > self.max_len:
             raise ValueError(f"sequence length {T} exceeds the position table's max_len {self.max_len}")
         memory = self.z_memory(latent_z) if self.latent_size > 0 else None
-        x = self.block_inputs(self.trg_embedder(trg), self.pos_table[:T].unsqueeze(0), memory)
+        z_in = None if memory is None else memory.unsqueeze(1)
+        x = self.block_inputs(self.trg_embedder(trg), self.pos_table[:T].unsqueeze(0), z_in)
         t = paddle.arange(T, dtype="int64")
         causal = _additive_mask(t.unsqueeze(0) <= t.unsqueeze(1), x.dtype)  # [T, T]: key j visible to query i >= j
-        out = self.blocks(x, memory, tgt_mask=causal) if memory is not None else self.blocks(x, causal)
+        out = self.run_blocks(x, causal, memory)
         hidden = paddle.gather_nd(out, paddle.nonzero(trg_mask))
         return hidden if return_hidden else self.output_fc(hidden)
 
@@ -170,8 +240,8 @@ class TransformerDecoder(nn.Layer):
         Give latent_z [B, latent] for the VAE, the batch size for the LM. `step` [B, 1] int64 (zeros) comes
         first because SamplingDecoder and BeamSearchDecoder take the batch size from the first state.
         `caches` holds, per block, a `MultiHeadAttention.Cache` of `max_steps` empty slots (default max_len;
-        it must cover every step dynamic_decode takes, i.e. max_step_num + 1) and, for the VAE, the
-        `StaticCache` of z's keys and values. `z_in` (only with "memory+embed") is z's projection.
+        it must cover every step dynamic_decode takes, i.e. max_step_num + 1) and, for the VAE, the block's
+        z heads [B, H, d] (`ZAttention.head_outputs`). `z_in` (only with "memory+embed") is z's projection.
         """
         max_steps = self.max_len if max_steps is None else max_steps
         if max_steps > self.max_len:
@@ -180,16 +250,14 @@ class TransformerDecoder(nn.Layer):
             if not isinstance(z_or_batch_size, paddle.Tensor):
                 raise ValueError("the VAE's decoder starts from latent_z, not a batch size")
             memory = self.z_memory(z_or_batch_size)
-            step = paddle.zeros_like(memory[:, 0, :1], dtype="int64")
+            step = paddle.zeros_like(memory[:, :1], dtype="int64")
         else:
             memory, step = None, paddle.zeros([int(z_or_batch_size), 1], dtype="int64")
         head_dim = self.embed_dim // self.num_heads
         empty = paddle.zeros([step.shape[0], self.num_heads, max_steps, head_dim], dtype=self.pos_table.dtype)
         caches = []
-        for layer in self.blocks.layers:
-            self_cache = layer.self_attn.gen_cache(empty, empty)  # gen_cache's "initial value" form: a Cache
-            if memory is not None:
-                self_cache = (self_cache, layer.cross_attn.gen_cache(memory, memory, type=layer.cross_attn.StaticCache))
-            caches.append(self_cache)
-        head = [step] + ([memory[:, 0]] if memory is not None and self.z_path == "memory+embed" else [])
+        for block in self.blocks:
+            self_cache = block.self_attn.gen_cache(empty, empty)  # gen_cache's "initial value" form: a Cache
+            caches.append(self_cache if memory is None else (self_cache, block.z_attn.head_outputs(memory)))
+        head = [step] + ([memory] if memory is not None and self.z_path == "memory+embed" else [])
         return [head, caches]

@@ -27,7 +27,8 @@ def test_bench_smoke_reports_the_floor_and_its_ratio(ptb_dir, tmp_path):
     floor = results["floor"]
     assert floor["gemm_gflops"] > 0 and floor["floor_s"] == pytest.approx(floor["step_gflop"] / floor["gemm_gflops"])
     assert set(results["train"]) == {"reference", "reference+env", "ours", "ours_glibc_malloc", "ours_stride_kernels",
-                                     "ours_transformer", "ours_transformer_stride_kernels"}
+                                     "ours_transformer", "ours_transformer_stride_kernels",
+                                     "ours_transformer_paddle_dropout"}
     assert all("sec_per_step" in row for row in results["train"].values())
     assert results["ratios"]["transformer_step_over_lstm_step"] == pytest.approx(
         results["train"]["ours_transformer"]["sec_per_step"] / results["train"]["ours"]["sec_per_step"])

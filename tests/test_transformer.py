@@ -167,8 +167,8 @@ def test_z_reaches_the_logits_and_the_lm_has_no_cross_attention():
         dec = tiny(LATENT, z_path)
         one, other = (dec.forward_fused(trg, lengths, mask, latent(dec, 2, seed)).numpy() for seed in (2, 3))
         assert np.abs(one - other).max() > 1e-3
-    assert any("cross_attn" in n for n, _ in tiny(LATENT, "memory").named_parameters())
-    assert not any("cross_attn" in n or "z_fc" in n for n, _ in tiny(0, "memory").named_parameters())
+    assert any("z_attn" in n for n, _ in tiny(LATENT, "memory").named_parameters())
+    assert not any("z_attn" in n or "z_fc" in n for n, _ in tiny(0, "memory").named_parameters())
 
 
 def test_training_pass_drops_out_and_backpropagates_into_z():

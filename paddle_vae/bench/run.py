@@ -18,6 +18,7 @@ Rows:
                   (PADDLE_VAE_STRIDE_KERNELS=1), to show what turning them off gives
   ours_transformer  the Transformer decoder (--decoder transformer) at Texar's sizes
   ours_transformer_stride_kernels  the same with the strided-view kernels left on
+  ours_transformer_paddle_dropout  the same with Paddle's dropout kernel instead of cpu_dropout's
   torch           the same model in PyTorch (fused LSTMs, non-pad positions only), when
                   torch is importable (--torch_python)
 
@@ -174,6 +175,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             transformer = dict(base, impl="fused", decoder="transformer")
             train["ours_transformer"] = run_worker("train_paddle", transformer)
             train["ours_transformer_stride_kernels"] = run_worker("train_paddle", transformer, stride_kernels=True)
+            train["ours_transformer_paddle_dropout"] = run_worker("train_paddle", dict(transformer, paddle_dropout=True))
             if not args.skip_torch and torch_available(args.torch_python):
                 train["torch"] = run_worker("train_torch", base, python=args.torch_python)
         if sample is not None:

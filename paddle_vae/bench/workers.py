@@ -13,6 +13,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from .. import cpu_dropout
 from ..config import ModelConfig
 from ..loss import CrossEntropyWithKL
 from ..bleu import cut_at_eos
@@ -40,6 +41,7 @@ def load_batches(path: str) -> Tuple[Any, List[List[paddle.Tensor]]]:
 def worker_train_paddle(cfg: Dict[str, Any]) -> Dict[str, Any]:
     """Seconds per training step (Adam, global-norm clipping) of the configured model on the saved batches."""
     paddle_setup(cfg["threads"])
+    cpu_dropout.ENABLED = not cfg.get("paddle_dropout", False)
     data, batches = load_batches(cfg["batches"])
     paddle.seed(1)
     decoder = cfg.get("decoder", "lstm")  # the Transformer row: Texar's sizes, ModelConfig's defaults

@@ -1,0 +1,71 @@
+"""The Transformer's parts that replace Paddle's: attention to z's one-position memory, computed as what it
+reduces to, and dropout with a numpy-drawn mask; each against what it replaces."""
+import numpy as np
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+import pytest
+
+from paddle_vae import cpu_dropout
+from paddle_vae.transformer import ZAttention
+
+B, T, D, H = 3, 5, 8, 2
+
+
+def z_attention(p=0.0):
+    paddle.seed(0)
+    layer = ZAttention(D, H, p, paddle.ParamAttr(initializer=nn.initializer.Uniform(-0.5, 0.5)))
+    layer.out_proj.bias.set_value(paddle.uniform([D], min=-0.5, max=0.5))
+    return layer
+
+
+def test_z_attention_equals_paddles_cross_attention_over_a_one_position_memory():
+    layer = z_attention()
+    layer.eval()
+    general = nn.MultiHeadAttention(D, H)  # its own query and key projections: they cannot matter
+    general.v_proj.weight.set_value(layer.v_proj.weight)
+    general.v_proj.bias.set_value(layer.v_proj.bias)
+    general.out_proj.weight.set_value(layer.out_proj.weight)
+    general.out_proj.bias.set_value(layer.out_proj.bias)
+    general.eval()
+    memory, queries = paddle.randn([B, D]), paddle.randn([B, T, D])
+    expected = general(queries, memory.unsqueeze(1), memory.unsqueeze(1)).numpy()
+    got = layer(layer.head_outputs(memory), T).numpy()
+    assert got.shape == (B, 1, D)
+    np.testing.assert_allclose(np.broadcast_to(got, expected.shape), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_z_attention_in_training_drops_each_heads_weight_of_one():
+    layer = z_attention(p=0.5)
+    layer.train()
+    heads = layer.head_outputs(paddle.randn([1, D]))
+    out = layer(heads, 400).numpy()[0]  # [400, D]
+    u, b = heads.numpy()[0], layer.out_proj.bias.numpy()
+    combos = {(i, j): 2 * i * u[0] + 2 * j * u[1] + b for i in (0, 1) for j in (0, 1)}  # weights 0 or 1/(1-p)
+    seen = [min(combos, key=lambda c: np.abs(combos[c] - row).max()) for row in out]
+    assert all(np.allclose(row, combos[c], atol=1e-5) for row, c in zip(out, seen))
+    assert set(seen) == set(combos)  # all four patterns occur over 400 positions
+
+
+def test_cpu_dropout_keeps_one_minus_p_scales_by_its_inverse_and_backpropagates_through_the_mask():
+    x = paddle.ones([200, 1000])
+    x.stop_gradient = False
+    paddle.seed(5)
+    y = cpu_dropout.dropout(x, 0.2)
+    y.sum().backward()
+    values = y.numpy()
+    assert abs((values != 0).mean() - 0.8) < 0.003
+    np.testing.assert_allclose(values[values != 0], 1.25, rtol=1e-6)
+    np.testing.assert_array_equal(x.grad.numpy(), values)  # d(sum)/dx is the scaled mask
+    paddle.seed(5)
+    np.testing.assert_array_equal(cpu_dropout.dropout(x, 0.2).numpy(), values)  # paddle.seed fixes the mask
+    assert cpu_dropout.dropout(x, 0.2, training=False) is x and cpu_dropout.dropout(x, 0.0) is x
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_cpu_dropout_keeps_the_same_share_as_paddles_kernel_on_either_path(enabled, monkeypatch):
+    monkeypatch.setattr(cpu_dropout, "ENABLED", enabled)
+    x = paddle.ones([100, 1000])
+    kept = (cpu_dropout.dropout(x, 0.3).numpy() != 0).mean()
+    reference = (F.dropout(x, 0.3).numpy() != 0).mean()
+    assert abs(kept - 0.7) < 0.004 and abs(reference - 0.7) < 0.004
