@@ -1,10 +1,10 @@
 """Dropout with the mask drawn by numpy for CPU tensors: the same Bernoulli(1 - p) mask, drawn faster.
 
 Paddle's CPU dropout kernel draws one uniform number per element from a serial engine, on one thread
-whatever the thread count: on the 2-core Intel Xeon of docs/transformer.md a [32, 25, 1024] dropout took
-8.8 ms forward and backward, against 3.3 ms with the mask from numpy's PCG64. The Transformer decoder drops
-out about five million activations per PTB step (the feed-forward's hidden units, three residual branches
-per block, the embeddings), so this is the difference between a step within 2x of the LSTM's and one over.
+whatever the thread count, and numpy's PCG64 draws float32 uniforms faster. The Transformer decoder drops out
+about five million activations per PTB step (the feed-forward's hidden units, three residual branches per
+block, the embeddings); with Paddle's kernel its step was 1.07-1.11x slower (docs/transformer.md, the
+`ours_transformer_paddle_dropout` bench row).
 
 The mask's seed is drawn from Paddle's generator, so `paddle.seed` still fixes every mask and a run resumed
 from a step bundle (which reseeds Paddle per step) draws the same ones. Off the CPU, or with

@@ -61,10 +61,10 @@ def configure_cpu_env() -> None:
 
 def _copy_kernels(paddle) -> None:
     """Paddle >= 2.6 makes transpose/slice results strided views, and every later kernel (and gradient) that
-    meets one goes through a slow generic strided copy: a [32, 24, 256] reshape + transpose took 6.7 ms
-    forward and backward instead of 0.5 (docs/speed.md), and attention transposes its heads four times per
-    layer. Copy kernels compute the same numbers. The user's own FLAGS_use_stride_kernel, or
-    PADDLE_VAE_STRIDE_KERNELS=1, keeps Paddle's choice."""
+    meets one goes through a slow generic strided copy; attention transposes its heads four times per layer,
+    and the Transformer step ran 1.25-1.26x slower with them (docs/speed.md, "Strided-view kernels"). Copy kernels
+    compute the same numbers. The user's own FLAGS_use_stride_kernel, or PADDLE_VAE_STRIDE_KERNELS=1, keeps
+    Paddle's choice."""
     if os.environ.get("PADDLE_VAE_STRIDE_KERNELS") or "FLAGS_use_stride_kernel" in os.environ:
         return
     if paddle is None:
