@@ -1,5 +1,6 @@
 """User-facing errors: a bad flag, file or checkpoint ends a run with one line, not a traceback."""
 import functools
+import os
 import sys
 from typing import Callable, List, Optional
 
@@ -30,6 +31,9 @@ def cli_entry(main: Callable[[Optional[List[str]]], int]) -> Callable[[Optional[
         except PaddleVAEError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        except BrokenPipeError:  # `... | head` closed stdout: stop quietly, as other Unix tools do
+            sys.stdout = open(os.devnull, "w")  # so the interpreter's final flush does not raise again
+            return 141
         except OSError as exc:  # a full disk, a read-only folder: the path and the OS's reason, on one line
             where = f"{exc.filename}: " if exc.filename else ""
             print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)

@@ -50,3 +50,23 @@ def test_model_path_naming_a_file_is_a_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: --model_path {target} is a file; it must name a folder (new or existing)"]
     assert target.read_text() == "not a folder\n"
+
+
+def test_a_closed_output_pipe_ends_a_cli_quietly(monkeypatch, capsys):
+    from paddle_vae.errors import cli_entry
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+    @cli_entry
+    def prints(argv=None):
+        print("a line for `| head`")
+        return 0
+
+    monkeypatch.setattr("sys.stdout", ClosedPipe())
+    assert prints([]) == 141
+    assert capsys.readouterr().err == ""
