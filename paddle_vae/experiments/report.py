@@ -13,7 +13,7 @@ from .runfolder import RunFolder, read_json
 from .spec import Table, flag_value
 
 COLUMNS = ["row", "flags", "epochs (stop)", "IW-NLL (K)", "ELBO NLL", "ELBO PPL", "IW-PPL", "KL",
-           "MI (split / batch)", "AU", "BLEU", "train", "eval", "eval RSS"]
+           "MI (split / batch)", "AU", "BLEU", "train", "s/step", "eval", "eval RSS"]
 
 
 def _hours(seconds: Optional[float]) -> str:
@@ -35,6 +35,7 @@ def row_cells(result: Dict[str, Any]) -> List[str]:
             _num(result["ppl_elbo"]), _num(result["ppl_iw"]), _num(result["kl"]),
             f"{_num(result['mi'])} / {_num(result['mi_batch'])}", str(result["au"]),
             _num(result.get("bleu_greedy")), _hours(result["train_wall_seconds"]),
+            _num(result["train_step_seconds"] / result["steps"], 3) if result.get("steps") else "–",
             _hours(result["eval_wall_seconds"]),
             "–" if result["eval_peak_rss_mb"] is None else f"{result['eval_peak_rss_mb'] / 1024:.1f} GB"]
 
