@@ -71,17 +71,21 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     from .runner import Runner
 
-    if args.action == "examples":
-        from .examples import chosen_rows, make_examples
+    from .examples import make_chosen
 
-        runner = Runner(table, runs_dir, results_dir, jobs=1, threads=args.threads)
-        outcomes = {name: make_examples(runner, name, why) for name, why in chosen_rows(table, results_dir).items()}
+    if args.action == "examples":
+        outcomes = make_chosen(Runner(table, runs_dir, results_dir, jobs=1, threads=args.threads))
         for name, outcome in outcomes.items():
             print(f"{name}: {outcome}")
         return 0 if all(o in ("done", "not finished") for o in outcomes.values()) else 1
-    outcomes = Runner(table, runs_dir, results_dir, jobs=args.jobs, threads=args.threads).run(args.rows)
+    runner = Runner(table, runs_dir, results_dir, jobs=args.jobs, threads=args.threads)
+    outcomes = runner.run(args.rows)
     for name, outcome in outcomes.items():
         print(f"{name}: {outcome}")
+    if table.examples and not args.rows and all(o == "done" for o in outcomes.values()):
+        runner.threads = max(1, runner.threads * runner.jobs)  # the rows are done: every core for the examples
+        for name, outcome in make_chosen(runner).items():
+            print(f"{name} examples: {outcome}")
     return 0 if all(o == "done" for o in outcomes.values()) else 1
 
 

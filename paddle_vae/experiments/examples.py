@@ -111,6 +111,12 @@ def make_examples(runner: Runner, name: str, why: str) -> str:
     return "done"
 
 
+def make_chosen(runner: Runner) -> Dict[str, str]:
+    """Examples for every row `chosen_rows` picks now: {row: outcome}."""
+    chosen = chosen_rows(runner.table, runner.results_dir)
+    return {name: make_examples(runner, name, why) for name, why in chosen.items()}
+
+
 def examples_markdown(table, results_dir: str) -> str:
     """The chosen rows' examples side by side: one column per row, one line per sentence."""
     folder = os.path.join(results_dir, "examples")
