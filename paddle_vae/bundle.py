@@ -27,6 +27,7 @@ import numpy as np
 from safetensors.numpy import load_file, save
 
 from .errors import CheckpointError, cli_entry
+from .layout import upgrade_transformer_keys
 from .optimizer_state import param_names, rename_optimizer_state, set_optimizer_state
 
 PARAMS_FILE, OPT_FILE = "model.safetensors", "optimizer.safetensors"
@@ -207,6 +208,7 @@ def read_bundle(path: str, allow_pickle: bool = False
                                   ) from None
     if not isinstance(state_dict, dict) or not state_dict:
         raise CheckpointError(f"corrupt checkpoint {path}: {params_file} holds no weights")
+    state_dict = upgrade_transformer_keys(state_dict)
     train_state = None
     state_path = os.path.join(path, STATE_FILE)
     if os.path.isfile(state_path):
@@ -245,6 +247,7 @@ def load_optimizer(optimizer, path: str, network, allow_pickle: bool = False) ->
             raise CheckpointError(f"corrupt checkpoint {path}: cannot read {OPT_FILE} ({type(exc).__name__})"
                                   ) from None
     try:
+        state = upgrade_transformer_keys(state)
         set_optimizer_state(optimizer, rename_optimizer_state(state, param_names(network, to_structured=False)))
     except Exception as exc:
         raise CheckpointError(f"corrupt checkpoint {path}: {os.path.basename(opt_path)} does not fit "
