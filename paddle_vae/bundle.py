@@ -26,6 +26,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 from safetensors.numpy import load_file, save
 
+from .atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
 from .errors import CheckpointError, cli_entry
 from .layout import upgrade_transformer_keys
 from .optimizer_state import param_names, rename_optimizer_state, set_optimizer_state
@@ -37,43 +38,6 @@ FORMAT_VERSION = 2  # 2: safetensors; 1: pickles (model.pdparams)
 MODEL_KEYS = ("embed_dim", "hidden_size", "latent_size", "vocab_size", "num_layers", "init_scale",
               "enc_dropout", "dec_dropout")
 REQUIRED_KEYS = MODEL_KEYS + ("pad_id", "bos_id", "eos_id", "unk_token")
-
-
-def write_bytes_atomic(path: str, data: bytes) -> None:
-    """Write `data` to `path` through a temporary sibling, creating missing parent folders.
-
-    On any failure (a full disk, say) the temporary file is removed and the
-    OSError goes on, naming `path`: the CLIs print it as one line.
-    """
-    parent = os.path.dirname(path)
-    if parent:
-        os.makedirs(parent, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise OSError(exc.errno, exc.strerror, path) from None
-
-
-def write_text_atomic(path: str, text: str) -> None:
-    write_bytes_atomic(path, text.encode("utf-8"))
-
-
-def write_json_atomic(path: str, obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
-
-def append_line(path: str, line: str) -> None:
-    """One line appended to a log (a failure names the log's path)."""
-    try:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, path) from None
 
 
 def save_tensors(state: Dict[str, Any], path: str) -> None:

@@ -9,7 +9,7 @@ from typing import Dict, List, Optional
 
 from . import runtime
 from .args import build_parser as base_parser, parse_args
-from .bundle import write_json_atomic
+from .atomic import write_json_atomic
 from .data import load_and_encode
 from .errors import UsageError, cli_entry
 from .metrics import evaluate_loader

@@ -25,7 +25,8 @@ from paddle import inference
 
 from . import runtime
 from .args import add_decode_flags, build_parser as base_parser, parse_args
-from .bundle import CONFIG_FILE, VOCAB_FILE, read_bundle, replace_dir, write_json_atomic
+from .atomic import write_json_atomic
+from .bundle import CONFIG_FILE, VOCAB_FILE, read_bundle, replace_dir
 from .data import vocab_from_tokens
 from .errors import CheckpointError, UsageError, cli_entry
 from .generate import VAEGenerator

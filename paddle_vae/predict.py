@@ -17,7 +17,7 @@ from typing import Callable, List, Optional
 
 from . import runtime
 from .args import add_decode_flags, build_parser as base_parser, parse_args
-from .bundle import write_text_atomic
+from .atomic import write_text_atomic
 from .data import warn_unknown_share
 from .errors import DataError, UsageError, cli_entry
 from .textio import read_text

@@ -20,7 +20,7 @@ import sys
 from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .bundle import write_json_atomic, write_text_atomic
+from .atomic import write_json_atomic, write_text_atomic
 from .data import SPLITS
 from .errors import DataError, UsageError, cli_entry
 from .textio import PREPARE_FILE, read_text

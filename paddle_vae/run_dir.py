@@ -19,7 +19,8 @@ import shutil
 import time
 from typing import Any, Dict, List, Optional
 
-from .bundle import append_line, save_bundle, write_json_atomic
+from .atomic import append_line, write_json_atomic
+from .bundle import save_bundle
 from .errors import UsageError
 
 logger = logging.getLogger("paddle_vae")

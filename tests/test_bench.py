@@ -34,3 +34,11 @@ def test_bench_smoke_reports_the_floor_and_its_ratio(ptb_dir, tmp_path):
         results["train"]["ours_transformer"]["sec_per_step"] / results["train"]["ours"]["sec_per_step"])
     assert results["ratios"]["ours_over_floor"] == pytest.approx(
         results["train"]["ours"]["sec_per_step"] / floor["floor_s"])
+
+
+def test_the_pytorch_rows_interpreter_needs_neither_paddle_nor_safetensors():
+    """--torch_python may be a plain torch venv: what its worker imports must not pull in Paddle's stack."""
+    blocked = "import sys; [sys.modules.__setitem__(m, None) for m in ('paddle', 'paddlenlp', 'safetensors')]; "
+    proc = subprocess.run([sys.executable, "-c", blocked + "import paddle_vae.bench.run, paddle_vae.bench.common"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -29,7 +29,7 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
-from ..bundle import write_json_atomic
+from ..atomic import write_json_atomic
 from ..data import load_and_encode
 from ..loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity
 from ..model import VAESeq2SeqModel

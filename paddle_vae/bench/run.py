@@ -45,7 +45,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from ..bundle import write_json_atomic
+from ..atomic import write_json_atomic
 from ..data import load_and_encode
 from ..runtime import available_cores, cpu_name
 from .common import MODEL, gemm_gflops, step_flops, torch_available

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from ..bundle import write_json_atomic, write_text_atomic
+from ..atomic import write_json_atomic, write_text_atomic
 from ..data import SAMPLE_DIR, SPLIT_FILES
 from ..errors import DataError, UsageError
 from ..textio import read_text

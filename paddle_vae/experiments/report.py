@@ -8,7 +8,7 @@ import re
 import time
 from typing import Any, Dict, List, Optional
 
-from ..bundle import write_json_atomic, write_text_atomic
+from ..atomic import write_json_atomic, write_text_atomic
 from .runfolder import RunFolder, read_json
 from .spec import Table, flag_value
 

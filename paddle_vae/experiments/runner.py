@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional
 
-from ..bundle import write_json_atomic
+from ..atomic import write_json_atomic
 from ..runtime import available_cores, cpu_name
 from .runfolder import ACTIVE, RunFolder, append_jsonl, read_json
 from .spec import Row, Table, flag_value
