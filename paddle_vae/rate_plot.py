@@ -3,7 +3,7 @@
     python -m paddle_vae.plot --rate experiments/ptb_latent.json --output docs/results/ptb_latent/rate.png
 
 Panel 1: IW-NLL against KL, each LM row as a horizontal line (a VAE point below its line beats the LM).
-Panel 2: greedy reconstruction BLEU against KL. One labelled point per finished VAE row, read from the
+Panel 2: greedy reconstruction BLEU against KL. Triangles are Transformer-decoder rows. One labelled point per finished VAE row, read from the
 committed result JSONs, so the picture is regenerated from the same numbers as the table.
 """
 import os
@@ -22,7 +22,8 @@ def finished_rows(table_path: str) -> List[Dict]:
     for row in table.rows:
         result = read_json(os.path.join(results_dir, f"{row.name}.json"))
         if result is not None:
-            rows.append(dict(result, is_lm=flag_value(row.flags, "model") == "lm"))
+            rows.append(dict(result, is_lm=flag_value(row.flags, "model") == "lm",
+                             marker="^" if flag_value(row.flags, "decoder") == "transformer" else "o"))
     return rows
 
 
@@ -35,16 +36,21 @@ def plot_rate(table_path: str, out_path: str) -> str:
     fig, (nll_ax, bleu_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
     for lm in (r for r in rows if r["is_lm"]):
         nll_ax.axhline(lm["nll_iw"], linestyle="--", color="grey", linewidth=1)
-        nll_ax.annotate(f"{lm['label']} {lm['nll_iw']:.2f}", (0, lm["nll_iw"]), textcoords="offset points",
-                        xytext=(2, 3), fontsize=8, color="grey")
+        # x in axes fractions, so the label stays in view whatever the KL range
+        nll_ax.annotate(f"{lm['label']} {lm['nll_iw']:.2f}", (0.01, lm["nll_iw"]), xycoords=nll_ax.get_yaxis_transform(),
+                        textcoords="offset points", xytext=(0, 3), fontsize=8, color="grey")
     for r in vaes:
-        nll_ax.scatter(r["kl"], r["nll_iw"], s=18)
+        nll_ax.scatter(r["kl"], r["nll_iw"], s=18, marker=r["marker"])
         nll_ax.annotate(r["label"], (r["kl"], r["nll_iw"]), textcoords="offset points", xytext=(4, 2), fontsize=8)
         if r.get("bleu_greedy") is not None:
-            bleu_ax.scatter(r["kl"], r["bleu_greedy"], s=18)
+            bleu_ax.scatter(r["kl"], r["bleu_greedy"], s=18, marker=r["marker"])
             bleu_ax.annotate(r["label"], (r["kl"], r["bleu_greedy"]), textcoords="offset points", xytext=(4, 2),
                              fontsize=8)
     nll_ax.set(xlabel="KL (nats, test)", ylabel="IW-NLL (nats per sentence, test)", title="likelihood vs rate")
     bleu_ax.set(xlabel="KL (nats, test)", ylabel="greedy reconstruction BLEU", title="reconstruction vs rate")
+    right = max(r["kl"] for r in vaes) * 1.3 + 0.5  # room for the labels of the highest-rate point
+    for ax in (nll_ax, bleu_ax):
+        ax.set_xlim(0, right)  # rates are read from zero: the collapsed rows sit near it
+    bleu_ax.set_ylim(bottom=0)
     fig.tight_layout()
     return save_figure(fig, out_path, dpi=110)
