@@ -48,11 +48,11 @@ def chosen_rows(table, results_dir: str) -> Dict[str, str]:
     plan = plan_of(table)
     reference = table.row(plan.reference)
     baseline = table.baseline_of(reference)
-    finished = [r for r in table.rows if r.name != reference.name and not is_lm(r)
-                and table.baseline_of(r) == baseline and result_of(results_dir, r.name)]
+    candidates = [r.name for r in table.rows if r.name != reference.name and not is_lm(r)
+                  and table.baseline_of(r) == baseline]
+    results = {name: result for name in candidates if (result := result_of(results_dir, name))}
     chosen = {reference.name: "the reference recipe"}
-    if finished:
-        results = {r.name: result_of(results_dir, r.name) for r in finished}
+    if results:
         closest = min(results, key=lambda n: results[n]["nll_iw"])
         highest = max(results, key=lambda n: results[n]["kl"])
         chosen[closest] = "closest to the LM (lowest IW-NLL)"
