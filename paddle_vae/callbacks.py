@@ -17,14 +17,11 @@ from paddle.callbacks import Callback, ProgBarLogger
 
 from .errors import PaddleVAEError
 from .metrics import evaluate_loader
+from .seeding import step_seed
 
 
 class TrainingDiverged(PaddleVAEError):
     """The loss became NaN or infinite."""
-
-
-def step_seed(seed: int, step: int) -> int:
-    return (seed * 1_000_003 + step) % (2 ** 31 - 1)
 
 
 class VAEProgBar(ProgBarLogger):

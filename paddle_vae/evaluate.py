@@ -12,6 +12,7 @@ from .args import build_parser as base_parser, parse_args
 from .atomic import write_json_atomic
 from .data import load_and_encode
 from .errors import UsageError, cli_entry
+from .eval_progress import ProgressFile
 from .metrics import evaluate_loader
 from .progress import wants_progress
 
@@ -42,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_rows", type=int, default=None,
                    help="logit rows per decoder pass (memory cap); default 2^23 / vocabulary size")
     p.add_argument("--quiet", action="store_true", help="no progress bar (also off when stderr is not a terminal)")
+    p.add_argument("--resume_file", default=None, metavar="PATH",
+                   help="keep the pass's running sums in PATH (npz) and continue from them when PATH exists; "
+                        "removed once the result is written. Reseeds per batch, so the result is the same "
+                        "whether or not the pass was cut off (but differs, by sampling noise, from a run "
+                        "without this flag)")
     return p
 
 
@@ -69,13 +75,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     corpus = load_and_encode(args, vocab=vae.vocab)
     if args.max_sentences:
         corpus.splits[args.split] = corpus.splits[args.split][:args.max_sentences]
+    progress_file = None
+    if args.resume_file:
+        key = {name: getattr(args, name) for name in ("init_from_ckpt", "dataset", "data_dir", "split", "iw_samples",
+                                                      "seed", "batch_size", "max_rows", "max_sentences")}
+        progress_file = ProgressFile(args.resume_file, key)
     metrics = evaluate_loader(vae.net, corpus.loader(args.split, args.batch_size), args.iw_samples, args.seed,
                               args.mi_batch_size, bleu=not args.no_bleu, max_rows=args.max_rows,
-                              progress=wants_progress(args.quiet))
+                              progress=wants_progress(args.quiet), progress_file=progress_file)
     metrics.update(split=args.split, dataset=args.dataset, checkpoint=args.init_from_ckpt)
     print(format_table(metrics))
     if args.output_json:
         write_json_atomic(args.output_json, metrics)
+    if progress_file is not None:
+        progress_file.remove()
     return 0
 
 

@@ -29,9 +29,11 @@ import paddle
 import paddle.nn.functional as F
 
 from .bleu import bleu_greedy
+from .eval_progress import ProgressFile, load_or_new
 from .loss import sentence_rec_loss
 from .progress import progress_bar
 from .row_cap import default_max_rows, is_lm, row_groups  # noqa: F401  (is_lm: also the CLIs')
+from .seeding import step_seed
 
 LOG_2PI = math.log(2 * math.pi)
 AU_THRESHOLD = 0.01
@@ -193,49 +195,60 @@ def _num_sentences(loader) -> Optional[int]:
 
 @paddle.no_grad()
 def evaluate_loader(net, loader, iw_samples: int = 0, seed: int = 1, mi_batch_size: int = MI_BATCH_SIZE,
-                    bleu: bool = False, max_rows: Optional[int] = None, progress: bool = False) -> Dict:
+                    bleu: bool = False, max_rows: Optional[int] = None, progress: bool = False,
+                    progress_file: Optional[ProgressFile] = None) -> Dict:
     """Every metric of the module docstring over one pass of `loader` (a Corpus loader).
 
-    `bleu` needs a VAESeq2SeqInferModel (it decodes) and makes a second pass.
+    `bleu` needs a VAESeq2SeqInferModel (it decodes) and makes a second pass. With a `progress_file` the
+    pass is resumable: it reseeds before every batch, skips the batches the file has counted and saves its
+    sums as it goes (`eval_progress`).
     """
     was_training, lm = net.training, is_lm(net)
     net.eval()
     paddle.seed(seed)
     start = time.time()
-    rec_sum = kl_sum = iw_sum = 0.0
-    num_sentences = num_words = 0
-    means, log_vars = [], []
+    s = load_or_new(progress_file)
     total = _num_sentences(loader)
     bar = progress_bar(total, f"IW K={iw_samples}" if iw_samples and not lm else "ELBO", progress)
-    for src, src_length, trg, trg_length, label in loader:
+    bar.update(s.num_sentences)
+    for index, (src, src_length, trg, trg_length, label) in enumerate(loader):
+        if index < s.batches:
+            continue
+        if progress_file is not None:
+            paddle.seed(step_seed(seed, index))
         if lm:
             rec = reconstruction_nll(net, trg, trg_length, label, None, max_rows)
         else:
             mean, log_var = net.encode(src, src_length)
             rec = reconstruction_nll(net, trg, trg_length, label, net.reparameterize(mean, log_var), max_rows)
-            kl_sum += float(net.kl_divergence(mean, log_var).sum())
-            means.append(mean.numpy())
-            log_vars.append(log_var.numpy())
+            s.kl_sum += float(net.kl_divergence(mean, log_var).sum())
+            s.means.append(mean.numpy())
+            s.log_vars.append(log_var.numpy())
             if iw_samples:
-                iw_sum -= float(iw_log_likelihood(net, src, src_length, trg, trg_length, label, iw_samples,
-                                                  max_rows).sum())
-        rec_sum += float(rec.sum())
-        num_sentences += src.shape[0]
-        num_words += int(net.trg_mask(trg).sum())
+                s.iw_sum -= float(iw_log_likelihood(net, src, src_length, trg, trg_length, label, iw_samples,
+                                                    max_rows).sum())
+        s.rec_sum += float(rec.sum())
+        s.num_sentences += src.shape[0]
+        s.num_words += int(net.trg_mask(trg).sum())
+        s.batches = index + 1
+        if progress_file is not None:
+            progress_file.save(s)
         bar.update(src.shape[0])
     bar.close()
-    nll = (rec_sum + kl_sum) / num_sentences
-    result = {"nll_elbo": nll, "rec": rec_sum / num_sentences, "kl": kl_sum / num_sentences,
-              "ppl_elbo": math.exp((rec_sum + kl_sum) / num_words), "mi": 0.0, "mi_batch": 0.0,
-              "mi_batch_size": mi_batch_size, "au": 0, "num_sentences": num_sentences, "num_words": num_words}
+    if progress_file is not None:
+        progress_file.save(s, force=True)  # a cut in the BLEU pass below then skips the whole loop
+    nll = (s.rec_sum + s.kl_sum) / s.num_sentences
+    result = {"nll_elbo": nll, "rec": s.rec_sum / s.num_sentences, "kl": s.kl_sum / s.num_sentences,
+              "ppl_elbo": math.exp((s.rec_sum + s.kl_sum) / s.num_words), "mi": 0.0, "mi_batch": 0.0,
+              "mi_batch_size": mi_batch_size, "au": 0, "num_sentences": s.num_sentences, "num_words": s.num_words}
     if not lm:
-        means_np, log_vars_np = np.concatenate(means).astype("float64"), np.concatenate(log_vars).astype("float64")
-        result.update(mi=mutual_information(means_np, log_vars_np, np.random.RandomState(seed)),
-                      mi_batch=mi_batch(means_np, log_vars_np, np.random.RandomState(seed), mi_batch_size),
-                      au=active_units(means_np))
+        means, log_vars = np.concatenate(s.means).astype("float64"), np.concatenate(s.log_vars).astype("float64")
+        result.update(mi=mutual_information(means, log_vars, np.random.RandomState(seed)),
+                      mi_batch=mi_batch(means, log_vars, np.random.RandomState(seed), mi_batch_size),
+                      au=active_units(means))
     if iw_samples:
-        iw_sum = rec_sum if lm else iw_sum  # no latent: the ELBO is the exact log-likelihood
-        result.update(nll_iw=iw_sum / num_sentences, ppl_iw=math.exp(iw_sum / num_words), iw_samples=iw_samples)
+        iw_sum = s.rec_sum if lm else s.iw_sum  # no latent: the ELBO is the exact log-likelihood
+        result.update(nll_iw=iw_sum / s.num_sentences, ppl_iw=math.exp(iw_sum / s.num_words), iw_samples=iw_samples)
     if bleu:
         result["bleu_greedy"] = bleu_greedy(net, loader, max_rows, progress, total)
     result["seconds"] = time.time() - start

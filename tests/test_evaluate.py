@@ -67,6 +67,15 @@ def test_evaluate_cli_skips_bleu_and_draws_no_bar_when_quiet(trained_bundle, tmp
     assert "ELBO" not in capsys.readouterr().err
 
 
+def test_evaluate_cli_with_a_resume_file_removes_it_once_the_result_is_written(trained_bundle, tmp_path):
+    out, progress = tmp_path / "m.json", tmp_path / "m.progress.npz"
+    common = ["--init_from_ckpt", str(trained_bundle / "best"), "--dataset", "sample", "--iw_samples", "3",
+              "--no_bleu", "--quiet", "--max_sentences", "40", "--num_threads", "1", "--output_json", str(out)]
+    assert evaluate_main(common + ["--resume_file", str(progress)]) == 0
+    assert out.is_file() and not progress.exists()
+    assert json.loads(out.read_text())["num_sentences"] == 40
+
+
 def test_generator_bleu_scores_what_evaluate_scores(trained_bundle, monkeypatch):
     from collections import Counter
 

@@ -215,3 +215,29 @@ def test_generator_shows_a_bar_for_long_inputs_on_a_terminal_unless_told_not_to(
     assert "decode" in capsys.readouterr().err
     vae.reconstruct(sentences, max_len=3, progress=False)  # what predict --quiet passes
     assert capsys.readouterr().err == ""
+
+
+def test_a_resumable_pass_cut_off_and_rerun_equals_one_uninterrupted_pass(tmp_path):
+    from paddle_vae.errors import UsageError
+    from paddle_vae.eval_progress import ProgressFile
+
+    net = tiny_vae()
+    batches = [tiny_batch(), tiny_batch((2, 5)), tiny_batch((7, 3, 4)), tiny_batch((1, 8))]
+    key = {"bundle": "tiny", "iw_samples": 20}
+    whole = metrics.evaluate_loader(net, batches, iw_samples=20, seed=3,
+                                    progress_file=ProgressFile(str(tmp_path / "whole.npz"), key, save_seconds=0))
+
+    def cut_after_two():
+        yield from batches[:2]
+        raise KeyboardInterrupt
+
+    path = str(tmp_path / "cut.npz")
+    with pytest.raises(KeyboardInterrupt):
+        metrics.evaluate_loader(net, cut_after_two(), iw_samples=20, seed=3,
+                                progress_file=ProgressFile(path, key, save_seconds=0))
+    assert ProgressFile(path, key).load().batches == 2
+    resumed = metrics.evaluate_loader(net, batches, iw_samples=20, seed=3, progress_file=ProgressFile(path, key))
+    for name in ("nll_elbo", "nll_iw", "kl", "mi", "mi_batch", "au", "num_sentences", "num_words"):
+        assert resumed[name] == whole[name], name
+    with pytest.raises(UsageError, match="another evaluation"):
+        ProgressFile(path, dict(key, iw_samples=500)).load()

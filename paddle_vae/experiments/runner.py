@@ -92,7 +92,7 @@ class Runner:
         return [self.python, "-m", "paddle_vae.evaluate", "--init_from_ckpt", run.file(plan.bundle),
                 *self.data_flags(), "--split", plan.split, "--iw_samples", str(iw_samples),
                 "--num_threads", str(self.threads), "--quiet", "--output_json", run.eval_path(iw_samples),
-                *plan.extra_flags]
+                "--resume_file", run.file(f"eval_{iw_samples}.progress.npz"), *plan.extra_flags]
 
     def execute(self, row: Row, kind: str, cmd: List[str]) -> int:
         """Run one child process to its end, appending its output to train.out and its segment record."""

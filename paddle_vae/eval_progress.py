@@ -1,0 +1,76 @@
+"""An evaluation pass's running sums on disk, so that a long IW evaluation continues where it was cut off.
+
+K=500 on the PTB test split is about an hour on one core. Without this, a session's end or a SIGTERM throws
+the hour away. With a progress file, the pass saves its sums, counts and posterior moments every
+`save_seconds`. A rerun with the same file skips the batches already counted. The rerun's numbers equal
+those of one uninterrupted pass with the file, because such a pass reseeds Paddle's generator before every
+batch from (seed, batch index) (`seeding.step_seed`). A pass without the file draws from one stream seeded
+once, as before, so its results are unchanged. The file is npz (no pickles) and holds the pass's `key`; a
+file of another evaluation is refused.
+"""
+import io
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from .atomic import write_bytes_atomic
+from .errors import UsageError
+
+SUMS = ("rec_sum", "kl_sum", "iw_sum")
+COUNTS = ("batches", "num_sentences", "num_words")
+
+
+@dataclass
+class PassState:
+    """What one pass has accumulated after `batches` batches."""
+    batches: int = 0
+    rec_sum: float = 0.0
+    kl_sum: float = 0.0
+    iw_sum: float = 0.0
+    num_sentences: int = 0
+    num_words: int = 0
+    means: List[np.ndarray] = field(default_factory=list)
+    log_vars: List[np.ndarray] = field(default_factory=list)
+
+
+class ProgressFile:
+    """`path` holds a PassState of the evaluation described by `key` (bundle, split, K, seed, ...)."""
+
+    def __init__(self, path: str, key: Dict, save_seconds: float = 60.0):
+        self.path, self.key, self.save_seconds = path, json.dumps(key, sort_keys=True), save_seconds
+        self.saved_at = time.time()
+
+    def load(self) -> PassState:
+        if not os.path.isfile(self.path):
+            return PassState()
+        with np.load(self.path, allow_pickle=False) as f:
+            if str(f["key"]) != self.key:
+                raise UsageError(f"{self.path} holds the progress of another evaluation ({f['key']}); "
+                                 f"remove it or give another --resume_file")
+            state = PassState(**{k: float(f[k]) for k in SUMS}, **{k: int(f[k]) for k in COUNTS})
+            if "means" in f.files:
+                state.means, state.log_vars = [f["means"]], [f["log_vars"]]
+        return state
+
+    def save(self, state: PassState, force: bool = False) -> None:
+        if not force and time.time() - self.saved_at < self.save_seconds:
+            return
+        arrays = {"key": np.array(self.key), **{k: np.array(getattr(state, k)) for k in SUMS + COUNTS}}
+        if state.means:
+            arrays.update(means=np.concatenate(state.means), log_vars=np.concatenate(state.log_vars))
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        write_bytes_atomic(self.path, buffer.getvalue())
+        self.saved_at = time.time()
+
+    def remove(self) -> None:
+        if os.path.isfile(self.path):
+            os.remove(self.path)
+
+
+def load_or_new(progress: Optional[ProgressFile]) -> PassState:
+    return progress.load() if progress is not None else PassState()
