@@ -102,6 +102,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     finally:
         if lock is not None:
             lock.release()
+    if paddle.distributed.get_world_size() > 1:
+        # Leave together, then close the group. Without this, the other ranks exit while rank 0 still runs the
+        # final evaluation, and rank 0 was once seen to abort at its own exit (status -6, under load).
+        paddle.distributed.barrier()
+        paddle.distributed.destroy_process_group()
     if trainer.is_main:
         print(json.dumps({k: summary[k] for k in ("steps", "last_loss") if k in summary}))
     return 0
