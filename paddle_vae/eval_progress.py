@@ -13,7 +13,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 
@@ -70,7 +70,3 @@ class ProgressFile:
     def remove(self) -> None:
         if os.path.isfile(self.path):
             os.remove(self.path)
-
-
-def load_or_new(progress: Optional[ProgressFile]) -> PassState:
-    return progress.load() if progress is not None else PassState()

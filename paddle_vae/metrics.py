@@ -29,7 +29,7 @@ import paddle
 import paddle.nn.functional as F
 
 from .bleu import bleu_greedy
-from .eval_progress import ProgressFile, load_or_new
+from .eval_progress import PassState, ProgressFile
 from .loss import sentence_rec_loss
 from .progress import progress_bar
 from .row_cap import default_max_rows, is_lm, row_groups  # noqa: F401  (is_lm: also the CLIs')
@@ -207,7 +207,7 @@ def evaluate_loader(net, loader, iw_samples: int = 0, seed: int = 1, mi_batch_si
     net.eval()
     paddle.seed(seed)
     start = time.time()
-    s = load_or_new(progress_file)
+    s = progress_file.load() if progress_file is not None else PassState()
     total = _num_sentences(loader)
     bar = progress_bar(total, f"IW K={iw_samples}" if iw_samples and not lm else "ELBO", progress)
     bar.update(s.num_sentences)

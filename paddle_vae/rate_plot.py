@@ -3,8 +3,9 @@
     python -m paddle_vae.plot --rate experiments/ptb_latent.json --output docs/results/ptb_latent/rate.png
 
 Panel 1: IW-NLL against KL, each LM row as a horizontal line (a VAE point below its line beats the LM).
-Panel 2: greedy reconstruction BLEU against KL. Triangles are Transformer-decoder rows. One labelled point per finished VAE row, read from the
-committed result JSONs, so the picture is regenerated from the same numbers as the table.
+Panel 2: greedy reconstruction BLEU against KL. Triangles are Transformer-decoder rows. One labelled point per
+finished VAE row, read from the committed result JSONs, so the picture is regenerated from the same numbers as
+the table.
 """
 import os
 from typing import Dict, List
@@ -37,8 +38,9 @@ def plot_rate(table_path: str, out_path: str) -> str:
     for lm in (r for r in rows if r["is_lm"]):
         nll_ax.axhline(lm["nll_iw"], linestyle="--", color="grey", linewidth=1)
         # x in axes fractions, so the label stays in view whatever the KL range
-        nll_ax.annotate(f"{lm['label']} {lm['nll_iw']:.2f}", (0.01, lm["nll_iw"]), xycoords=nll_ax.get_yaxis_transform(),
-                        textcoords="offset points", xytext=(0, 3), fontsize=8, color="grey")
+        nll_ax.annotate(f"{lm['label']} {lm['nll_iw']:.2f}", (0.01, lm["nll_iw"]),
+                        xycoords=nll_ax.get_yaxis_transform(), textcoords="offset points", xytext=(0, 3),
+                        fontsize=8, color="grey")
     for r in vaes:
         nll_ax.scatter(r["kl"], r["nll_iw"], s=18, marker=r["marker"])
         nll_ax.annotate(r["label"], (r["kl"], r["nll_iw"]), textcoords="offset points", xytext=(4, 2), fontsize=8)
