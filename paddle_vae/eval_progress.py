@@ -13,7 +13,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from .errors import UsageError
 
 SUMS = ("rec_sum", "kl_sum", "iw_sum")
 COUNTS = ("batches", "num_sentences", "num_words")
+PACE = ("seconds", "total_sentences")  # for `experiments status`'s ETA; files written before them lack them
 
 
 @dataclass
@@ -33,6 +34,8 @@ class PassState:
     iw_sum: float = 0.0
     num_sentences: int = 0
     num_words: int = 0
+    seconds: float = 0.0  # wall seconds spent on the counted batches, over every process of the pass
+    total_sentences: int = 0  # of the split, so that a reader can tell how far the pass has got
     means: List[np.ndarray] = field(default_factory=list)
     log_vars: List[np.ndarray] = field(default_factory=list)
 
@@ -52,6 +55,8 @@ class ProgressFile:
                 raise UsageError(f"{self.path} holds the progress of another evaluation ({f['key']}); "
                                  f"remove it or give another --resume_file")
             state = PassState(**{k: float(f[k]) for k in SUMS}, **{k: int(f[k]) for k in COUNTS})
+            if "seconds" in f.files:
+                state.seconds, state.total_sentences = float(f["seconds"]), int(f["total_sentences"])
             if "means" in f.files:
                 state.means, state.log_vars = [f["means"]], [f["log_vars"]]
         return state
@@ -59,7 +64,7 @@ class ProgressFile:
     def save(self, state: PassState, force: bool = False) -> None:
         if not force and time.time() - self.saved_at < self.save_seconds:
             return
-        arrays = {"key": np.array(self.key), **{k: np.array(getattr(state, k)) for k in SUMS + COUNTS}}
+        arrays = {"key": np.array(self.key), **{k: np.array(getattr(state, k)) for k in SUMS + COUNTS + PACE}}
         if state.means:
             arrays.update(means=np.concatenate(state.means), log_vars=np.concatenate(state.log_vars))
         buffer = io.BytesIO()
@@ -70,3 +75,13 @@ class ProgressFile:
     def remove(self) -> None:
         if os.path.isfile(self.path):
             os.remove(self.path)
+
+
+def eta_seconds(path: str) -> Optional[float]:
+    """Seconds the pass in `path` still needs at its pace so far (None without a pace), BLEU pass excluded."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            done, total, seconds = int(f["num_sentences"]), int(f["total_sentences"]), float(f["seconds"])
+    except (OSError, ValueError, KeyError):
+        return None
+    return seconds / done * max(total - done, 0) if done and total else None

@@ -211,6 +211,7 @@ def evaluate_loader(net, loader, iw_samples: int = 0, seed: int = 1, mi_batch_si
     total = _num_sentences(loader)
     bar = progress_bar(total, f"IW K={iw_samples}" if iw_samples and not lm else "ELBO", progress)
     bar.update(s.num_sentences)
+    s.total_sentences, seconds_before, loop_start = total or 0, s.seconds, time.time()
     for index, (src, src_length, trg, trg_length, label) in enumerate(loader):
         if index < s.batches:
             continue
@@ -231,6 +232,7 @@ def evaluate_loader(net, loader, iw_samples: int = 0, seed: int = 1, mi_batch_si
         s.num_sentences += src.shape[0]
         s.num_words += int(net.trg_mask(trg).sum())
         s.batches = index + 1
+        s.seconds = seconds_before + time.time() - loop_start
         if progress_file is not None:
             progress_file.save(s)
         bar.update(src.shape[0])

@@ -94,6 +94,24 @@ def test_status_and_table_of_a_table_not_started_say_so(tmp_path, capsys):
     assert "| VAE | `--bn_vae 0.7` | not started |" in capsys.readouterr().out
 
 
+def test_status_of_a_row_under_evaluation_gives_the_evaluation_eta_not_the_trainings(tmp_path, capsys):
+    from paddle_vae.eval_progress import PassState, ProgressFile
+
+    (tmp_path / "experiments").mkdir()
+    table = write_table(tmp_path / "experiments" / "tiny.json")
+    run = tmp_path / "runs" / "vae"
+    run.mkdir(parents=True)
+    epochs = [{"event": "epoch", "epoch": e, "dev_nll": 20.0 - e, "time": 100.0 * e, "lr": 1e-3} for e in (1, 2)]
+    (run / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in epochs))  # training ETA: 5 min
+    (run / "active.json").write_text(json.dumps({"kind": "evaluate", "pid": os.getpid(), "start": time.time()}))
+    ProgressFile(str(run / "eval_3.progress.npz"), {}).save(
+        PassState(num_sentences=10, seconds=600.0, total_sentences=130), force=True)  # 120 left at 60 s each
+    common = ["--runs_dir", str(tmp_path / "runs"), "--results_dir", str(tmp_path / "results")]
+    assert experiments_main(["status", str(table), *common]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("vae "))
+    assert "2.0 h" in line and "evaluate (pid" in line, line
+
+
 def test_a_bad_table_file_is_one_line_error(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"dataset": "sample", "rows": [{"name": "a", "flagz": []}]}))

@@ -75,6 +75,8 @@ def row_status(table: Table, runs_dir: str, results_dir: str, name: str) -> Dict
         state = "done"
     elif active:
         state = f"{active['kind']} (pid {active['pid']}, {_hours(time.time() - active['start'])} in this process)"
+        if active["kind"] == "evaluate":  # the training's ETA no longer applies
+            info["eta_seconds_at_most"] = run.eval_eta_seconds()
     elif run.trained():
         state = "trained, not evaluated" if run.evaluation(table.eval.iw_samples) is None else "evaluated"
     elif run.step_bundles():

@@ -14,6 +14,8 @@ import json
 import os
 from typing import Any, Dict, List, Optional
 
+from ..eval_progress import eta_seconds
+
 SUMMARY, LOG, SEGMENTS, ACTIVE = "train_summary.json", "train_log.jsonl", "segments.jsonl", "active.json"
 
 
@@ -95,6 +97,11 @@ class RunFolder:
 
     def evaluation(self, iw_samples: int) -> Optional[Dict[str, Any]]:
         return read_json(self.eval_path(iw_samples))
+
+    def eval_eta_seconds(self) -> Optional[float]:
+        """The running evaluation's remaining seconds, from its newest progress file (None if it has none)."""
+        files = [self.file(n) for n in os.listdir(self.path) if n.startswith("eval_") and n.endswith(".progress.npz")]
+        return eta_seconds(max(files, key=os.path.getmtime)) if files else None
 
     def progress(self, max_epoch: Optional[int]) -> Dict[str, Any]:
         """Epoch, best dev NLL, LR and seconds per epoch as the log tells them (for status and ETAs)."""
