@@ -11,6 +11,7 @@ from paddle_vae.experiments.__main__ import main as experiments_main
 from paddle_vae.experiments.examples import chosen_rows, examples_markdown
 from paddle_vae.experiments.goals import goals_markdown, judge
 from paddle_vae.experiments.pages import GENERATORS, generated
+from paddle_vae.experiments.recommend import pick, recommend_markdown
 from paddle_vae.experiments.spec import default_results_dir, load_table
 
 ROWS = [{"name": "lm", "flags": ["--model", "lm"]}, {"name": "ref", "label": "reference", "flags": []},
@@ -63,6 +64,36 @@ def test_a_goal_is_open_until_its_rows_finish_then_met_or_missed_by_the_closest_
 def test_a_goal_naming_an_unknown_row_or_without_bounds_is_a_one_line_error(tmp_path, capsys):
     for goal in ({"name": "g", "rows": ["nope"], "min": {"kl": 1}}, {"name": "g"}):
         assert experiments_main(["goals", write_spec(tmp_path, goals=[goal])]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: table") and len(err.strip().splitlines()) == 1
+
+
+RECONSTRUCT = {"for": "reconstruction", "highest": "bleu_greedy", "max": {"nll_iw_vs_baseline": 3.0},
+               "show": ["bleu_greedy", "nll_iw_vs_baseline"]}
+
+
+def test_a_recommendation_picks_the_best_row_within_its_bounds_and_is_provisional_until_all_finish(tmp_path):
+    table = write_table(tmp_path)
+    results = write_results(table, lm={"nll_iw": 100.0}, a={"nll_iw": 100.5, "bleu_greedy": 4.0},
+                            b={"nll_iw": 104.0, "bleu_greedy": 30.0})  # b reconstructs best but costs 4 nats
+    best, finished, total = pick(table, results, RECONSTRUCT)
+    assert best["row"] == "a" and (finished, total) == (2, 3)
+    assert "| reconstruction | highest BLEU with IW-NLL − LM ≤ +3 | A | `--bn_vae 0.7` | BLEU 4.00, IW-NLL − LM " \
+           "+0.50 | 2 of 3 rows (provisional) |" in recommend_markdown(table, results, [RECONSTRUCT])
+    write_results(table, ref={"nll_iw": 102.9, "bleu_greedy": 6.0})
+    best, finished, total = pick(table, results, RECONSTRUCT)
+    assert best["row"] == "ref" and finished == total
+    assert "3 of 3 rows |" in recommend_markdown(table, results, [RECONSTRUCT])
+    assert "| none yet |" in recommend_markdown(table, results, [dict(RECONSTRUCT, min={"bleu_greedy": 50})])
+
+
+def test_a_recommendation_without_one_ranking_metric_is_a_one_line_error(tmp_path, capsys):
+    path = write_spec(tmp_path)
+    spec = json.loads(open(path).read())
+    for aim in ({"for": "x"}, {"for": "x", "lowest": "nll_iw", "highest": "kl"}, {"for": "x", "lowest": "nll_iw",
+                                                                                  "rows": ["nope"]}):
+        open(path, "w").write(json.dumps(dict(spec, recommend=[aim])))
+        assert experiments_main(["recommend", path]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: table") and len(err.strip().splitlines()) == 1
 

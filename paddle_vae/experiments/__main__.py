@@ -1,9 +1,10 @@
-"""`python -m paddle_vae.experiments run|status|table|goals|examples TABLE`.
+"""`python -m paddle_vae.experiments run|status|table|goals|recommend|examples TABLE`.
 
     python -m paddle_vae.experiments run experiments/ptb_latent.json          # safe to rerun at any time
     python -m paddle_vae.experiments status experiments/ptb_latent.json
     python -m paddle_vae.experiments table experiments/ptb_latent.json --update README.md
     python -m paddle_vae.experiments goals experiments/ptb_latent.json        # each goal: met, missed by, open
+    python -m paddle_vae.experiments recommend experiments/ptb_latent.json    # which row to pick for what
     python -m paddle_vae.experiments examples experiments/ptb_latent.json     # reconstructions, samples, ...
 
 Run folders live in --runs_dir (default ~/paddle_vae_runs/TABLE), results in
@@ -20,7 +21,7 @@ from .spec import default_results_dir, default_runs_dir, load_table
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m paddle_vae.experiments", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", choices=["run", "status", "table", "goals", "examples"])
+    p.add_argument("action", choices=["run", "status", "table", "goals", "recommend", "examples"])
     p.add_argument("table", help="the table file, e.g. experiments/ptb_latent.json")
     p.add_argument("--runs_dir", default=None, help="default ~/paddle_vae_runs/TABLE")
     p.add_argument("--results_dir", default=None, help="default docs/results/TABLE beside experiments/")
@@ -29,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", nargs="+", default=None, help="run: only these rows")
     p.add_argument("--update", nargs="+", default=None, metavar="PAGE",
                    help="table: rewrite the generated blocks of each Markdown page instead of printing "
-                        "(between <!-- KIND TABLE --> and <!-- /KIND -->, KIND one of table, goals, examples "
-                        "and TABLE as given here)")
+                        "(between <!-- KIND TABLE --> and <!-- /KIND -->, KIND one of table, goals, recommend, "
+                        "examples and TABLE as given here)")
     p.add_argument("--record", action="store_true",
                    help="status: also write RESULTS/ROW.progress.json for unfinished rows (shown by table)")
     return p
@@ -47,7 +48,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.rows:
         for name in args.rows:
             table.row(name)
-    if args.action in ("table", "goals"):
+    if args.action in ("table", "goals", "recommend"):
         from .pages import GENERATORS, generated
         from .report import has_block, update_blocks
 
@@ -57,7 +58,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         for page in args.update:
             kinds = [kind for kind in GENERATORS if has_block(page, args.table, kind)]
             if not kinds:
-                raise UsageError(f"{page} has no <!-- table {args.table} --> (or goals, examples) block")
+                raise UsageError(f"{page} has no <!-- table {args.table} --> (or goals, recommend, examples) block")
             for kind in kinds:
                 update_blocks(page, args.table, generated(kind, table, results_dir), kind)
             print(f"updated {page}")

@@ -53,7 +53,7 @@ def shortfalls(goal: Dict[str, Any], metrics: Dict[str, Any]) -> Dict[str, float
     return lacking
 
 
-def _fmt(key: str, value: Optional[float]) -> str:
+def format_metric(key: str, value: Optional[float]) -> str:
     if value is None:
         return "–"
     if key in INTEGER_METRICS:
@@ -99,7 +99,7 @@ def goals_markdown(table: Table, results_dir: str, goals: List[Dict[str, Any]]) 
     for goal in goals:
         v = judge(table, results_dir, goal)
         state = v["verdict"] + (f" ({v['finished']} of {v['rows']} rows finished)" if v["verdict"] == "open" else "")
-        figures = ", ".join(f"{METRIC_NAMES.get(k, k)} {_fmt(k, x)}" for k, x in v["figures"].items()) or "–"
+        figures = ", ".join(f"{METRIC_NAMES.get(k, k)} {format_metric(k, x)}" for k, x in v["figures"].items()) or "–"
         short = ", ".join(f"{METRIC_NAMES.get(k, k)} by {'–' if gap == float('inf') else f'{gap:.2f}'}"
                           for k, gap in v["lacking"].items()) or "–"
         lines.append(f"| {goal['name']} | {describe_bounds(goal)} | {state} | {v.get('label') or '–'} | "

@@ -111,7 +111,9 @@ def record_progress(table: Table, runs_dir: str, results_dir: str) -> None:
 
 
 def block_pattern(kind: str, table_arg: str) -> "re.Pattern[str]":
-    """A generated block: `<!-- KIND TABLE_ARG -->`, its text, `<!-- /KIND -->` (KIND: table, goals, examples)."""
+    """A generated block: `<!-- KIND TABLE_ARG -->`, its text, `<!-- /KIND -->`.
+
+    KIND is table, goals, recommend or examples."""
     return re.compile(rf"(<!-- {kind} {re.escape(table_arg)} -->\n)(.*?)(\n<!-- /{kind} -->)", re.S)
 
 

@@ -10,9 +10,11 @@ A table file (JSON, in `experiments/`) names a dataset, the flags every row shar
               "baseline": "lm"},
      "rows": [{"name": "lm", "flags": ["--model", "lm"]}, ...],
      "goals": [{"name": "beats the LM", "min": {"kl": 8}, "max": {"nll_iw_vs_baseline": -0.5}}],
+     "recommend": [{"for": "likelihood", "lowest": "nll_iw"}],
      "examples": {"reference": "ref"}}
 
-`goals` (optional) are judged by goals.py and `examples` (optional) configure examples.py.
+`goals` (optional) are judged by goals.py, `recommend` (optional) by recommend.py, and `examples`
+(optional) configure examples.py.
 
 Relative `data_dir`s are resolved against the folder above `experiments/` (the
 project root), so a table runs the same from any working directory.
@@ -26,6 +28,7 @@ from ..errors import UsageError
 
 ROW_KEYS = {"name", "flags", "label", "stop_after_epochs", "note", "baseline"}
 GOAL_KEYS = {"name", "rows", "min", "max"}
+RECOMMEND_KEYS = {"for", "rows", "lowest", "highest", "min", "max", "show"}
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Table:
     description: str = ""
     goals: List[Dict[str, Any]] = field(default_factory=list)  # judged by goals.py from the result JSONs
     examples: Dict[str, Any] = field(default_factory=dict)  # what examples.py shows (ExamplePlan's fields)
+    recommend: List[Dict[str, Any]] = field(default_factory=list)  # picked by recommend.py
 
     def baseline_of(self, row: Row) -> Optional[str]:
         return row.baseline or self.eval.baseline
@@ -110,9 +114,16 @@ def load_table(path: str) -> Table:
         if "name" not in goal or unknown or not bounds:
             raise UsageError(f"table {path}: a goal needs a name and min/max bounds, and only {sorted(GOAL_KEYS)} "
                              f"(unknown: {sorted(unknown)})")
-        for name in goal.get("rows", []):
+    recommend = spec.get("recommend", [])
+    for aim in recommend:
+        unknown = set(aim) - RECOMMEND_KEYS
+        if "for" not in aim or unknown or ("lowest" in aim) == ("highest" in aim):
+            raise UsageError(f"table {path}: a recommendation needs 'for' and one of 'lowest' or 'highest', and "
+                             f"only {sorted(RECOMMEND_KEYS)} (unknown: {sorted(unknown)})")
+    for entry in goals + recommend:
+        for name in entry.get("rows", []):
             if name not in names:
-                raise UsageError(f"table {path}: goal {goal['name']!r} names no row {name!r}")
+                raise UsageError(f"table {path}: {entry.get('name') or entry.get('for')!r} names no row {name!r}")
     root = os.path.dirname(os.path.dirname(os.path.abspath(path)))
     data_dir = spec.get("data_dir")
     if data_dir is not None and not os.path.isabs(data_dir):
@@ -121,7 +132,7 @@ def load_table(path: str) -> Table:
     return Table(name=name, path=os.path.abspath(path), dataset=spec["dataset"], data_dir=data_dir,
                  train_flags=list(spec.get("train_flags", [])), save_steps=int(spec.get("save_steps", 500)),
                  eval=plan, rows=rows, description=spec.get("description", ""), goals=goals,
-                 examples=spec.get("examples", {}))
+                 examples=spec.get("examples", {}), recommend=recommend)
 
 
 def default_runs_dir(table: Table) -> str:
