@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One 2-thread PTB run, then two 1-thread runs at once; same 300 steps each.
-cd /work/main
+cd "$(dirname "$0")/.."
 P=~/paddle_vae_runs/threads_probe
 F="--dataset ptb --data_dir ../shared/data/ptb --max_steps 300 --final_eval none --log_freq 100"
 rm -rf $P/t2 $P/t1a $P/t1b
