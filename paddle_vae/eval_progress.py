@@ -22,7 +22,7 @@ from .errors import UsageError
 
 SUMS = ("rec_sum", "kl_sum", "iw_sum")
 COUNTS = ("batches", "num_sentences", "num_words")
-PACE = ("seconds", "total_sentences")  # for `experiments status`'s ETA; files written before them lack them
+PACE = ("seconds", "timed_sentences", "total_sentences")  # for `experiments status`'s ETA; older files lack them
 
 
 @dataclass
@@ -35,6 +35,7 @@ class PassState:
     num_sentences: int = 0
     num_words: int = 0
     seconds: float = 0.0  # wall seconds spent on the counted batches, over every process of the pass
+    timed_sentences: int = 0  # the sentences of those seconds (fewer than num_sentences in an older file)
     total_sentences: int = 0  # of the split, so that a reader can tell how far the pass has got
     means: List[np.ndarray] = field(default_factory=list)
     log_vars: List[np.ndarray] = field(default_factory=list)
@@ -55,8 +56,9 @@ class ProgressFile:
                 raise UsageError(f"{self.path} holds the progress of another evaluation ({f['key']}); "
                                  f"remove it or give another --resume_file")
             state = PassState(**{k: float(f[k]) for k in SUMS}, **{k: int(f[k]) for k in COUNTS})
-            if "seconds" in f.files:
-                state.seconds, state.total_sentences = float(f["seconds"]), int(f["total_sentences"])
+            if "timed_sentences" in f.files:
+                state.seconds = float(f["seconds"])
+                state.timed_sentences, state.total_sentences = int(f["timed_sentences"]), int(f["total_sentences"])
             if "means" in f.files:
                 state.means, state.log_vars = [f["means"]], [f["log_vars"]]
         return state
@@ -81,7 +83,8 @@ def eta_seconds(path: str) -> Optional[float]:
     """Seconds the pass in `path` still needs at its pace so far (None without a pace), BLEU pass excluded."""
     try:
         with np.load(path, allow_pickle=False) as f:
-            done, total, seconds = int(f["num_sentences"]), int(f["total_sentences"]), float(f["seconds"])
+            done, total = int(f["num_sentences"]), int(f["total_sentences"])
+            seconds, timed = float(f["seconds"]), int(f["timed_sentences"])
     except (OSError, ValueError, KeyError):
         return None
-    return seconds / done * max(total - done, 0) if done and total else None
+    return seconds / timed * max(total - done, 0) if timed and total else None

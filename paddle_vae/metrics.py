@@ -232,7 +232,7 @@ def evaluate_loader(net, loader, iw_samples: int = 0, seed: int = 1, mi_batch_si
         s.num_sentences += src.shape[0]
         s.num_words += int(net.trg_mask(trg).sum())
         s.batches = index + 1
-        s.seconds = seconds_before + time.time() - loop_start
+        s.seconds, s.timed_sentences = seconds_before + time.time() - loop_start, s.timed_sentences + src.shape[0]
         if progress_file is not None:
             progress_file.save(s)
         bar.update(src.shape[0])

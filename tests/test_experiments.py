@@ -104,8 +104,8 @@ def test_status_of_a_row_under_evaluation_gives_the_evaluation_eta_not_the_train
     epochs = [{"event": "epoch", "epoch": e, "dev_nll": 20.0 - e, "time": 100.0 * e, "lr": 1e-3} for e in (1, 2)]
     (run / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in epochs))  # training ETA: 5 min
     (run / "active.json").write_text(json.dumps({"kind": "evaluate", "pid": os.getpid(), "start": time.time()}))
-    ProgressFile(str(run / "eval_3.progress.npz"), {}).save(
-        PassState(num_sentences=10, seconds=600.0, total_sentences=130), force=True)  # 120 left at 60 s each
+    ProgressFile(str(run / "eval_3.progress.npz"), {}).save(  # 120 sentences left at 60 s each
+        PassState(num_sentences=10, seconds=600.0, timed_sentences=10, total_sentences=130), force=True)
     common = ["--runs_dir", str(tmp_path / "runs"), "--results_dir", str(tmp_path / "results")]
     assert experiments_main(["status", str(table), *common]) == 0
     line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("vae "))

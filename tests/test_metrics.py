@@ -236,7 +236,7 @@ def test_a_resumable_pass_cut_off_and_rerun_equals_one_uninterrupted_pass(tmp_pa
         metrics.evaluate_loader(net, cut_after_two(), iw_samples=20, seed=3,
                                 progress_file=ProgressFile(path, key, save_seconds=0))
     cut = ProgressFile(path, key).load()
-    assert cut.batches == 2 and cut.seconds > 0  # its pace, for `experiments status`
+    assert cut.batches == 2 and cut.seconds > 0 and cut.timed_sentences == cut.num_sentences  # its pace
     resumed = metrics.evaluate_loader(net, batches, iw_samples=20, seed=3, progress_file=ProgressFile(path, key))
     for name in ("nll_elbo", "nll_iw", "kl", "mi", "mi_batch", "au", "num_sentences", "num_words"):
         assert resumed[name] == whole[name], name
@@ -248,10 +248,11 @@ def test_a_progress_file_tells_the_remaining_seconds_at_the_pace_so_far(tmp_path
     from paddle_vae.eval_progress import PassState, ProgressFile, eta_seconds
 
     path = str(tmp_path / "pass.npz")
-    ProgressFile(path, {"k": 1}).save(PassState(batches=3, num_sentences=30, seconds=60.0, total_sentences=120),
+    resumed_old_file = PassState(batches=5, num_sentences=50, seconds=60.0, timed_sentences=30, total_sentences=120)
+    ProgressFile(path, {"k": 1}).save(resumed_old_file, force=True)
+    assert eta_seconds(path) == pytest.approx(140.0)  # 70 sentences left at 2 s each (20 were counted untimed)
+    ProgressFile(path, {"k": 1}).save(PassState(batches=3, num_sentences=30, seconds=60.0, timed_sentences=30),
                                       force=True)
-    assert eta_seconds(path) == pytest.approx(180.0)  # 90 sentences left at 2 s each
-    ProgressFile(path, {"k": 1}).save(PassState(batches=3, num_sentences=30, seconds=60.0), force=True)
     assert eta_seconds(path) is None  # no split size (a loader without a dataset): no guess
     assert eta_seconds(str(tmp_path / "absent.npz")) is None
 
