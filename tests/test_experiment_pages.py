@@ -129,6 +129,7 @@ def test_examples_come_from_the_inference_cli_on_the_rows_best_bundle_and_line_u
         record["reconstruct"]["command"] and str(tmp_path) not in json.dumps(record)
     markdown = examples_markdown(table, results)
     assert markdown.count("\n") == 1 + 5 + 5 + 3 and f"`{demo_test[0]}`" in markdown
+    assert markdown.startswith("| | input | reference |")  # the reference row needs no reason in brackets
     before = (tmp_path / "runs" / "ref" / "segments.jsonl").read_text()
     assert experiments_main(["examples", path, *args]) == 0  # made once per checkpoint
     assert (tmp_path / "runs" / "ref" / "segments.jsonl").read_text() == before

@@ -120,11 +120,14 @@ def make_chosen(runner: Runner) -> Dict[str, str]:
 def examples_markdown(table, results_dir: str) -> str:
     """The chosen rows' examples side by side: one column per row, one line per sentence."""
     folder = os.path.join(results_dir, "examples")
-    made = (read_json(os.path.join(folder, f"{name}.json")) for name in chosen_rows(table, results_dir))
-    chosen = [c for c in made if c]
+    reasons = chosen_rows(table, results_dir)  # today's reasons: a row's stored `why` can be out of date
+    made = ((read_json(os.path.join(folder, f"{name}.json")), why) for name, why in reasons.items())
+    chosen = [dict(c, why=why) for c, why in made if c]
     if not chosen:
         return "No examples yet: they are made from finished rows (`python -m paddle_vae.experiments examples TABLE`)."
-    header = "| | input | " + " | ".join(f"{c['label']} ({c['why']})" for c in chosen) + " |"
+    reference = plan_of(table).reference
+    header = "| | input | " + " | ".join(c["label"] if c["row"] == reference else f"{c['label']} ({c['why']})"
+                                        for c in chosen) + " |"
     lines = [header, "|" + "---|" * (len(chosen) + 2)]
 
     def add(kind: str, index: int, given: Optional[str]) -> None:
