@@ -3,10 +3,12 @@
 #   bash experiments/background.sh start experiments/ptb_latent.json [--jobs 2]   # or resume it
 #   bash experiments/background.sh stop experiments/ptb_latent.json               # pause (resumable)
 #   bash experiments/background.sh status experiments/ptb_latent.json
-# `start` clones this checkout's HEAD beside it (../TABLE_code, so that a table's relative data_dir such as
-# ../shared/data/ptb means the same there), so that edits to the work tree cannot reach the trainings it
-# starts later, and runs `python -m paddle_vae.experiments run` from the clone under nohup. Its results go
-# to this checkout's docs/results/TABLE; its output is appended to RUNS/runner.out.
+# `start` clones this checkout's HEAD beside it (../TABLE_code, or PADDLE_VAE_TABLE_CODE), so that edits to
+# the work tree cannot reach the trainings it starts later, and runs `python -m paddle_vae.experiments run`
+# from the clone under nohup. A table file inside the checkout is read from the clone, at the same relative
+# path, so that a relative data_dir such as ../shared/data/ptb means the same there; one outside it is read
+# where it is. Results go to this checkout's docs/results/TABLE (a later --results_dir overrides it);
+# output is appended to RUNS/runner.out.
 # `stop` sends SIGTERM: each training writes a step bundle and each evaluation its progress, and the next
 # `start` resumes them. RUNS is ~/paddle_vae_runs/TABLE (PADDLE_VAE_RUNS overrides ~/paddle_vae_runs).
 source "$(dirname "$0")/../scripts/ensure_env.sh"
@@ -19,11 +21,15 @@ fi
 shift 2
 TABLE_FILE="$(cd "$(dirname "$TABLE_FILE")" && pwd)/$(basename "$TABLE_FILE")"
 NAME="$(basename "$TABLE_FILE" .json)"
+case "$TABLE_FILE" in
+  "$ROOT"/*) TABLE_ARG="${TABLE_FILE#"$ROOT"/}" ;;  # read from the clone
+  *) TABLE_ARG="$TABLE_FILE" ;;
+esac
 RUNS="${PADDLE_VAE_RUNS:-$HOME/paddle_vae_runs}/$NAME"
 RESULTS="$ROOT/docs/results/$NAME"
-CODE="$(dirname "$ROOT")/${NAME}_code"
+CODE="${PADDLE_VAE_TABLE_CODE:-$(dirname "$ROOT")/${NAME}_code}"
 # Any runner of this table, however it was started (its command line names the table file).
-runners() { pgrep -f "paddle_vae.experiments run experiments/$NAME.json" || true; }
+runners() { pgrep -f "paddle_vae.experiments run $TABLE_ARG" || true; }
 
 case "$ACTION" in
   start)
@@ -35,7 +41,7 @@ case "$ACTION" in
     rm -rf "$CODE"
     git clone -q "$ROOT" "$CODE"
     cd "$CODE"
-    nohup "$PY" -m paddle_vae.experiments run "experiments/$NAME.json" --runs_dir "$RUNS" \
+    nohup "$PY" -m paddle_vae.experiments run "$TABLE_ARG" --runs_dir "$RUNS" \
       --results_dir "$RESULTS" "$@" >> "$RUNS/runner.out" 2>&1 &
     echo "$NAME: started at $(git rev-parse --short HEAD) (pid $!); output in $RUNS/runner.out"
     ;;
