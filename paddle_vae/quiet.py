@@ -20,6 +20,7 @@ KNOWN_WARNINGS = (
     (DeprecationWarning, r"pkg_resources is deprecated", "paddlenlp / visualdl on import"),
     (UserWarning, r"To copy construct from a tensor", "paddle.to_tensor on a tensor, inside paddle.Model"),
     (UserWarning, r"`next_states` has no `lengths` attribute", "paddle.nn.dynamic_decode with a plain decoder"),
+    (UserWarning, r"When training, we now always track global mean", "paddle.nn.BatchNorm1D in training (BN-VAE)"),
 )
 
 

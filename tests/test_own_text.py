@@ -144,6 +144,7 @@ def test_quiet_hides_only_the_known_third_party_warnings():
         assert quiet.install([]) == len(quiet.KNOWN_WARNINGS)
         warnings.warn("No ccache found. Please be aware ...", UserWarning)
         warnings.warn("To copy construct from a tensor, it is recommended ...", UserWarning)
+        warnings.warn("When training, we now always track global mean and variance.", UserWarning)
         warnings.warn("--device gpu requested but Paddle sees no GPU; training on CPU instead", UserWarning)
     assert [str(w.message)[:12] for w in caught] == ["--device gpu"]
     with warnings.catch_warnings(record=True) as caught:
