@@ -25,13 +25,29 @@ class TrainingDiverged(PaddleVAEError):
 
 
 class VAEProgBar(ProgBarLogger):
-    """Paddle's progress bar, also showing the values VAEs are judged by."""
+    """Paddle's progress bar, also showing the values VAEs are judged by.
+
+    A resumed run calls `fit` for the remaining epochs only, so Paddle would number them from 1
+    ("Epoch 2/12" at epoch 30 of 40); `first_epoch` (the epochs already done) makes the header count
+    the run's own epochs.
+    """
 
     EXTRA = ["rec", "kl", "kl_weight", "lr", "tokens/s"]
+
+    def __init__(self, log_freq: int = 1, verbose: int = 2, first_epoch: int = 0):
+        super().__init__(log_freq=log_freq, verbose=verbose)
+        self.first_epoch = first_epoch
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         self.train_metrics = list(self.train_metrics) + self.EXTRA
+
+    def on_epoch_begin(self, epoch=None, logs=None):
+        epochs, self.epochs = self.epochs, None  # Paddle prints its header only when `epochs` is set
+        super().on_epoch_begin(epoch, logs)
+        self.epochs = epochs
+        if epochs and self._is_print():
+            print(f"Epoch {self.first_epoch + epoch + 1}/{self.first_epoch + epochs}")
 
 
 class TrainControl:

@@ -205,7 +205,7 @@ class Trainer:
             logger.info("nothing to train: step %d / epoch %d already reached", state.global_step, state.epoch)
         else:
             callbacks = [VAETrainCallback(self), *self.remedy_callbacks(),
-                         VAEProgBar(log_freq=args.log_freq, verbose=2 if self.is_main else 0)]
+                         VAEProgBar(log_freq=args.log_freq, verbose=2 if self.is_main else 0, first_epoch=state.epoch)]
             if args.use_visualdl and self.is_main:
                 callbacks.append(paddle.callbacks.VisualDL(log_dir=os.path.join(args.model_path, "visualdl")))
             with StopOnSignals(self.control):

@@ -315,3 +315,15 @@ def test_signal_during_the_dev_pass_finishes_it_and_resumes_like_an_uninterrupte
         a, b = (json.loads((tmp_path / run / name / STATE_FILE).read_text()) for run in "ab")
         for key in ("global_step", "best_step", "best_dev_nll", "bad_epochs", "num_decays", "lr", "last_loss"):
             assert b[key] == pytest.approx(a[key], rel=1e-5), (name, key)
+
+
+def test_a_resumed_run_numbers_its_epochs_from_where_it_stopped(capsys):
+    from paddle_vae.callbacks import VAEProgBar
+
+    bar = VAEProgBar(log_freq=10, verbose=2, first_epoch=29)  # a 40-epoch run resumed after epoch 29
+    bar.set_params({"epochs": 11, "steps": 5, "verbose": 2, "metrics": ["loss"]})
+    bar.on_train_begin()
+    bar.on_epoch_begin(0)
+    bar.on_epoch_begin(10)
+    headers = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Epoch")]
+    assert headers == ["Epoch 30/40", "Epoch 40/40"]
