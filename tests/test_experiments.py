@@ -148,3 +148,31 @@ def test_table_update_rewrites_only_the_generated_block(tmp_path, capsys):
     assert page.read_text() == f"before\n<!-- table {table} -->\n{expected}\n<!-- /table -->\nafter\n"
     (tmp_path / "other.md").write_text("no block\n")
     assert experiments_main(["table", str(table), *common, "--update", str(tmp_path / "other.md")]) == 2
+
+
+def test_background_script_runs_a_table_under_nohup_refuses_a_second_start_and_reports_its_state(tmp_path):
+    flags = [f for f in TINY if f not in ("--num_threads", "1")] + ["--max_epoch", "1", "--log_freq", "50"]
+    table = tmp_path / "one.json"  # outside the checkout: read where it is
+    table.write_text(json.dumps({"dataset": "sample", "train_flags": flags, "save_steps": 50,
+                                 "eval": {"iw_samples": 2, "baseline": "lm"},
+                                 "rows": [{"name": "lm", "label": "LM", "flags": ["--model", "lm"]}]}))
+    env = dict(os.environ, PADDLE_VAE_PYTHON=sys.executable, PADDLE_VAE_RUNS=str(tmp_path / "runs"),
+               PADDLE_VAE_TABLE_CODE=str(tmp_path / "code"))
+    script = ["bash", str(ROOT / "experiments" / "background.sh")]
+    results = tmp_path / "results"
+
+    def run(action, *extra):
+        return subprocess.run(script + [action, str(table), *extra], env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    started = run("start", "--results_dir", str(results), "--threads", "1")
+    assert started.returncode == 0 and "one: started at" in started.stdout, started.stderr
+    again = run("start", "--results_dir", str(results))
+    assert again.returncode == 1 and "already running" in again.stderr
+    deadline = time.time() + 300
+    while run("status").stdout.startswith("one: running"):
+        assert time.time() < deadline, (tmp_path / "runs" / "one" / "runner.out").read_text()
+        time.sleep(1)
+    assert json.loads((results / "lm.json").read_text())["label"] == "LM"
+    assert (tmp_path / "code" / ".git").is_dir()  # the run came from the pinned clone
+    assert run("stop").stdout.strip() == "one: not running"
