@@ -52,6 +52,8 @@ def test_lm_bundle_evaluates_exactly_and_refuses_latent_operations(tmp_path):
     assert scores.shape == (2,) and np.all(scores > 0)
     with pytest.raises(UsageError):
         lm.reconstruct(["the chef cooked a warm soup ."])
+    with pytest.raises(UsageError, match="language model"):
+        lm.sample(1)
 
 
 def test_free_bits_log_the_true_kl_and_the_floored_objective_apart(tmp_path):
