@@ -7,16 +7,23 @@
 # the work tree cannot reach the trainings it starts later, and runs `python -m paddle_vae.experiments run`
 # from the clone under nohup. A table file inside the checkout is read from the clone, at the same relative
 # path, so that a relative data_dir such as ../shared/data/ptb means the same there; one outside it is read
-# where it is. Results go to this checkout's docs/results/TABLE (a later --results_dir overrides it);
-# output is appended to RUNS/runner.out.
+# where it is. A relative data_dir is resolved against the clone's root, so it only means the same as in
+# this checkout when the clone sits beside it (the default). The table file must be committed as it is:
+# the clone reads HEAD's copy. Results go to this checkout's docs/results/TABLE (a later --results_dir
+# overrides it); output is appended to RUNS/runner.out. The clone folder is replaced at each start, so a
+# PADDLE_VAE_TABLE_CODE that is not a git clone (or is this checkout, a folder above it, or HOME) is refused.
 # `stop` sends SIGTERM: each training writes a step bundle and each evaluation its progress, and the next
 # `start` resumes them. RUNS is ~/paddle_vae_runs/TABLE (PADDLE_VAE_RUNS overrides ~/paddle_vae_runs).
 source "$(dirname "$0")/../scripts/ensure_env.sh"
+usage() {
+  echo "usage: bash experiments/background.sh start|stop|status TABLE_FILE [run or status flags]" >&2
+  exit 2
+}
+fail() { echo "background.sh: $*" >&2; exit 2; }
 ACTION="${1:-}"
 TABLE_FILE="${2:-}"
 if [ -z "$ACTION" ] || [ -z "$TABLE_FILE" ] || [ ! -f "$TABLE_FILE" ]; then
-  echo "usage: bash experiments/background.sh start|stop|status TABLE_FILE [run flags]" >&2
-  exit 2
+  usage
 fi
 shift 2
 TABLE_FILE="$(cd "$(dirname "$TABLE_FILE")" && pwd)/$(basename "$TABLE_FILE")"
@@ -29,7 +36,29 @@ RUNS="${PADDLE_VAE_RUNS:-$HOME/paddle_vae_runs}/$NAME"
 RESULTS="$ROOT/docs/results/$NAME"
 CODE="${PADDLE_VAE_TABLE_CODE:-$(dirname "$ROOT")/${NAME}_code}"
 # Any runner of this table, however it was started (its command line names the table file).
-runners() { pgrep -f "paddle_vae.experiments run $TABLE_ARG" || true; }
+PATTERN="$(printf '%s' "paddle_vae.experiments run $TABLE_ARG" | sed 's/[][\\.*^$+?(){}|]/\\&/g')"
+runners() { pgrep -f "$PATTERN" || true; }
+
+# The clone is deleted and made again at each start: never let that reach a folder the user made.
+check_code_folder() {
+  local code home
+  code="$(realpath -m "$CODE")"
+  home="$(realpath -m "$HOME")"
+  case "$ROOT/" in "$code"/*) fail "PADDLE_VAE_TABLE_CODE=$CODE is this checkout or a folder above it" ;; esac
+  [ "$code" = "$home" ] && fail "PADDLE_VAE_TABLE_CODE=$CODE is the home folder"
+  if [ -e "$code" ] && ! [ -d "$code/.git" ]; then
+    fail "$CODE exists and is not a clone made by this script; move it or set PADDLE_VAE_TABLE_CODE"
+  fi
+}
+
+# A table inside the checkout is read from the clone, i.e. as committed: refuse one that is not.
+check_table_committed() {
+  [ "$TABLE_ARG" = "$TABLE_FILE" ] && return 0
+  git -C "$ROOT" ls-files --error-unmatch -- "$TABLE_ARG" >/dev/null 2>&1 \
+    || fail "$TABLE_ARG is not committed; the run reads HEAD's copy (commit it first)"
+  git -C "$ROOT" diff --quiet HEAD -- "$TABLE_ARG" \
+    || fail "$TABLE_ARG differs from HEAD; the run reads HEAD's copy (commit or revert the edit first)"
+}
 
 case "$ACTION" in
   start)
@@ -37,6 +66,8 @@ case "$ACTION" in
       echo "$NAME: already running (pid $(runners | xargs))" >&2
       exit 1
     fi
+    check_code_folder
+    check_table_committed
     mkdir -p "$RUNS"
     rm -rf "$CODE"
     git clone -q "$ROOT" "$CODE"
@@ -51,16 +82,15 @@ case "$ACTION" in
       echo "$NAME: not running"
       exit 0
     fi
-    kill -TERM $PIDS
+    kill -TERM $PIDS 2>/dev/null || true  # one may have ended since pgrep saw it
     while [ -n "$(runners)" ]; do sleep 1; done
     echo "$NAME: stopped; 'start' resumes it"
     ;;
   status)
     [ -n "$(runners)" ] && echo "$NAME: running (pid $(runners | xargs))" || echo "$NAME: not running"
-    exec "$PY" -m paddle_vae.experiments status "$TABLE_FILE" --runs_dir "$RUNS" --results_dir "$RESULTS"
+    exec "$PY" -m paddle_vae.experiments status "$TABLE_FILE" --runs_dir "$RUNS" --results_dir "$RESULTS" "$@"
     ;;
   *)
-    echo "usage: bash experiments/background.sh start|stop|status TABLE_FILE [run flags]" >&2
-    exit 2
+    usage
     ;;
 esac

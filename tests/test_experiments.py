@@ -150,29 +150,77 @@ def test_table_update_rewrites_only_the_generated_block(tmp_path, capsys):
     assert experiments_main(["table", str(table), *common, "--update", str(tmp_path / "other.md")]) == 2
 
 
+def _background(tmp_path, table, **env_extra):
+    """A runner of experiments/background.sh for TABLE, with its runs and clone under tmp_path."""
+    env = dict(os.environ, PADDLE_VAE_PYTHON=sys.executable, PADDLE_VAE_RUNS=str(tmp_path / "runs"),
+               PADDLE_VAE_TABLE_CODE=str(tmp_path / "code"), **env_extra)
+    script = ["bash", str(ROOT / "experiments" / "background.sh")]
+
+    def run(action, *extra):
+        return subprocess.run(script + [action, str(table), *extra], env=env, capture_output=True, text=True,
+                              timeout=120)
+    return run
+
+
+@pytest.mark.slow
 def test_background_script_runs_a_table_under_nohup_refuses_a_second_start_and_reports_its_state(tmp_path):
+    """The run comes from a clone of this checkout's committed HEAD, not from its work tree."""
     flags = [f for f in TINY if f not in ("--num_threads", "1")] + ["--max_epoch", "1", "--log_freq", "50"]
     table = tmp_path / "one.json"  # outside the checkout: read where it is
     table.write_text(json.dumps({"dataset": "sample", "train_flags": flags, "save_steps": 50,
                                  "eval": {"iw_samples": 2, "baseline": "lm"},
                                  "rows": [{"name": "lm", "label": "LM", "flags": ["--model", "lm"]}]}))
-    env = dict(os.environ, PADDLE_VAE_PYTHON=sys.executable, PADDLE_VAE_RUNS=str(tmp_path / "runs"),
-               PADDLE_VAE_TABLE_CODE=str(tmp_path / "code"))
-    script = ["bash", str(ROOT / "experiments" / "background.sh")]
+    run = _background(tmp_path, table)
     results = tmp_path / "results"
+    try:
+        started = run("start", "--results_dir", str(results), "--threads", "1")
+        assert started.returncode == 0 and "one: started at" in started.stdout, started.stderr
+        again = run("start", "--results_dir", str(results))
+        assert again.returncode == 1 and "already running" in again.stderr
+        deadline = time.time() + 300
+        while run("status").stdout.startswith("one: running"):
+            assert time.time() < deadline, (tmp_path / "runs" / "one" / "runner.out").read_text()
+            time.sleep(1)
+        result = json.loads((results / "lm.json").read_text())
+        assert result["label"] == "LM"
+        clone_head = subprocess.run(["git", "-C", str(tmp_path / "code"), "rev-parse", "HEAD"],
+                                    capture_output=True, text=True, check=True).stdout.strip()
+        assert result["commits"] == [clone_head]  # the run came from the pinned clone
+        assert run("stop").stdout.strip() == "one: not running"
+    finally:
+        run("stop")
 
-    def run(action, *extra):
-        return subprocess.run(script + [action, str(table), *extra], env=env, capture_output=True, text=True,
-                              timeout=120)
 
-    started = run("start", "--results_dir", str(results), "--threads", "1")
-    assert started.returncode == 0 and "one: started at" in started.stdout, started.stderr
-    again = run("start", "--results_dir", str(results))
-    assert again.returncode == 1 and "already running" in again.stderr
-    deadline = time.time() + 300
-    while run("status").stdout.startswith("one: running"):
-        assert time.time() < deadline, (tmp_path / "runs" / "one" / "runner.out").read_text()
-        time.sleep(1)
-    assert json.loads((results / "lm.json").read_text())["label"] == "LM"
-    assert (tmp_path / "code" / ".git").is_dir()  # the run came from the pinned clone
-    assert run("stop").stdout.strip() == "one: not running"
+def test_background_script_refuses_a_clone_folder_it_did_not_make_and_an_uncommitted_table(tmp_path):
+    """`start` deletes and re-clones its code folder, and the clone reads HEAD's table: both refusals come
+    before anything is touched."""
+    repo = tmp_path / "repo"
+    (repo / "experiments").mkdir(parents=True)
+    (repo / "scripts").mkdir()
+    for rel in ("experiments/background.sh", "scripts/ensure_env.sh", "scripts/check_env.py"):
+        (repo / rel).write_text((ROOT / rel).read_text())
+    table = repo / "experiments" / "t.json"
+    table.write_text("{}")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(git[:3] + ["init", "-q"], check=True)
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-qm", "t"], check=True)
+    env = dict(os.environ, PADDLE_VAE_PYTHON=sys.executable, PADDLE_VAE_RUNS=str(tmp_path / "runs"))
+
+    def start(code):
+        return subprocess.run(["bash", str(repo / "experiments" / "background.sh"), "start", str(table)],
+                              env=dict(env, PADDLE_VAE_TABLE_CODE=str(code)), capture_output=True, text=True,
+                              timeout=60)
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    refused = start(mine)
+    assert refused.returncode == 2 and "not a clone made by this script" in refused.stderr
+    assert (mine / "notes.txt").read_text() == "keep me"
+    above = start(tmp_path)
+    assert above.returncode == 2 and "a folder above it" in above.stderr
+    table.write_text('{"edited": true}')
+    edited = start(tmp_path / "code")
+    assert edited.returncode == 2 and "differs from HEAD" in edited.stderr
+    assert not (tmp_path / "code").exists() and not (tmp_path / "runs").exists()
