@@ -12,6 +12,7 @@ import io
 import json
 import os
 import time
+import zipfile
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -85,6 +86,6 @@ def eta_seconds(path: str) -> Optional[float]:
         with np.load(path, allow_pickle=False) as f:
             done, total = int(f["num_sentences"]), int(f["total_sentences"])
             seconds, timed = float(f["seconds"]), int(f["timed_sentences"])
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # being replaced, or cut short
         return None
     return seconds / timed * max(total - done, 0) if timed and total else None

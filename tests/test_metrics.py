@@ -1,4 +1,5 @@
 """The estimators of paddle_vae.metrics: row cap, segment-sum rec loss, MI two ways, BLEU, language models."""
+import json
 import math
 import subprocess
 import sys
@@ -256,3 +257,20 @@ def test_a_progress_file_tells_the_remaining_seconds_at_the_pace_so_far(tmp_path
     assert eta_seconds(path) is None  # no split size (a loader without a dataset): no guess
     assert eta_seconds(str(tmp_path / "absent.npz")) is None
 
+
+
+def test_an_older_progress_file_without_pace_loads_its_sums_and_gives_no_eta(tmp_path):
+    """Files written before the pace keys existed still resume their pass; they just cannot time it. A file
+    cut short (or being replaced) gives no ETA rather than an error in `experiments status`."""
+    from paddle_vae.eval_progress import COUNTS, SUMS, ProgressFile, eta_seconds
+
+    path = tmp_path / "old.npz"
+    key = {"k": 1}
+    old = {"key": np.array(json.dumps(key, sort_keys=True)), **{k: np.array(1.5) for k in SUMS},
+           **{k: np.array(7) for k in COUNTS}}
+    np.savez(path, **old)
+    state = ProgressFile(str(path), key).load()
+    assert (state.rec_sum, state.num_sentences, state.timed_sentences, state.total_sentences) == (1.5, 7, 0, 0)
+    assert eta_seconds(str(path)) is None
+    path.write_bytes(path.read_bytes()[:40])
+    assert eta_seconds(str(path)) is None

@@ -87,7 +87,7 @@ def row_status(table: Table, runs_dir: str, results_dir: str, name: str) -> Dict
 
 
 def status_lines(table: Table, runs_dir: str, results_dir: str) -> List[str]:
-    lines = [f"{'row':<14} {'epoch':>5} {'best dev':>9} {'lr':>9} {'ETA (at most)':>14}  state"]
+    lines = [f"{'row':<14} {'epoch':>5} {'best dev':>9} {'lr':>9} {'stage ETA':>14}  state"]
     for row in table.rows:
         s = row_status(table, runs_dir, results_dir, row.name)
         lr = "–" if s["lr"] is None else f"{s['lr']:.3g}"
