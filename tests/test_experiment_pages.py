@@ -87,15 +87,30 @@ def test_a_recommendation_picks_the_best_row_within_its_bounds_and_is_provisiona
     assert "| none yet |" in recommend_markdown(table, results, [dict(RECONSTRUCT, min={"bleu_greedy": 50})])
 
 
-def test_a_recommendation_without_one_ranking_metric_is_a_one_line_error(tmp_path, capsys):
+def test_a_row_whose_baseline_has_not_finished_counts_as_unfinished_for_picks_and_goals(tmp_path):
+    table = write_table(tmp_path)
+    results = write_results(table, a={"nll_iw": 100.5, "bleu_greedy": 4.0, "kl": 9.0, "au": 20})
+    assert pick(table, results, RECONSTRUCT) == (None, 0, 3)
+    assert judge(table, results, BEATS)["verdict"] == "open"
+    write_results(table, lm={"nll_iw": 100.0})
+    best, finished, _ = pick(table, results, RECONSTRUCT)
+    assert best["row"] == "a" and finished == 1
+
+
+def test_a_malformed_recommendation_or_goal_is_a_one_line_error(tmp_path, capsys):
+    """No ranking metric, two of them, an unknown row, or a misspelt metric (which would never be met)."""
     path = write_spec(tmp_path)
     spec = json.loads(open(path).read())
-    for aim in ({"for": "x"}, {"for": "x", "lowest": "nll_iw", "highest": "kl"}, {"for": "x", "lowest": "nll_iw",
-                                                                                  "rows": ["nope"]}):
+    for aim in ({"for": "x"}, {"for": "x", "lowest": "nll_iw", "highest": "kl"},
+                {"for": "x", "lowest": "nll_iw", "rows": ["nope"]}, {"for": "x", "highest": "bleu"},
+                {"for": "x", "lowest": "nll_iw", "show": ["kl", "AU"]}):
         open(path, "w").write(json.dumps(dict(spec, recommend=[aim])))
         assert experiments_main(["recommend", path]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: table") and len(err.strip().splitlines()) == 1
+    open(path, "w").write(json.dumps(dict(spec, goals=[{"name": "g", "min": {"kll": 8}}])))
+    assert experiments_main(["goals", path]) == 2
+    assert "unknown metrics ['kll']" in capsys.readouterr().err
 
 
 def test_examples_show_the_reference_the_row_closest_to_the_lm_and_the_highest_rate_row(tmp_path):

@@ -14,11 +14,7 @@ verdict is "not met" once every named row has finished, "open" before.
 from typing import Any, Dict, List, Optional, Tuple
 
 from .report import result_of
-from .spec import Table, flag_value
-
-METRIC_NAMES = {"kl": "KL", "au": "AU", "mi": "MI", "mi_batch": "MI (batch)", "nll_iw": "IW-NLL",
-                "nll_elbo": "ELBO NLL", "ppl_elbo": "ELBO PPL", "ppl_iw": "IW-PPL", "bleu_greedy": "BLEU",
-                "nll_iw_vs_baseline": "IW-NLL − LM", "iw_samples": "K"}
+from .spec import METRIC_NAMES, Table, flag_value
 
 INTEGER_METRICS = ("au", "iw_samples")
 
@@ -30,14 +26,20 @@ def candidate_rows(table: Table, goal: Dict[str, Any]) -> List[str]:
 
 
 def metrics_of(table: Table, results_dir: str, name: str) -> Optional[Dict[str, Any]]:
-    """The row's result with `nll_iw_vs_baseline` added (None until it and its baseline have finished)."""
+    """The row's result with `nll_iw_vs_baseline` added (None until it and its baseline have finished, so that
+    a verdict or pick made without the baseline stays open or provisional)."""
     result = result_of(results_dir, name)
     if result is None:
         return None
     metrics = dict(result)
     baseline = table.baseline_of(table.row(name))
-    base = result_of(results_dir, baseline) if baseline and baseline != name else None
-    metrics["nll_iw_vs_baseline"] = None if base is None else result["nll_iw"] - base["nll_iw"]
+    if not baseline or baseline == name:
+        metrics["nll_iw_vs_baseline"] = None
+        return metrics
+    base = result_of(results_dir, baseline)
+    if base is None:
+        return None
+    metrics["nll_iw_vs_baseline"] = result["nll_iw"] - base["nll_iw"]
     return metrics
 
 
@@ -54,6 +56,7 @@ def shortfalls(goal: Dict[str, Any], metrics: Dict[str, Any]) -> Dict[str, float
 
 
 def format_metric(key: str, value: Optional[float]) -> str:
+    """A metric as the pages print it: counts as integers, the distance to the LM signed, the rest to 0.01."""
     if value is None:
         return "–"
     if key in INTEGER_METRICS:

@@ -12,14 +12,19 @@ are still running it says it is provisional, and from how many rows it was chose
 """
 from typing import Any, Dict, List, Optional, Tuple
 
-from .goals import METRIC_NAMES, candidate_rows, describe_bounds, format_metric, metrics_of, shortfalls
-from .spec import Table
+from .goals import candidate_rows, describe_bounds, format_metric, metrics_of, shortfalls
+from .spec import METRIC_NAMES, Table
+
+
+def ranking(aim: Dict[str, Any]) -> Tuple[str, str, float]:
+    """(metric, 'lowest' or 'highest', the sign that makes the best row the minimum)."""
+    return (aim["lowest"], "lowest", 1.0) if "lowest" in aim else (aim["highest"], "highest", -1.0)
 
 
 def pick(table: Table, results_dir: str, aim: Dict[str, Any]) -> Tuple[Optional[Dict[str, Any]], int, int]:
     """(the chosen row's metrics or None, rows finished, rows named) for one recommendation."""
     names = candidate_rows(table, aim)
-    metric, sign = (aim["lowest"], 1.0) if "lowest" in aim else (aim["highest"], -1.0)
+    metric, _, sign = ranking(aim)
     finished, eligible = 0, []
     for name in names:
         metrics = metrics_of(table, results_dir, name)
@@ -33,7 +38,8 @@ def pick(table: Table, results_dir: str, aim: Dict[str, Any]) -> Tuple[Optional[
 
 
 def describe_aim(aim: Dict[str, Any]) -> str:
-    key, word = (aim["lowest"], "lowest") if "lowest" in aim else (aim["highest"], "highest")
+    """The rule as the page prints it, e.g. 'highest BLEU with IW-NLL − LM ≤ +3'."""
+    key, word, _ = ranking(aim)
     bounds = describe_bounds(aim)
     return f"{word} {METRIC_NAMES.get(key, key)}" + (f" with {bounds}" if bounds else "")
 
@@ -49,7 +55,7 @@ def recommend_markdown(table: Table, results_dir: str, aims: List[Dict[str, Any]
             continue
         flags = table.row(best["row"]).flags
         shown = ", ".join(f"{METRIC_NAMES.get(k, k)} {format_metric(k, best.get(k))}"
-                          for k in aim.get("show", [aim.get("lowest") or aim["highest"]]))
+                          for k in aim.get("show", [ranking(aim)[0]]))
         lines.append(f"| {aim['for']} | {describe_aim(aim)} | {best.get('label', best['row'])} | "
                      f"{'`' + ' '.join(flags) + '`' if flags else '(none)'} | {shown} | {status} |")
     return "\n".join(lines)

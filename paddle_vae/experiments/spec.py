@@ -29,6 +29,18 @@ from ..errors import UsageError
 ROW_KEYS = {"name", "flags", "label", "stop_after_epochs", "note", "baseline"}
 GOAL_KEYS = {"name", "rows", "min", "max"}
 RECOMMEND_KEYS = {"for", "rows", "lowest", "highest", "min", "max", "show"}
+# The result metrics a goal or recommendation may name, with the names the generated pages print.
+METRIC_NAMES = {"kl": "KL", "au": "AU", "mi": "MI", "mi_batch": "MI (batch)", "nll_iw": "IW-NLL",
+                "nll_elbo": "ELBO NLL", "ppl_elbo": "ELBO PPL", "ppl_iw": "IW-PPL", "bleu_greedy": "BLEU",
+                "rec": "REC", "nll_iw_vs_baseline": "IW-NLL − LM", "iw_samples": "K"}
+
+
+def _check_metric_names(path: str, entry: Dict[str, Any], keys: List[str]) -> None:
+    """A misspelt metric would make a goal silently unmeetable or a recommendation pick nothing."""
+    unknown = sorted(set(keys) - set(METRIC_NAMES))
+    if unknown:
+        raise UsageError(f"table {path}: {entry.get('name') or entry.get('for')!r} names unknown metrics "
+                         f"{unknown} (known: {sorted(METRIC_NAMES)})")
 
 
 @dataclass
@@ -121,6 +133,8 @@ def load_table(path: str) -> Table:
             raise UsageError(f"table {path}: a recommendation needs 'for' and one of 'lowest' or 'highest', and "
                              f"only {sorted(RECOMMEND_KEYS)} (unknown: {sorted(unknown)})")
     for entry in goals + recommend:
+        metrics = [*entry.get("min", {}), *entry.get("max", {}), *entry.get("show", [])]
+        _check_metric_names(path, entry, metrics + [entry[k] for k in ("lowest", "highest") if k in entry])
         for name in entry.get("rows", []):
             if name not in names:
                 raise UsageError(f"table {path}: {entry.get('name') or entry.get('for')!r} names no row {name!r}")
