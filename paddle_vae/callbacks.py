@@ -42,7 +42,7 @@ class VAEProgBar(ProgBarLogger):
         super().on_train_begin(logs)
         self.train_metrics = list(self.train_metrics) + self.EXTRA
 
-    def on_epoch_begin(self, epoch=None, logs=None):
+    def on_epoch_begin(self, epoch: Optional[int] = None, logs: Optional[Dict] = None) -> None:
         epochs, self.epochs = self.epochs, None  # Paddle prints its header only when `epochs` is set
         super().on_epoch_begin(epoch, logs)
         self.epochs = epochs
