@@ -163,3 +163,16 @@ def test_every_generated_block_in_the_readme_and_docs_is_what_its_table_generate
         assert match.group(3) == generated(kind, table, default_results_dir(table)), \
             f"{page.name}: the {table.name} {kind} block differs from what it generates (regenerate: " \
             f"python -m paddle_vae.experiments table {match.group(2)} --update {page.relative_to(ROOT)})"
+
+
+def test_examples_of_a_row_whose_run_folder_was_lost_say_so_without_running_anything(tmp_path):
+    from paddle_vae.experiments.examples import make_examples
+    from paddle_vae.experiments.runner import Runner
+
+    table = write_table(tmp_path)
+    results = write_results(table, lm={"nll_iw": 100.0}, ref={"nll_iw": 100.5, "kl": 1.0})
+    runner = Runner(table, str(tmp_path / "runs"), results, jobs=1, threads=1)
+    outcome = make_examples(runner, "ref", "the reference recipe")
+    assert outcome.startswith("no bundle: RUNS/ref/best is gone")
+    assert not os.path.exists(os.path.join(results, "examples", "ref.json"))
+    assert not (tmp_path / "runs" / "ref" / "segments.jsonl").exists()  # no predict command was run

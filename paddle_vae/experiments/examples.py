@@ -82,6 +82,9 @@ def make_examples(runner: Runner, name: str, why: str) -> str:
         return "done"
     if result_of(runner.results_dir, name) is None:
         return "not finished"
+    if not os.path.isdir(run.file(table.eval.bundle)):  # the result was committed, its run folder since lost
+        return (f"no bundle: RUNS/{checkpoint} is gone; its examples need the row trained again "
+                f"(move docs/results/{table.name}/{name}.json aside and rerun)")
     work = os.path.join(runner.runs_dir, "examples", name)
     os.makedirs(work, exist_ok=True)
     inputs = split_lines(table, plan.split, plan.sentences)
