@@ -6,12 +6,13 @@
 # `start` clones this checkout's HEAD beside it (../TABLE_code, or PADDLE_VAE_TABLE_CODE), so that edits to
 # the work tree cannot reach the trainings it starts later, and runs `python -m paddle_vae.experiments run`
 # from the clone under nohup. A table file inside the checkout is read from the clone, at the same relative
-# path, so that a relative data_dir such as ../shared/data/ptb means the same there; one outside it is read
-# where it is. A relative data_dir is resolved against the clone's root, so it only means the same as in
-# this checkout when the clone sits beside it (the default). The table file must be committed as it is:
-# the clone reads HEAD's copy. Results go to this checkout's docs/results/TABLE (a later --results_dir
-# overrides it); output is appended to RUNS/runner.out. The clone folder is replaced at each start, so a
-# PADDLE_VAE_TABLE_CODE that is not a git clone (or is this checkout, a folder above it, or HOME) is refused.
+# path, and must be committed as it is (the clone has HEAD's copy); one outside it is read where it is. A
+# relative data_dir is resolved against the folder above the table file's folder: for experiments/*.json,
+# the clone's root, so ../shared/data/ptb means the same as here only while the clone sits beside this
+# checkout (the default). Results go to this checkout's docs/results/TABLE (a later --results_dir overrides
+# it); output is appended to RUNS/runner.out. The clone folder is deleted and cloned again at each start,
+# so a PADDLE_VAE_TABLE_CODE that is not a clone of this checkout, or is this checkout, a folder above it,
+# HOME, or holds RUNS, is refused.
 # `stop` sends SIGTERM: each training writes a step bundle and each evaluation its progress, and the next
 # `start` resumes them. RUNS is ~/paddle_vae_runs/TABLE (PADDLE_VAE_RUNS overrides ~/paddle_vae_runs).
 source "$(dirname "$0")/../scripts/ensure_env.sh"
@@ -26,35 +27,43 @@ if [ -z "$ACTION" ] || [ -z "$TABLE_FILE" ] || [ ! -f "$TABLE_FILE" ]; then
   usage
 fi
 shift 2
-TABLE_FILE="$(cd "$(dirname "$TABLE_FILE")" && pwd)/$(basename "$TABLE_FILE")"
+# Real paths (symlinks resolved), so that two spellings of one folder compare equal.
+TABLE_FILE="$(realpath "$TABLE_FILE")"
+REAL_ROOT="$(realpath "$ROOT")"
 NAME="$(basename "$TABLE_FILE" .json)"
 case "$TABLE_FILE" in
-  "$ROOT"/*) TABLE_ARG="${TABLE_FILE#"$ROOT"/}" ;;  # read from the clone
+  "$REAL_ROOT"/*) TABLE_ARG="${TABLE_FILE#"$REAL_ROOT"/}" ;;  # read from the clone
   *) TABLE_ARG="$TABLE_FILE" ;;
 esac
 RUNS="${PADDLE_VAE_RUNS:-$HOME/paddle_vae_runs}/$NAME"
 RESULTS="$ROOT/docs/results/$NAME"
 CODE="${PADDLE_VAE_TABLE_CODE:-$(dirname "$ROOT")/${NAME}_code}"
-# Any runner of this table, however it was started (its command line names the table file).
-PATTERN="$(printf '%s' "paddle_vae.experiments run $TABLE_ARG" | sed 's/[][\\.*^$+?(){}|]/\\&/g')"
+# Any runner of this table, however it was started (its command line names the table file, then a space
+# or its end: not a table whose name merely starts the same).
+PATTERN="$(printf '%s' "paddle_vae.experiments run $TABLE_ARG" | sed 's/[][\\.*^$+?(){}|]/\\&/g')( |$)"
 runners() { pgrep -f "$PATTERN" || true; }
 
 # The clone is deleted and made again at each start: never let that reach a folder the user made.
 check_code_folder() {
-  local code home
+  local code
   code="$(realpath -m "$CODE")"
-  home="$(realpath -m "$HOME")"
-  case "$ROOT/" in "$code"/*) fail "PADDLE_VAE_TABLE_CODE=$CODE is this checkout or a folder above it" ;; esac
-  [ "$code" = "$home" ] && fail "PADDLE_VAE_TABLE_CODE=$CODE is the home folder"
-  if [ -e "$code" ] && ! [ -d "$code/.git" ]; then
-    fail "$CODE exists and is not a clone made by this script; move it or set PADDLE_VAE_TABLE_CODE"
+  case "$REAL_ROOT/" in "${code%/}/"*) fail "PADDLE_VAE_TABLE_CODE=$CODE is this checkout or a folder above it" ;; esac
+  [ "$code" = "$(realpath -m "$HOME")" ] && fail "PADDLE_VAE_TABLE_CODE=$CODE is the home folder"
+  case "$(realpath -m "$RUNS")/" in "$code"/*) fail "the run folders ($RUNS) are inside $CODE" ;; esac
+  # A clone this script made has this checkout as its origin (git stores the path as given to clone).
+  if [ -e "$code" ]; then
+    local origin
+    origin="$(git -C "$code" remote get-url origin 2>/dev/null || true)"
+    if [ -z "$origin" ] || [ "$(realpath -m "$origin")" != "$REAL_ROOT" ]; then
+      fail "$CODE exists and is not a clone made by this script; move it or set PADDLE_VAE_TABLE_CODE"
+    fi
   fi
 }
 
 # A table inside the checkout is read from the clone, i.e. as committed: refuse one that is not.
 check_table_committed() {
   [ "$TABLE_ARG" = "$TABLE_FILE" ] && return 0
-  git -C "$ROOT" ls-files --error-unmatch -- "$TABLE_ARG" >/dev/null 2>&1 \
+  git -C "$ROOT" cat-file -e "HEAD:$TABLE_ARG" 2>/dev/null \
     || fail "$TABLE_ARG is not committed; the run reads HEAD's copy (commit it first)"
   git -C "$ROOT" diff --quiet HEAD -- "$TABLE_ARG" \
     || fail "$TABLE_ARG differs from HEAD; the run reads HEAD's copy (commit or revert the edit first)"

@@ -150,27 +150,36 @@ def test_table_update_rewrites_only_the_generated_block(tmp_path, capsys):
     assert experiments_main(["table", str(table), *common, "--update", str(tmp_path / "other.md")]) == 2
 
 
-def _background(tmp_path, table, **env_extra):
-    """A runner of experiments/background.sh for TABLE, with its runs and clone under tmp_path."""
-    env = dict(os.environ, PADDLE_VAE_PYTHON=sys.executable, PADDLE_VAE_RUNS=str(tmp_path / "runs"),
-               PADDLE_VAE_TABLE_CODE=str(tmp_path / "code"), **env_extra)
-    script = ["bash", str(ROOT / "experiments" / "background.sh")]
+def _git(repo, *args):
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                          capture_output=True, text=True, check=True).stdout.strip()
 
-    def run(action, *extra):
-        return subprocess.run(script + [action, str(table), *extra], env=env, capture_output=True, text=True,
-                              timeout=120)
+
+def _background(repo, table, tmp_path):
+    """`repo`'s experiments/background.sh for TABLE, with its runs and clone under tmp_path."""
+    env = dict(os.environ, PADDLE_VAE_PYTHON=sys.executable, PADDLE_VAE_RUNS=str(tmp_path / "runs"),
+               PADDLE_VAE_TABLE_CODE=str(tmp_path / "code"))
+    script = ["bash", str(repo / "experiments" / "background.sh")]
+
+    def run(action, *extra, code=None):
+        return subprocess.run(script + [action, str(table), *extra], capture_output=True, text=True, timeout=120,
+                              env=dict(env, PADDLE_VAE_TABLE_CODE=str(code)) if code else env)
     return run
 
 
 @pytest.mark.slow
 def test_background_script_runs_a_table_under_nohup_refuses_a_second_start_and_reports_its_state(tmp_path):
-    """The run comes from a clone of this checkout's committed HEAD, not from its work tree."""
+    """The run comes from a clone of the checkout's committed HEAD: here the checkout (a clone of this one)
+    has a work-tree paddle_vae/train.py that fails, and the table still trains."""
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
+    (repo / "paddle_vae" / "train.py").write_text('raise SystemExit("the work tree was used, not the clone")\n')
     flags = [f for f in TINY if f not in ("--num_threads", "1")] + ["--max_epoch", "1", "--log_freq", "50"]
     table = tmp_path / "one.json"  # outside the checkout: read where it is
     table.write_text(json.dumps({"dataset": "sample", "train_flags": flags, "save_steps": 50,
                                  "eval": {"iw_samples": 2, "baseline": "lm"},
                                  "rows": [{"name": "lm", "label": "LM", "flags": ["--model", "lm"]}]}))
-    run = _background(tmp_path, table)
+    run = _background(repo, table, tmp_path)
     results = tmp_path / "results"
     try:
         started = run("start", "--results_dir", str(results), "--threads", "1")
@@ -181,18 +190,16 @@ def test_background_script_runs_a_table_under_nohup_refuses_a_second_start_and_r
         while run("status").stdout.startswith("one: running"):
             assert time.time() < deadline, (tmp_path / "runs" / "one" / "runner.out").read_text()
             time.sleep(1)
+        assert (results / "lm.json").is_file(), (tmp_path / "runs" / "one" / "runner.out").read_text()
         result = json.loads((results / "lm.json").read_text())
-        assert result["label"] == "LM"
-        clone_head = subprocess.run(["git", "-C", str(tmp_path / "code"), "rev-parse", "HEAD"],
-                                    capture_output=True, text=True, check=True).stdout.strip()
-        assert result["commits"] == [clone_head]  # the run came from the pinned clone
+        assert result["label"] == "LM" and result["commits"] == [_git(tmp_path / "code", "rev-parse", "HEAD")]
         assert run("stop").stdout.strip() == "one: not running"
     finally:
         run("stop")
 
 
 def test_background_script_refuses_a_clone_folder_it_did_not_make_and_an_uncommitted_table(tmp_path):
-    """`start` deletes and re-clones its code folder, and the clone reads HEAD's table: both refusals come
+    """`start` deletes and re-clones its code folder, and the clone reads HEAD's table: every refusal comes
     before anything is touched."""
     repo = tmp_path / "repo"
     (repo / "experiments").mkdir(parents=True)
@@ -201,26 +208,28 @@ def test_background_script_refuses_a_clone_folder_it_did_not_make_and_an_uncommi
         (repo / rel).write_text((ROOT / rel).read_text())
     table = repo / "experiments" / "t.json"
     table.write_text("{}")
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(git[:3] + ["init", "-q"], check=True)
-    subprocess.run(git + ["add", "."], check=True)
-    subprocess.run(git + ["commit", "-qm", "t"], check=True)
-    env = dict(os.environ, PADDLE_VAE_PYTHON=sys.executable, PADDLE_VAE_RUNS=str(tmp_path / "runs"))
-
-    def start(code):
-        return subprocess.run(["bash", str(repo / "experiments" / "background.sh"), "start", str(table)],
-                              env=dict(env, PADDLE_VAE_TABLE_CODE=str(code)), capture_output=True, text=True,
-                              timeout=60)
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "t")
+    run = _background(repo, table, tmp_path)
 
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
-    refused = start(mine)
-    assert refused.returncode == 2 and "not a clone made by this script" in refused.stderr
-    assert (mine / "notes.txt").read_text() == "keep me"
-    above = start(tmp_path)
-    assert above.returncode == 2 and "a folder above it" in above.stderr
+    other = tmp_path / "other_project"  # a git repository, but not a clone of this checkout
+    other.mkdir()
+    (other / "work.txt").write_text("keep me too")
+    _git(other, "init", "-q")
+    for code, message in ((mine, "not a clone made by this script"), (other, "not a clone made by this script"),
+                          (tmp_path, "a folder above it"), (tmp_path / "runs", "are inside")):
+        refused = run("start", code=code)
+        assert refused.returncode == 2 and message in refused.stderr, (code, refused.stderr)
+    assert (mine / "notes.txt").read_text() == "keep me" and (other / "work.txt").read_text() == "keep me too"
     table.write_text('{"edited": true}')
-    edited = start(tmp_path / "code")
+    edited = run("start")
     assert edited.returncode == 2 and "differs from HEAD" in edited.stderr
+    untracked = repo / "experiments" / "new.json"
+    untracked.write_text("{}")
+    refused = _background(repo, untracked, tmp_path)("start")
+    assert refused.returncode == 2 and "is not committed" in refused.stderr
     assert not (tmp_path / "code").exists() and not (tmp_path / "runs").exists()
