@@ -91,7 +91,7 @@ def test_a_row_whose_baseline_has_not_finished_counts_as_unfinished_for_picks_an
     table = write_table(tmp_path)
     results = write_results(table, a={"nll_iw": 100.5, "bleu_greedy": 4.0, "kl": 9.0, "au": 20})
     assert pick(table, results, RECONSTRUCT) == (None, 0, 3)
-    assert judge(table, results, BEATS)["verdict"] == "open"
+    assert judge(table, results, BEATS)["finished"] == 0
     write_results(table, lm={"nll_iw": 100.0})
     best, finished, _ = pick(table, results, RECONSTRUCT)
     assert best["row"] == "a" and finished == 1
@@ -119,7 +119,7 @@ def test_examples_show_the_reference_the_row_closest_to_the_lm_and_the_highest_r
     assert chosen_rows(table, results) == {"ref": "the reference recipe"}
     assert examples_markdown(table, results).startswith("No examples yet")
     write_results(table, a={"nll_iw": 100.6, "kl": 9.0}, b={"nll_iw": 103.0, "kl": 30.0})
-    assert chosen_rows(table, results) == {"ref": "the reference recipe", "a": "closest to the LM (lowest IW-NLL)",
+    assert chosen_rows(table, results) == {"ref": "the reference recipe", "a": "closest to the LM: lowest IW-NLL",
                                            "b": "highest KL"}
     write_results(table, a={"nll_iw": 100.6, "kl": 31.0})
     assert chosen_rows(table, results) == {"ref": "the reference recipe", "a": "closest to the LM and highest KL"}

@@ -94,7 +94,7 @@ def test_status_and_table_of_a_table_not_started_say_so(tmp_path, capsys):
     assert "| VAE | `--bn_vae 0.7` | not started |" in capsys.readouterr().out
 
 
-def test_status_of_a_row_under_evaluation_gives_the_evaluation_eta_not_the_trainings(tmp_path, capsys):
+def test_status_gives_the_running_evaluations_eta_not_the_trainings_and_none_when_nothing_runs(tmp_path, capsys):
     from paddle_vae.eval_progress import PassState, ProgressFile
 
     (tmp_path / "experiments").mkdir()
@@ -110,6 +110,14 @@ def test_status_of_a_row_under_evaluation_gives_the_evaluation_eta_not_the_train
     assert experiments_main(["status", str(table), *common]) == 0
     line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("vae "))
     assert "2.0 h" in line and "evaluate (pid" in line, line
+
+    # Nothing running (the evaluation was cut off): no stage to time, so no ETA, not the epochs' 5 min.
+    (run / "active.json").unlink()
+    (run / "step_20").mkdir()
+    (run / "step_20" / "config.json").write_text("{}")
+    assert experiments_main(["status", str(table), *common]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("vae "))
+    assert re.fullmatch(r"vae +2 +18\.00 +0\.001 +– +interrupted: resumes from step_20", line), line
 
 
 def test_a_bad_table_file_is_one_line_error(tmp_path, capsys):

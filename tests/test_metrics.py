@@ -258,7 +258,6 @@ def test_a_progress_file_tells_the_remaining_seconds_at_the_pace_so_far(tmp_path
     assert eta_seconds(str(tmp_path / "absent.npz")) is None
 
 
-
 def test_an_older_progress_file_without_pace_loads_its_sums_and_gives_no_eta(tmp_path):
     """Files written before the pace keys existed still resume their pass; they just cannot time it. A file
     cut short (or being replaced) gives no ETA rather than an error in `experiments status`."""

@@ -22,7 +22,8 @@ from ..errors import DataError, UsageError
 from ..textio import read_text
 from .report import result_of
 from .runfolder import read_json
-from .runner import Runner, is_lm
+from .runner import Runner
+from .spec import is_lm
 
 
 @dataclass
@@ -55,7 +56,7 @@ def chosen_rows(table, results_dir: str) -> Dict[str, str]:
     if results:
         closest = min(results, key=lambda n: results[n]["nll_iw"])
         highest = max(results, key=lambda n: results[n]["kl"])
-        chosen[closest] = "closest to the LM (lowest IW-NLL)"
+        chosen[closest] = "closest to the LM: lowest IW-NLL"
         chosen[highest] = "highest KL" if highest != closest else "closest to the LM and highest KL"
     return chosen
 
@@ -84,7 +85,7 @@ def make_examples(runner: Runner, name: str, why: str) -> str:
         return "not finished"
     if not os.path.isdir(run.file(table.eval.bundle)):  # the result was committed, its run folder since lost
         return (f"no bundle: RUNS/{checkpoint} is gone; its examples need the row trained again "
-                f"(move docs/results/{table.name}/{name}.json aside and rerun)")
+                f"(move {os.path.join(runner.results_dir, name + '.json')} aside and rerun)")
     work = os.path.join(runner.runs_dir, "examples", name)
     os.makedirs(work, exist_ok=True)
     inputs = split_lines(table, plan.split, plan.sentences)
@@ -124,8 +125,9 @@ def examples_markdown(table, results_dir: str) -> str:
     """The chosen rows' examples side by side: one column per row, one line per sentence."""
     folder = os.path.join(results_dir, "examples")
     reasons = chosen_rows(table, results_dir)  # today's reasons: a row's stored `why` can be out of date
-    made = ((read_json(os.path.join(folder, f"{name}.json")), why) for name, why in reasons.items())
-    chosen = [dict(c, why=why) for c, why in made if c]
+    made = {name: read_json(os.path.join(folder, f"{name}.json")) for name in reasons}
+    chosen = [dict(c, why=reasons[name]) for name, c in made.items() if c]
+    missing = [f"{table.row(name).label or name} ({reasons[name]})" for name, c in made.items() if not c]
     if not chosen:
         return "No examples yet: they are made from finished rows (`python -m paddle_vae.experiments examples TABLE`)."
     reference = plan_of(table).reference
@@ -146,6 +148,8 @@ def examples_markdown(table, results_dir: str) -> str:
             i == len(first["interpolate"]["outputs"]) - 1 else None)
     for i in range(len(first["sample"]["outputs"])):
         add("sample", i, None)
+    if missing:  # chosen, but made from no bundle yet (or its run folder was lost)
+        lines += ["", "No examples yet for " + ", ".join(missing) + "."]
     return "\n".join(lines)
 
 

@@ -14,15 +14,16 @@ verdict is "not met" once every named row has finished, "open" before.
 from typing import Any, Dict, List, Optional, Tuple
 
 from .report import result_of
-from .spec import METRIC_NAMES, Table, flag_value
+from .spec import METRIC_NAMES, Table, is_lm
 
 INTEGER_METRICS = ("au", "iw_samples")
 
 
 def candidate_rows(table: Table, goal: Dict[str, Any]) -> List[str]:
+    """The rows a goal or recommendation names, or every VAE row (an LM has no latent to judge)."""
     if goal.get("rows"):
         return [table.row(name).name for name in goal["rows"]]
-    return [r.name for r in table.rows if flag_value(r.flags, "model") != "lm"]
+    return [r.name for r in table.rows if not is_lm(r)]
 
 
 def metrics_of(table: Table, results_dir: str, name: str) -> Optional[Dict[str, Any]]:
@@ -70,6 +71,7 @@ def _bound(key: str, value: float) -> str:
 
 
 def describe_bounds(goal: Dict[str, Any]) -> str:
+    """The bounds as the pages print them, e.g. 'KL ≥ 8, IW-NLL − LM ≤ -0.5'."""
     parts = [f"{METRIC_NAMES.get(k, k)} ≥ {_bound(k, v)}" for k, v in goal.get("min", {}).items()]
     parts += [f"{METRIC_NAMES.get(k, k)} ≤ {_bound(k, v)}" for k, v in goal.get("max", {}).items()]
     return ", ".join(parts)

@@ -66,17 +66,19 @@ def markdown_table(table: Table, results_dir: str) -> str:
 
 
 def row_status(table: Table, runs_dir: str, results_dir: str, name: str) -> Dict[str, Any]:
+    """The row's progress (epoch, best dev NLL, LR, train seconds) and state, read from its run folder; the
+    ETA is kept only while a stage runs."""
     row = table.row(name)
     run = RunFolder(os.path.join(runs_dir, name))
     max_epoch = row.stop_after_epochs or int(flag_value(table.train_flags + row.flags, "max_epoch") or 0) or None
     info = run.progress(max_epoch)
     active = run.active()
+    if not active or active["kind"] != "train":  # the epochs' ETA is a running training's only
+        info["eta_seconds_at_most"] = run.eval_eta_seconds() if active and active["kind"] == "evaluate" else None
     if os.path.isfile(os.path.join(results_dir, f"{name}.json")):
         state = "done"
     elif active:
         state = f"{active['kind']} (pid {active['pid']}, {_hours(time.time() - active['start'])} in this process)"
-        if active["kind"] == "evaluate":  # the training's ETA no longer applies
-            info["eta_seconds_at_most"] = run.eval_eta_seconds()
     elif run.trained():
         state = "trained, not evaluated" if run.evaluation(table.eval.iw_samples) is None else "evaluated"
     elif run.step_bundles():
@@ -87,6 +89,7 @@ def row_status(table: Table, runs_dir: str, results_dir: str, name: str) -> Dict
 
 
 def status_lines(table: Table, runs_dir: str, results_dir: str) -> List[str]:
+    """`status`'s lines: one per row, with the running stage's ETA where a stage runs."""
     lines = [f"{'row':<14} {'epoch':>5} {'best dev':>9} {'lr':>9} {'stage ETA':>14}  state"]
     for row in table.rows:
         s = row_status(table, runs_dir, results_dir, row.name)

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional
 from ..atomic import write_json_atomic
 from ..runtime import available_cores, cpu_name
 from .runfolder import ACTIVE, RunFolder, append_jsonl, read_json
-from .spec import Row, Table, flag_value
+from .spec import Row, Table, is_lm
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -35,10 +35,6 @@ def commit() -> str:
         return head + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-
-
-def is_lm(row: Row) -> bool:
-    return flag_value(row.flags, "model") == "lm"
 
 
 class Runner:

@@ -133,6 +133,8 @@ def load_table(path: str) -> Table:
             raise UsageError(f"table {path}: a recommendation needs 'for' and one of 'lowest' or 'highest', and "
                              f"only {sorted(RECOMMEND_KEYS)} (unknown: {sorted(unknown)})")
     for entry in goals + recommend:
+        if not isinstance(entry.get("show", []), list):
+            raise UsageError(f"table {path}: {entry.get('for')!r}: 'show' must be a list of metric names")
         metrics = [*entry.get("min", {}), *entry.get("max", {}), *entry.get("show", [])]
         _check_metric_names(path, entry, metrics + [entry[k] for k in ("lowest", "highest") if k in entry])
         for name in entry.get("rows", []):
@@ -168,3 +170,8 @@ def flag_value(flags: List[str], name: str) -> Optional[str]:
         elif token.startswith(f"--{name}="):
             value = token.split("=", 1)[1]
     return value
+
+
+def is_lm(row: Row) -> bool:
+    """A language-model row (`--model lm`): no latent, so it has no KL, MI, AU or reconstructions."""
+    return flag_value(row.flags, "model") == "lm"
