@@ -45,7 +45,9 @@ def plan_of(table) -> ExamplePlan:
 
 
 def chosen_rows(table, results_dir: str) -> Dict[str, str]:
-    """{row: why it is shown}: the reference, the finished VAE row closest to the LM, the highest-KL one."""
+    """{row: why it is shown}: the reference, the finished VAE row closest to the LM, the highest-KL one.
+
+    Rows are ranked by their own IW-NLL and KL, so unlike a goal's verdict this needs no baseline result."""
     plan = plan_of(table)
     reference = table.row(plan.reference)
     baseline = table.baseline_of(reference)
