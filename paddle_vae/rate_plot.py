@@ -12,7 +12,7 @@ from typing import Dict, List
 
 from .errors import UsageError
 from .experiments.runfolder import read_json
-from .experiments.spec import default_results_dir, flag_value, load_table
+from .experiments.spec import default_results_dir, flag_value, is_lm, load_table
 from .figures import pyplot, save_figure
 
 
@@ -23,7 +23,7 @@ def finished_rows(table_path: str) -> List[Dict]:
     for row in table.rows:
         result = read_json(os.path.join(results_dir, f"{row.name}.json"))
         if result is not None:
-            rows.append(dict(result, is_lm=flag_value(row.flags, "model") == "lm",
+            rows.append(dict(result, is_lm=is_lm(row),
                              marker="^" if flag_value(row.flags, "decoder") == "transformer" else "o"))
     return rows
 

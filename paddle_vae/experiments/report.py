@@ -73,8 +73,9 @@ def row_status(table: Table, runs_dir: str, results_dir: str, name: str) -> Dict
     max_epoch = row.stop_after_epochs or int(flag_value(table.train_flags + row.flags, "max_epoch") or 0) or None
     info = run.progress(max_epoch)
     active = run.active()
-    if not active or active["kind"] != "train":  # the epochs' ETA is a running training's only
-        info["eta_seconds_at_most"] = run.eval_eta_seconds() if active and active["kind"] == "evaluate" else None
+    kind = active["kind"] if active else None
+    if kind != "train":  # the epochs' ETA is a running training's only
+        info["eta_seconds_at_most"] = run.eval_eta_seconds() if kind == "evaluate" else None
     if os.path.isfile(os.path.join(results_dir, f"{name}.json")):
         state = "done"
     elif active:

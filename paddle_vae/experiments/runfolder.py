@@ -47,6 +47,14 @@ def append_jsonl(path: str, record: Dict[str, Any]) -> None:
         f.write(json.dumps(record, sort_keys=True) + "\n")
 
 
+def _mtime_or_zero(path: str) -> float:
+    """A file's mtime, or 0 if it went between listdir and stat (a pass replacing its progress file)."""
+    try:
+        return os.path.getmtime(path)
+    except OSError:
+        return 0.0
+
+
 class RunFolder:
     def __init__(self, path: str):
         self.path = path
@@ -100,16 +108,8 @@ class RunFolder:
 
     def eval_eta_seconds(self) -> Optional[float]:
         """The running evaluation's remaining seconds, from its newest progress file (None if it has none)."""
-        newest, newest_mtime = None, -1.0
-        for name in os.listdir(self.path):
-            if name.startswith("eval_") and name.endswith(".progress.npz"):
-                try:  # the pass may replace or remove its file between listdir and stat
-                    mtime = os.path.getmtime(self.file(name))
-                except OSError:
-                    continue
-                if mtime > newest_mtime:
-                    newest, newest_mtime = self.file(name), mtime
-        return eta_seconds(newest) if newest else None
+        files = [self.file(n) for n in os.listdir(self.path) if n.startswith("eval_") and n.endswith(".progress.npz")]
+        return eta_seconds(max(files, key=_mtime_or_zero)) if files else None
 
     def progress(self, max_epoch: Optional[int]) -> Dict[str, Any]:
         """Epoch, best dev NLL, LR and seconds per epoch as the log tells them (for status and ETAs)."""
