@@ -94,6 +94,17 @@ def test_status_and_table_of_a_table_not_started_say_so(tmp_path, capsys):
     assert "| VAE | `--bn_vae 0.7` | not started |" in capsys.readouterr().out
 
 
+def test_status_of_a_finished_row_whose_run_folder_is_gone_gives_its_epochs_from_the_result(tmp_path, capsys):
+    (tmp_path / "experiments").mkdir()
+    table = write_table(tmp_path / "experiments" / "tiny.json")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "vae.json").write_text(json.dumps({"row": "vae", "epochs": 27.0}))
+    common = ["--runs_dir", str(tmp_path / "runs"), "--results_dir", str(tmp_path / "results")]
+    assert experiments_main(["status", str(table), *common]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("vae "))
+    assert re.fullmatch(r"vae +27 +– +– +done", line), line
+
+
 def test_status_gives_the_running_evaluations_eta_not_the_trainings_and_none_when_nothing_runs(tmp_path, capsys):
     from paddle_vae.eval_progress import PassState, ProgressFile
 

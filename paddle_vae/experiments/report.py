@@ -66,8 +66,8 @@ def markdown_table(table: Table, results_dir: str) -> str:
 
 
 def row_status(table: Table, runs_dir: str, results_dir: str, name: str) -> Dict[str, Any]:
-    """The row's progress (epoch, best dev NLL, LR, train seconds) and state, read from its run folder; the
-    ETA is kept only while a stage runs."""
+    """The row's progress (epoch, best dev NLL, LR, train seconds) and state, read from its run folder (a
+    finished row's epochs from its result, which outlives the folder); the ETA is kept only while a stage runs."""
     row = table.row(name)
     run = RunFolder(os.path.join(runs_dir, name))
     max_epoch = row.stop_after_epochs or int(flag_value(table.train_flags + row.flags, "max_epoch") or 0) or None
@@ -76,8 +76,10 @@ def row_status(table: Table, runs_dir: str, results_dir: str, name: str) -> Dict
     kind = active["kind"] if active else None
     if kind != "train":  # the epochs' ETA is a running training's only
         info["eta_seconds_at_most"] = run.eval_eta_seconds() if kind == "evaluate" else None
-    if os.path.isfile(os.path.join(results_dir, f"{name}.json")):
+    result = result_of(results_dir, name)
+    if result:
         state = "done"
+        info["epoch"] = int(result.get("epochs") or info["epoch"])  # also when the run folder is gone
     elif active:
         state = f"{active['kind']} (pid {active['pid']}, {_hours(time.time() - active['start'])} in this process)"
     elif run.trained():
