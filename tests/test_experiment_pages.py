@@ -174,5 +174,45 @@ def test_examples_of_a_row_whose_run_folder_was_lost_say_so_without_running_anyt
     runner = Runner(table, str(tmp_path / "runs"), results, jobs=1, threads=1)
     outcome = make_examples(runner, "ref", "the reference recipe")
     assert outcome.startswith("no bundle: RUNS/ref/best is gone")
-    assert not os.path.exists(os.path.join(results, "examples", "ref.json"))
+    record = json.loads(open(os.path.join(results, "examples", "ref.json")).read())
+    assert record["bundle_lost"] and record["checkpoint"] == os.path.join("ref", "best") and "reconstruct" not in record
     assert not (tmp_path / "runs" / "ref" / "segments.jsonl").exists()  # no predict command was run
+    assert examples_markdown(table, results).endswith(
+        "Not shown, their bundles lost with their run folders: reference (the reference recipe).")
+
+
+def test_a_pick_whose_bundle_is_lost_passes_to_the_next_row_and_comes_back_when_the_bundle_does(tmp_path, monkeypatch):
+    from paddle_vae.experiments import examples
+    from paddle_vae.experiments.runner import Runner
+
+    table = write_table(tmp_path)
+    results = write_results(table, lm={"nll_iw": 100.0}, ref={"nll_iw": 100.5, "kl": 1.0},
+                            a={"nll_iw": 100.6, "kl": 9.0}, b={"nll_iw": 103.0, "kl": 30.0})
+    runner = Runner(table, str(tmp_path / "runs"), results, jobs=1, threads=1)
+    made, real_make = [], examples.make_examples
+
+    def fake_make(runner, name, why):  # a bundle only for the reference and A
+        made.append(name)
+        if name == "b" and not os.path.isdir(tmp_path / "runs" / "b" / "best"):
+            return real_make(runner, name, why)  # the real one: records the loss
+        outputs = {"inputs": ["x y", "y z"], "outputs": [f"{name} out"] * 5, "command": "predict"}
+        examples.write_json_atomic(os.path.join(results, "examples", f"{name}.json"),
+                                   {"row": name, "label": name, "reconstruct": outputs, "interpolate": outputs,
+                                    "sample": outputs, "checkpoint": f"{name}/best"})
+        return "done"
+
+    monkeypatch.setattr(examples, "make_examples", fake_make)
+    outcomes = examples.make_chosen(runner)
+    assert outcomes["b"].startswith("no bundle") and outcomes["a"] == "done" and sorted(made) == ["a", "b", "ref"]
+    assert examples.chosen_rows(table, results) == {
+        "ref": "the reference recipe", "a": "closest to the LM and highest KL of the rows with a bundle"}
+    assert examples.lost_rows(table, results) == {"b": "highest KL"}
+    markdown = examples_markdown(table, results)
+    assert "| ref | a (closest to the LM and highest KL of the rows with a bundle) |" in markdown
+    assert markdown.endswith("Not shown, their bundles lost with their run folders: B (highest KL).")
+
+    (tmp_path / "runs" / "b" / "best").mkdir(parents=True)  # the row trained again: B is the pick once more
+    made.clear()
+    examples.make_chosen(runner)
+    assert "b" in made and examples.chosen_rows(table, results)["b"] == "highest KL"
+    assert examples.lost_rows(table, results) == {}

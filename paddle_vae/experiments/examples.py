@@ -1,7 +1,9 @@
 """`examples`: what a user sees from a row's best bundle, made by the inference CLI with its commands kept.
 
 Rows shown: the table's reference row and two picked from the finished results among the VAE rows judged
-against the same LM: the one closest to the LM (lowest IW-NLL) and the one with the highest KL. For each:
+against the same LM: the one closest to the LM (lowest IW-NLL) and the one with the highest KL. A row whose
+result was committed but whose run folder was since lost (a new machine) cannot be shown: `make_examples`
+records that in its examples file (`bundle_lost`), and the pick passes to the next row, saying why. For each:
 
   reconstruct  greedy decodings of the posterior means of the split's first `sentences` sentences
   interpolate  `steps` greedy decodings on the line between the first two sentences' posterior means
@@ -14,7 +16,7 @@ renders the rows side by side. A row's examples are made once per checkpoint: a 
 """
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..atomic import write_json_atomic, write_text_atomic
 from ..data import SAMPLE_DIR, SPLIT_FILES
@@ -44,23 +46,47 @@ def plan_of(table) -> ExamplePlan:
         raise UsageError(f"table {table.name}: bad 'examples' entry ({exc})") from None
 
 
+def bundle_lost(results_dir: str, name: str) -> bool:
+    """Whether `make_examples` found the row finished but its best bundle gone (recorded, so committed)."""
+    record = read_json(os.path.join(results_dir, "examples", f"{name}.json"))
+    return bool(record and record.get("bundle_lost"))
+
+
+def lost_rows(table, results_dir: str) -> Dict[str, str]:
+    """{row: why it would be shown} for the rows `chosen_rows` passed over because their bundle is lost."""
+    return _choose(table, results_dir)[1]
+
+
 def chosen_rows(table, results_dir: str) -> Dict[str, str]:
-    """{row: why it is shown}: the reference, the finished VAE row closest to the LM, the highest-KL one.
+    """{row: why it is shown}: the reference, the finished VAE row closest to the LM, the highest-KL one;
+    a pick whose bundle is lost passes to the best row that has one.
 
     Rows are ranked by their own IW-NLL and KL, so unlike a goal's verdict this needs no baseline result."""
+    return _choose(table, results_dir)[0]
+
+
+def _choose(table, results_dir: str) -> Tuple[Dict[str, str], Dict[str, str]]:
     plan = plan_of(table)
     reference = table.row(plan.reference)
     baseline = table.baseline_of(reference)
     candidates = [r.name for r in table.rows if r.name != reference.name and not is_lm(r)
                   and table.baseline_of(r) == baseline]
     results = {name: result for name in candidates if (result := result_of(results_dir, name))}
+    shown = [name for name in results if not bundle_lost(results_dir, name)]
+    aims = (("closest to the LM", ": lowest IW-NLL", lambda n: results[n]["nll_iw"]),
+            ("highest KL", "", lambda n: -results[n]["kl"]))
+    why: Dict[str, List[str]] = {}
+    lost: Dict[str, str] = {}
+    for aim, detail, rank in aims:
+        best, pick = min(results, key=rank, default=None), min(shown, key=rank, default=None)
+        if best != pick:
+            lost[best] = aim
+        if pick is not None:
+            why.setdefault(pick, []).append(aim + (" of the rows with a bundle" if best != pick else detail))
     chosen = {reference.name: "the reference recipe"}
-    if results:
-        closest = min(results, key=lambda n: results[n]["nll_iw"])
-        highest = max(results, key=lambda n: results[n]["kl"])
-        chosen[closest] = "closest to the LM: lowest IW-NLL"
-        chosen[highest] = "highest KL" if highest != closest else "closest to the LM and highest KL"
-    return chosen
+    chosen.update({name: " and ".join(r.split(":")[0] for r in reasons) if len(reasons) > 1 else reasons[0]
+                   for name, reasons in why.items()})
+    return chosen, lost
 
 
 def split_lines(table, split: str, count: int) -> List[str]:
@@ -81,11 +107,14 @@ def make_examples(runner: Runner, name: str, why: str) -> str:
     out_path = os.path.join(runner.results_dir, "examples", f"{name}.json")
     checkpoint = os.path.relpath(run.file(table.eval.bundle), runner.runs_dir)
     done = read_json(out_path)
-    if done and done.get("checkpoint") == checkpoint:
+    bundle = os.path.isdir(run.file(table.eval.bundle))
+    if done and done.get("checkpoint") == checkpoint and not done.get("bundle_lost"):
         return "done"
     if result_of(runner.results_dir, name) is None:
         return "not finished"
-    if not os.path.isdir(run.file(table.eval.bundle)):  # the result was committed, its run folder since lost
+    if not bundle:  # the result was committed, its run folder since lost: record it, so the pick passes on
+        write_json_atomic(out_path, {"row": name, "label": row.label or name, "checkpoint": checkpoint,
+                                     "bundle_lost": True, "machine": runner.machine, "commit": runner.commit})
         return (f"no bundle: RUNS/{checkpoint} is gone; its examples need the row trained again "
                 f"(move {os.path.join(runner.results_dir, name + '.json')} aside and rerun)")
     work = os.path.join(runner.runs_dir, "examples", name)
@@ -118,9 +147,19 @@ def make_examples(runner: Runner, name: str, why: str) -> str:
 
 
 def make_chosen(runner: Runner) -> Dict[str, str]:
-    """Examples for every row `chosen_rows` picks now: {row: outcome}."""
-    chosen = chosen_rows(runner.table, runner.results_dir)
-    return {name: make_examples(runner, name, why) for name, why in chosen.items()}
+    """Examples for every row `chosen_rows` picks: {row: outcome}. A pick found without its bundle is
+    recorded as lost, so the choice is made again until it holds (each round can only lose rows)."""
+    table, results_dir = runner.table, runner.results_dir
+    for name in lost_rows(table, results_dir):  # a lost bundle that is back (the row was trained again)
+        if os.path.isdir(runner.folder(table.row(name)).file(table.eval.bundle)):
+            os.remove(os.path.join(results_dir, "examples", f"{name}.json"))
+    outcomes: Dict[str, str] = {}
+    while True:
+        chosen = chosen_rows(table, results_dir)
+        todo = {name: why for name, why in chosen.items() if name not in outcomes}
+        if not todo:
+            return outcomes
+        outcomes.update({name: make_examples(runner, name, why) for name, why in todo.items()})
 
 
 def examples_markdown(table, results_dir: str) -> str:
@@ -128,10 +167,15 @@ def examples_markdown(table, results_dir: str) -> str:
     folder = os.path.join(results_dir, "examples")
     reasons = chosen_rows(table, results_dir)  # today's reasons: a row's stored `why` can be out of date
     made = {name: read_json(os.path.join(folder, f"{name}.json")) for name in reasons}
-    chosen = [dict(c, why=reasons[name]) for name, c in made.items() if c]
+    chosen = [dict(c, why=reasons[name]) for name, c in made.items() if c and not c.get("bundle_lost")]
     missing = [f"{table.row(name).label or name} ({reasons[name]})" for name, c in made.items() if not c]
+    lost = {**{name: reasons[name] for name, c in made.items() if c and c.get("bundle_lost")},  # the reference
+            **lost_rows(table, results_dir)}
+    lost_labels = [f"{table.row(name).label or name} ({why.split(':')[0]})" for name, why in lost.items()]
+    lost_line = "Not shown, their bundles lost with their run folders: " + ", ".join(lost_labels) + "."
     if not chosen:
-        return "No examples yet: they are made from finished rows (`python -m paddle_vae.experiments examples TABLE`)."
+        return "No examples yet: they are made from finished rows (`python -m paddle_vae.experiments examples " \
+               "TABLE`)." + (" " + lost_line if lost_labels else "")
     reference = plan_of(table).reference
     header = "| | input | " + " | ".join(c["label"] if c["row"] == reference else f"{c['label']} ({c['why']})"
                                         for c in chosen) + " |"
@@ -150,8 +194,10 @@ def examples_markdown(table, results_dir: str) -> str:
             i == len(first["interpolate"]["outputs"]) - 1 else None)
     for i in range(len(first["sample"]["outputs"])):
         add("sample", i, None)
-    if missing:  # chosen, but made from no bundle yet (or its run folder was lost)
+    if missing:  # chosen, but made from no bundle yet
         lines += ["", "No examples yet for " + ", ".join(missing) + "."]
+    if lost_labels:
+        lines += ["", lost_line]
     return "\n".join(lines)
 
 
