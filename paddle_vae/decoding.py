@@ -1,7 +1,10 @@
 """Decoders for `paddle.nn.dynamic_decode`: greedy / ancestral sampling, and beam search.
 
 Both take any step cell (the LSTM's or the Transformer's) with its embedding and output functions.
+`Generates` is what the VAE's and the language model's generation networks share on top of them.
 """
+from typing import Optional
+
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
@@ -73,3 +76,45 @@ class BeamSearchDecoder(nn.BeamSearchDecoder):
 
     def _split_batch_beams(self, x):
         return paddle.reshape(x, [-1, self.beam_size] + list(x.shape[1:]))
+
+
+STRATEGIES = ("sampling", "greedy", "beam")
+
+
+class Generates:
+    """The decoding half of a generation network (the VAE's from z, the LM's from nothing): its settings,
+    <pad> and <bos> ruled out at every step, and the `dynamic_decode` call over `self.decoder`'s step cell."""
+
+    def init_generation(self, vocab_size: int, PAD_ID: int, start_token: int, end_token: int, beam_size: int,
+                        max_out_len: int, decode_strategy: str, temperature: float) -> None:
+        if decode_strategy not in STRATEGIES:
+            raise ValueError(f"decode_strategy must be sampling, greedy or beam, got {decode_strategy!r}")
+        self.start_token, self.end_token = start_token, end_token
+        self.beam_size, self.max_out_len = beam_size, max_out_len
+        self.decode_strategy, self.temperature = decode_strategy, temperature
+        forbidden = paddle.zeros([vocab_size])
+        forbidden[PAD_ID] = -1e9
+        forbidden[start_token] = -1e9
+        self.register_buffer("forbidden_logits", forbidden, persistable=False)
+
+    def output_logits(self, cell_outputs: paddle.Tensor) -> paddle.Tensor:
+        """Vocabulary logits with <pad> and <bos> ruled out: neither is ever a word to emit."""
+        fc = self.decoder.output_fc  # folded into the bias: one [V] add per step instead of one per row
+        bias = self.forbidden_logits if fc.bias is None else fc.bias + self.forbidden_logits
+        return F.linear(cell_outputs, fc.weight, bias)
+
+    def generate(self, states, latent_z: Optional[paddle.Tensor] = None) -> paddle.Tensor:
+        """ids [B, T] decoded from the cell's initial states (the best beam for beam search); `latent_z`
+        reaches every step where there is one."""
+        dec = self.decoder
+        if self.decode_strategy == "beam":
+            decoder = BeamSearchDecoder(dec.cell, self.start_token, self.end_token, self.beam_size,
+                                        embedding_fn=dec.trg_embedder, output_fn=self.output_logits)
+            z = {} if latent_z is None else {"latent_z": decoder.tile_beam_merge_with_batch(latent_z, self.beam_size)}
+            outputs, _ = nn.dynamic_decode(decoder, inits=states, max_step_num=self.max_out_len - 1, **z)
+            return outputs[:, :, 0]
+        decoder = SamplingDecoder(dec.cell, self.start_token, self.end_token, dec.trg_embedder, self.output_logits,
+                                  greedy=self.decode_strategy == "greedy", temperature=self.temperature)
+        z = {} if latent_z is None else {"latent_z": latent_z}
+        outputs, _ = nn.dynamic_decode(decoder, inits=states, max_step_num=self.max_out_len - 1, **z)
+        return outputs

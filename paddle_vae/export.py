@@ -52,6 +52,9 @@ def export(bundle: str, output_dir: str, strategy: str = "greedy", beam_size: in
             and (not os.path.isdir(output_dir) or os.listdir(output_dir)):
         raise UsageError(f"--output_dir {output_dir} exists and is not an earlier export; not replacing it")
     config, tokens, state_dict, _ = read_bundle(bundle, allow_pickle=allow_pickle)
+    if config.get("model") == "lm":
+        raise UsageError(f"export writes a z -> sentence decoder; {bundle} is a language model (--model lm), which "
+                         f"has no z (sample from it with VAEGenerator or paddle_vae.predict)")
     if config.get("decoder", "lstm") != "lstm":
         raise UsageError(f"export supports the LSTM decoder only; {bundle} has a {config['decoder']} decoder, "
                          f"whose cached decoding step Paddle's static export cannot trace (use VAEGenerator)")

@@ -16,6 +16,7 @@ from .bundle import load_weights, read_bundle, save_bundle
 from .config import ModelConfig
 from .data import (BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, UNK_TOKEN, encode_sentences, prepare_train_input,
                    unknown_share, vocab_from_tokens, vocab_tokens)
+from .decoding import STRATEGIES
 from .errors import UsageError
 from .bleu import bleu_greedy, cut_at_eos
 from .metrics import iw_log_likelihood
@@ -24,7 +25,6 @@ from .networks import build_infer_network
 from .progress import progress_bar, wants_progress
 from .tokenizers import tokenize
 
-STRATEGIES = ("sampling", "greedy", "beam")
 DECODE_BATCH = 512
 
 
@@ -50,7 +50,7 @@ class VAEGenerator:
     def _require_latent(self, operation: str) -> None:
         if is_lm(self.net):
             raise UsageError(f"{operation} needs a latent variable; this bundle is a language model (--model lm), "
-                             "which only scores sentences")
+                             "which scores and samples sentences")
 
     # -- construction -----------------------------------------------------------
     @classmethod
@@ -103,6 +103,12 @@ class VAEGenerator:
                temperature: float = 1.0, seed: Optional[int] = None, progress: Optional[bool] = None) -> List[str]:
         """Decode sentences from latent codes [N, latent_size] (a progress bar for long inputs on a terminal)."""
         self._require_latent("decoding")
+        return self._generate(np.asarray(latent_z, dtype="float32"), strategy, beam_size, max_len, temperature,
+                              seed, progress)
+
+    def _generate(self, inputs: np.ndarray, strategy: str, beam_size: int, max_len: int, temperature: float,
+                  seed: Optional[int], progress: Optional[bool]) -> List[str]:
+        """One sentence per row of the network's input: latent codes for the VAE, <bos> ids for the LM."""
         if strategy not in STRATEGIES:
             raise UsageError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         if max_len <= 0 or beam_size <= 0 or temperature <= 0:
@@ -112,10 +118,9 @@ class VAEGenerator:
         net = self.net
         net.decode_strategy, net.beam_size = strategy, beam_size
         net.max_out_len, net.temperature = max_len, temperature
-        latent_z = np.asarray(latent_z, dtype="float32")
-        out, bar = [], self._progress(len(latent_z), "decode", progress)
-        for start in range(0, len(latent_z), DECODE_BATCH):
-            ids = self.model.predict_batch([latent_z[start:start + DECODE_BATCH]])[0]
+        out, bar = [], self._progress(len(inputs), "decode", progress)
+        for start in range(0, len(inputs), DECODE_BATCH):
+            ids = self.model.predict_batch([inputs[start:start + DECODE_BATCH]])[0]
             out.extend(self.ids_to_text(row) for row in ids)
             bar.update(len(ids))
         bar.close()
@@ -124,9 +129,12 @@ class VAEGenerator:
     # -- the public operations ----------------------------------------------------
     def sample(self, num: int = 10, strategy: str = "sampling", beam_size: int = 4, max_len: int = 50,
                temperature: float = 1.0, seed: Optional[int] = None, progress: Optional[bool] = None) -> List[str]:
-        """Sentences decoded from z ~ N(0, I)."""
+        """Sentences decoded from z ~ N(0, I); from a language-model bundle, sentences the LM generates."""
         if not isinstance(num, int) or num <= 0:
             raise UsageError(f"num must be a positive integer, got {num!r}")
+        if is_lm(self.net):
+            starts = np.full((num, 1), self.config["bos_id"], dtype="int64")
+            return self._generate(starts, strategy, beam_size, max_len, temperature, seed, progress)
         rng = np.random.RandomState(seed)
         z = rng.standard_normal((num, self.net.latent_size)).astype("float32")
         return self.decode(z, strategy, beam_size, max_len, temperature, seed, progress)

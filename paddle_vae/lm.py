@@ -7,13 +7,15 @@ for the latent to come for free. It keeps the VAE's training interface
 (`forward` returns a zero `kl_loss`), so the same loss, trainer, bundles and
 evaluation serve both; `is_lm` tells the estimators that there is no posterior.
 With `decoder="transformer"` the decoder is the VAE-Transformer's, with no memory.
+`LMInferModel` generates from it as `VAESeq2SeqInferModel` does from the VAE, from a zero state instead of z.
 """
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import paddle
 import paddle.nn as nn
 
 from .config import MAX_POSITIONS
+from .decoding import Generates
 from .model import LSTMDecoder, drop_words
 from .transformer import TransformerDecoder
 
@@ -51,3 +53,31 @@ class LSTMLanguageModel(nn.Layer):
         kl_loss = paddle.zeros([], dtype="float32")
         self.kl_true = kl_loss
         return kl_loss, self.decode_logits(trg, trg_length, trg_mask), trg_mask
+
+
+class LMInferModel(Generates, LSTMLanguageModel):
+    """Generation from the language model: forward(start_ids) returns ids [B, T] for B sentences.
+
+    `start_ids` [B, 1] holds one <bos> per sentence; the LM has no z, so this is what says how many. Sentences
+    are as likely under the LM as the LM's own NLL says: what a VAE's prior samples are compared with."""
+
+    def __init__(self, embed_dim: int, hidden_size: int, vocab_size: int, num_layers: int = 1,
+                 init_scale: float = 0.1, PAD_ID: int = 0, start_token: int = 1, end_token: int = 2,
+                 beam_size: int = 1, max_out_len: int = 100, decode_strategy: str = "sampling",
+                 temperature: float = 1.0, dec_dropout: float = 0.0, decoder: str = "lstm",
+                 transformer: Optional[Dict[str, Any]] = None):
+        super().__init__(embed_dim, hidden_size, vocab_size, num_layers, init_scale, PAD_ID, dec_dropout,
+                         decoder=decoder, transformer=transformer, max_positions=max(MAX_POSITIONS, max_out_len))
+        self.decoder_kind = decoder
+        self.init_generation(vocab_size, PAD_ID, start_token, end_token, beam_size, max_out_len, decode_strategy,
+                             temperature)
+
+    def initial_cell_states(self, batch_size: int) -> List:
+        """The decoder cell's states at step 0: zero LSTM (h, c) per layer, or the Transformer's empty caches."""
+        if self.decoder_kind == "transformer":
+            return self.decoder.initial_cell_states(batch_size, max_steps=self.max_out_len)
+        zeros = paddle.zeros([batch_size, self.hidden_size], dtype="float32")
+        return [[zeros, zeros] for _ in range(self.num_layers)]
+
+    def forward(self, start_ids: paddle.Tensor) -> paddle.Tensor:
+        return self.generate(self.initial_cell_states(start_ids.shape[0]))

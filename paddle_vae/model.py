@@ -17,7 +17,7 @@ import paddle.nn.functional as F
 from paddle.nn import initializer as I
 
 from .config import MAX_POSITIONS
-from .decoding import BeamSearchDecoder, SamplingDecoder  # noqa: F401  (the reference's names live here)
+from .decoding import Generates
 from .transformer import TransformerDecoder
 
 
@@ -239,7 +239,7 @@ class VAESeq2SeqModel(nn.Layer):
         return kl_loss, dec_output, trg_mask
 
 
-class VAESeq2SeqInferModel(VAESeq2SeqModel):
+class VAESeq2SeqInferModel(Generates, VAESeq2SeqModel):
     """Generation model: decodes from z with `paddle.nn.dynamic_decode(..., latent_z=...)`.
 
     forward(latent_z) returns ids [B, T] (the best beam for beam search);
@@ -255,21 +255,8 @@ class VAESeq2SeqInferModel(VAESeq2SeqModel):
         super().__init__(embed_dim, hidden_size, latent_size, vocab_size, num_layers, init_scale, PAD_ID,
                          enc_dropout, dec_dropout, bn_vae=bn_vae, decoder=decoder, transformer=transformer,
                          max_positions=max(MAX_POSITIONS, max_out_len))
-        if decode_strategy not in ("sampling", "greedy", "beam"):
-            raise ValueError(f"decode_strategy must be sampling, greedy or beam, got {decode_strategy!r}")
-        self.start_token, self.end_token = start_token, end_token
-        self.beam_size, self.max_out_len = beam_size, max_out_len
-        self.decode_strategy, self.temperature = decode_strategy, temperature
-        forbidden = paddle.zeros([vocab_size])
-        forbidden[PAD_ID] = -1e9
-        forbidden[start_token] = -1e9
-        self.register_buffer("forbidden_logits", forbidden, persistable=False)
-
-    def output_logits(self, cell_outputs: paddle.Tensor) -> paddle.Tensor:
-        """Vocabulary logits with <pad> and <bos> ruled out: neither is ever a word to emit."""
-        fc = self.decoder.output_fc  # folded into the bias: one [V] add per step instead of one per row
-        bias = self.forbidden_logits if fc.bias is None else fc.bias + self.forbidden_logits
-        return F.linear(cell_outputs, fc.weight, bias)
+        self.init_generation(vocab_size, PAD_ID, start_token, end_token, beam_size, max_out_len, decode_strategy,
+                             temperature)
 
     def sample_prior(self, batch_size: int) -> paddle.Tensor:
         return paddle.normal(shape=[batch_size, self.latent_size])
@@ -282,15 +269,4 @@ class VAESeq2SeqInferModel(VAESeq2SeqModel):
         return [[h[i], c[i]] for i in range(self.num_layers)]
 
     def forward(self, latent_z):
-        states = self.initial_cell_states(latent_z)
-        dec = self.decoder
-        if self.decode_strategy == "beam":
-            decoder = BeamSearchDecoder(dec.cell, self.start_token, self.end_token, self.beam_size,
-                                        embedding_fn=dec.trg_embedder, output_fn=self.output_logits)
-            outputs, _ = nn.dynamic_decode(decoder, inits=states, max_step_num=self.max_out_len - 1,
-                                           latent_z=decoder.tile_beam_merge_with_batch(latent_z, self.beam_size))
-            return outputs[:, :, 0]
-        decoder = SamplingDecoder(dec.cell, self.start_token, self.end_token, dec.trg_embedder, self.output_logits,
-                                  greedy=self.decode_strategy == "greedy", temperature=self.temperature)
-        outputs, _ = nn.dynamic_decode(decoder, inits=states, max_step_num=self.max_out_len - 1, latent_z=latent_z)
-        return outputs
+        return self.generate(self.initial_cell_states(latent_z), latent_z)

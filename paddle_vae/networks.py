@@ -6,7 +6,7 @@ place that maps a config onto them.
 import paddle
 
 from .config import ModelConfig
-from .lm import LSTMLanguageModel
+from .lm import LMInferModel, LSTMLanguageModel
 from .model import VAESeq2SeqInferModel, VAESeq2SeqModel
 
 
@@ -28,10 +28,12 @@ def build_network(cfg: ModelConfig, decoder_impl: str = "fused", word_dropout: f
 
 
 def build_infer_network(cfg: ModelConfig, **decode) -> paddle.nn.Layer:
-    """The generation network (`decode`: beam_size, max_out_len, decode_strategy, temperature); an LM bundle
-    rebuilds its language model, which only scores."""
+    """The generation network (`decode`: beam_size, max_out_len, decode_strategy, temperature): the VAE's,
+    which decodes from z, or an LM bundle's, which decodes from nothing."""
     if cfg.model == "lm":
-        return build_network(cfg)
+        return LMInferModel(cfg.embed_dim, cfg.hidden_size, cfg.vocab_size, cfg.num_layers, cfg.init_scale,
+                            cfg.pad_id, start_token=cfg.bos_id, end_token=cfg.eos_id, dec_dropout=cfg.dec_dropout,
+                            **_common(cfg), **decode)
     return VAESeq2SeqInferModel(cfg.embed_dim, cfg.hidden_size, cfg.latent_size, cfg.vocab_size, cfg.num_layers,
                                 cfg.init_scale, cfg.pad_id, start_token=cfg.bos_id, end_token=cfg.eos_id,
                                 enc_dropout=cfg.enc_dropout, dec_dropout=cfg.dec_dropout, bn_vae=cfg.bn_vae,

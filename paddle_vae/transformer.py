@@ -20,7 +20,7 @@ dropouts on the residual branches, after the ReLU and on the embeddings draw the
 One set of weights, two ways to run them: `forward_fused` teacher-forces a batch under a causal mask, and
 `cell` takes one step for `paddle.nn.dynamic_decode` from paddle's incremental attention caches. The
 self-attention cache has a fixed number of slots (`max_steps`) instead of growing by one position per step
-as `gen_cache`'s empty cache does, because model.py's SamplingDecoder runs only the unfinished rows and
+as `gen_cache`'s empty cache does, because decoding.py's SamplingDecoder runs only the unfinished rows and
 scatters their new states back into the whole batch's, which needs every state tensor to keep its shape
 from step to step. Each step the layer attends over the written slots plus the new position (unwritten
 slots masked out), and the new position's keys and values are then written into slot `step`. z's

@@ -5,7 +5,7 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-from paddle_vae.model import BeamSearchDecoder, SamplingDecoder
+from paddle_vae.decoding import BeamSearchDecoder, SamplingDecoder
 from paddle_vae.transformer import TransformerDecoder
 
 V, D, LATENT, PAD, BOS = 30, 16, 8, 0, 1
