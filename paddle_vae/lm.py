@@ -58,8 +58,8 @@ class LSTMLanguageModel(nn.Layer):
 class LMInferModel(Generates, LSTMLanguageModel):
     """Generation from the language model: forward(start_ids) returns ids [B, T] for B sentences.
 
-    `start_ids` [B, 1] holds one <bos> per sentence; the LM has no z, so this is what says how many. Sentences
-    are as likely under the LM as the LM's own NLL says: what a VAE's prior samples are compared with."""
+    `start_ids` [B, 1] holds one <bos> per sentence; the LM has no z, so this is what says how many. Its
+    samples are the baseline a VAE's prior samples are read beside."""
 
     def __init__(self, embed_dim: int, hidden_size: int, vocab_size: int, num_layers: int = 1,
                  init_scale: float = 0.1, PAD_ID: int = 0, start_token: int = 1, end_token: int = 2,
