@@ -106,15 +106,16 @@ class Generates:
     def generate(self, states, latent_z: Optional[paddle.Tensor] = None) -> paddle.Tensor:
         """ids [B, T] decoded from the cell's initial states (the best beam for beam search); `latent_z`
         reaches every step where there is one."""
-        dec = self.decoder
-        if self.decode_strategy == "beam":
+        dec, beam = self.decoder, self.decode_strategy == "beam"
+        if beam:
             decoder = BeamSearchDecoder(dec.cell, self.start_token, self.end_token, self.beam_size,
                                         embedding_fn=dec.trg_embedder, output_fn=self.output_logits)
-            z = {} if latent_z is None else {"latent_z": decoder.tile_beam_merge_with_batch(latent_z, self.beam_size)}
-            outputs, _ = nn.dynamic_decode(decoder, inits=states, max_step_num=self.max_out_len - 1, **z)
-            return outputs[:, :, 0]
-        decoder = SamplingDecoder(dec.cell, self.start_token, self.end_token, dec.trg_embedder, self.output_logits,
-                                  greedy=self.decode_strategy == "greedy", temperature=self.temperature)
-        z = {} if latent_z is None else {"latent_z": latent_z}
+            if latent_z is not None:
+                latent_z = decoder.tile_beam_merge_with_batch(latent_z, self.beam_size)
+        else:
+            decoder = SamplingDecoder(dec.cell, self.start_token, self.end_token, dec.trg_embedder,
+                                      self.output_logits, greedy=self.decode_strategy == "greedy",
+                                      temperature=self.temperature)
+        z = {} if latent_z is None else {"latent_z": latent_z}  # the LM's cell takes no z at all
         outputs, _ = nn.dynamic_decode(decoder, inits=states, max_step_num=self.max_out_len - 1, **z)
-        return outputs
+        return outputs[:, :, 0] if beam else outputs

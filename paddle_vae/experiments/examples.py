@@ -165,12 +165,12 @@ def make_chosen(runner: Runner) -> Dict[str, str]:
 def examples_markdown(table, results_dir: str) -> str:
     """The chosen rows' examples side by side: one column per row, one line per sentence."""
     folder = os.path.join(results_dir, "examples")
-    reasons = chosen_rows(table, results_dir)  # today's reasons: a row's stored `why` can be out of date
+    reasons, passed_over = _choose(table, results_dir)  # today's reasons: a stored `why` can be out of date
     made = {name: read_json(os.path.join(folder, f"{name}.json")) for name in reasons}
     chosen = [dict(c, why=reasons[name]) for name, c in made.items() if c and not c.get("bundle_lost")]
     missing = [f"{table.row(name).label or name} ({reasons[name]})" for name, c in made.items() if not c]
     lost = {**{name: reasons[name] for name, c in made.items() if c and c.get("bundle_lost")},  # the reference
-            **lost_rows(table, results_dir)}
+            **passed_over}
     lost_labels = [f"{table.row(name).label or name} ({why.split(':')[0]})" for name, why in lost.items()]
     lost_line = "Not shown, their bundles lost with their run folders: " + ", ".join(lost_labels) + "."
     if not chosen:
