@@ -110,11 +110,16 @@ def add_recipe_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="vae", choices=["vae", "lm"],
                    help="lm: the same embedding, decoder LSTM and output layer with no encoder and no z, "
                         "the language model a VAE must match")
-    p.add_argument("--kl_schedule", default="linear", choices=["linear", "cyclical"],
-                   help="linear: the reference's anneal over --warm_up epochs; cyclical: Fu et al. 2019")
+    p.add_argument("--kl_schedule", default="linear", choices=["linear", "cyclical", "logistic"],
+                   help="linear: the reference's anneal over --warm_up epochs; cyclical: Fu et al. 2019; "
+                        "logistic: Sentence-VAE's sigmoid in the step (--kl_logistic_k, --kl_logistic_x0)")
     p.add_argument("--kl_cycles", type=int, default=4, help="cyclical: number of cycles over the run")
     p.add_argument("--kl_ramp", type=float, default=0.5,
                    help="cyclical: fraction of each cycle over which the weight rises from 0 to 1")
+    p.add_argument("--kl_logistic_k", type=float, default=0.0025,
+                   help="logistic: steepness of the sigmoid (timbmg/Sentence-VAE's default)")
+    p.add_argument("--kl_logistic_x0", type=float, default=2500,
+                   help="logistic: the training step at which the weight reaches 0.5")
     p.add_argument("--fb_mode", default="batch", choices=["batch", "sentence"],
                    help="free bits per dimension on the batch-mean KL (Kingma et al.) or per sentence "
                         "(Li et al.'s fb=2, threshold = their target_kl / latent_size)")
@@ -130,6 +135,8 @@ def add_recipe_flags(p: argparse.ArgumentParser) -> None:
 def validate_recipe(args: argparse.Namespace) -> argparse.Namespace:
     if args.kl_cycles <= 0 or not 0.0 < args.kl_ramp <= 1.0:
         raise UsageError("--kl_cycles must be positive and --kl_ramp in (0, 1]")
+    if args.kl_logistic_k <= 0:
+        raise UsageError(f"--kl_logistic_k must be positive, got {args.kl_logistic_k}")
     if args.pretrain_ae_epochs < 0 or args.pretrain_ae_epochs >= args.max_epoch:
         raise UsageError(f"--pretrain_ae_epochs must be in [0, --max_epoch), got {args.pretrain_ae_epochs}")
     if args.bn_vae < 0:

@@ -7,9 +7,12 @@ from moving the anneal and lets a resumed run continue it exactly.
     cyclical   Fu et al. 2019: the run is cut into `cycles` equal cycles; in each,
                the weight rises linearly from 0 to 1 over the first `ramp`
                fraction and stays at 1 for the rest
+    logistic   Bowman et al. 2015 as timbmg/Sentence-VAE implements it: the
+               sigmoid 1 / (1 + exp(-k (step - x0))), half-way at step `x0`
     pretraining (Li et al. 2019) prepends `pretrain_steps` at weight 0 (a plain
                autoencoder) to either schedule, which then starts at step 0 again
 """
+import math
 from typing import Callable
 
 KLSchedule = Callable[[int], float]
@@ -29,8 +32,15 @@ def cyclical_kl_weight_at(step: int, total_steps: int, cycles: int, ramp: float)
     return min(1.0, position / ramp)
 
 
+def logistic_kl_weight_at(step: int, k: float, x0: float) -> float:
+    """The sigmoid anneal: near 0 early, 0.5 at step `x0`, approaching 1 at a pace set by `k`."""
+    exponent = -k * (step - x0)
+    return 0.0 if exponent > 700 else 1.0 / (1.0 + math.exp(exponent))  # exp overflows beyond ~709
+
+
 def build_kl_schedule(kind: str, *, kl_start: float, anneal_r: float, total_steps: int, cycles: int = 4,
-                      ramp: float = 0.5, pretrain_steps: int = 0) -> KLSchedule:
+                      ramp: float = 0.5, pretrain_steps: int = 0, logistic_k: float = 0.0025,
+                      logistic_x0: float = 2500.0) -> KLSchedule:
     """The schedule a run's flags ask for, as a function of the global step."""
     if kind == "linear":
         def after_pretraining(step: int) -> float:
@@ -40,8 +50,11 @@ def build_kl_schedule(kind: str, *, kl_start: float, anneal_r: float, total_step
 
         def after_pretraining(step: int) -> float:
             return cyclical_kl_weight_at(step, vae_steps, cycles, ramp)
+    elif kind == "logistic":
+        def after_pretraining(step: int) -> float:
+            return logistic_kl_weight_at(step, logistic_k, logistic_x0)
     else:
-        raise ValueError(f"kl_schedule must be 'linear' or 'cyclical', got {kind!r}")
+        raise ValueError(f"kl_schedule must be 'linear', 'cyclical' or 'logistic', got {kind!r}")
     if pretrain_steps <= 0:
         return after_pretraining
     return lambda step: 0.0 if step < pretrain_steps else after_pretraining(step - pretrain_steps)

@@ -60,7 +60,8 @@ class Trainer:
         anneal_r = 1.0 / (args.warm_up * self.corpus.num_train_sentences / args.batch_size)
         schedule = build_kl_schedule(args.kl_schedule, kl_start=args.kl_start, anneal_r=anneal_r,
                                      total_steps=args.max_epoch * self.steps_per_epoch, cycles=args.kl_cycles,
-                                     ramp=args.kl_ramp, pretrain_steps=args.pretrain_ae_epochs * self.steps_per_epoch)
+                                     ramp=args.kl_ramp, pretrain_steps=args.pretrain_ae_epochs * self.steps_per_epoch,
+                                     logistic_k=args.kl_logistic_k, logistic_x0=args.kl_logistic_x0)
         net = self.net
         self.loss_fn = CrossEntropyWithKL(args.kl_start, anneal_r, schedule, true_kl=lambda: net.kl_true)
         self.optimizer = self.make_optimizer()

@@ -169,3 +169,36 @@ def test_latent_plot_projects_the_posterior_means_of_the_test_split(trained_bund
     xy, explained = pca_2d(np.array([[0.0, 0.0, 1.0], [2.0, 0.0, 1.0], [4.0, 0.1, 1.0]]))
     assert explained[0] > 0.99 and np.allclose(np.abs(xy[:, 0]), [2.0, 0.0, 2.0], atol=0.01)
     assert plot.main([]) == 2  # neither a run folder nor --latent
+
+
+def test_logistic_schedule_is_sentence_vaes_sigmoid_half_way_at_x0():
+    from paddle_vae.schedules import logistic_kl_weight_at
+
+    assert logistic_kl_weight_at(2500, 0.0025, 2500) == 0.5
+    assert logistic_kl_weight_at(0, 0.0025, 2500) == pytest.approx(1 / (1 + np.exp(6.25)))
+    assert logistic_kl_weight_at(10 ** 6, 0.0025, 2500) == pytest.approx(1.0)
+    assert logistic_kl_weight_at(0, 1.0, 10 ** 6) == 0.0  # far before x0: no overflow
+    weights = [logistic_kl_weight_at(s, 0.01, 300) for s in range(0, 1500, 50)]
+    assert weights == sorted(weights) and weights[0] < 0.05 and weights[-1] > 0.999
+
+
+def test_logistic_flags_reach_the_training_loss(tmp_path):
+    from paddle_vae.schedules import logistic_kl_weight_at
+
+    assert run_train(TINY + ["--dataset", "sample", "--model_path", str(tmp_path / "run"), "--max_epoch", "1",
+                             "--max_steps", "6", "--kl_schedule", "logistic", "--kl_logistic_k", "1",
+                             "--kl_logistic_x0", "3", "--log_freq", "1", "--final_eval", "none"]) == 0
+    logged = {r["step"]: r["kl_weight"] for r in read_log(tmp_path / "run") if r["event"] == "step"}
+    assert sorted(logged) == [1, 2, 3, 4, 5, 6]
+    # the log's step N is the N-th step taken, which trained at global step N - 1
+    assert [logged[n] for n in range(1, 7)] == pytest.approx([logistic_kl_weight_at(n - 1, 1.0, 3.0) for n in range(1, 7)])
+
+
+def test_a_non_positive_logistic_steepness_is_refused():
+    from paddle_vae.args import add_recipe_flags, build_parser, parse_args, validate_recipe
+    from paddle_vae.errors import UsageError
+
+    parser = build_parser()
+    add_recipe_flags(parser)
+    with pytest.raises(UsageError, match="--kl_logistic_k must be positive"):
+        validate_recipe(parse_args(["--kl_schedule", "logistic", "--kl_logistic_k", "0"], parser))
