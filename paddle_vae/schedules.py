@@ -10,7 +10,7 @@ from moving the anneal and lets a resumed run continue it exactly.
     logistic   Bowman et al. 2015 as timbmg/Sentence-VAE implements it: the
                sigmoid 1 / (1 + exp(-k (step - x0))), half-way at step `x0`
     pretraining (Li et al. 2019) prepends `pretrain_steps` at weight 0 (a plain
-               autoencoder) to either schedule, which then starts at step 0 again
+               autoencoder) to any of them, which then starts at step 0 again
 """
 import math
 from typing import Callable

@@ -191,7 +191,8 @@ def test_logistic_flags_reach_the_training_loss(tmp_path):
     logged = {r["step"]: r["kl_weight"] for r in read_log(tmp_path / "run") if r["event"] == "step"}
     assert sorted(logged) == [1, 2, 3, 4, 5, 6]
     # the log's step N is the N-th step taken, which trained at global step N - 1
-    assert [logged[n] for n in range(1, 7)] == pytest.approx([logistic_kl_weight_at(n - 1, 1.0, 3.0) for n in range(1, 7)])
+    expected = [logistic_kl_weight_at(n - 1, 1.0, 3.0) for n in range(1, 7)]
+    assert [logged[n] for n in range(1, 7)] == pytest.approx(expected)
 
 
 def test_a_non_positive_logistic_steepness_is_refused():
