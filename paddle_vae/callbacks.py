@@ -29,7 +29,7 @@ class VAEProgBar(ProgBarLogger):
 
     A resumed run calls `fit` for the remaining epochs only, so Paddle would number them from 1
     ("Epoch 2/12" at epoch 30 of 40); `first_epoch` (the epochs already done) makes the header count
-    the run's own epochs.
+    the run's own epochs. A dev pass that a stop left empty prints nothing.
     """
 
     EXTRA = ["rec", "kl", "kl_weight", "lr", "tokens/s"]
@@ -48,6 +48,12 @@ class VAEProgBar(ProgBarLogger):
         self.epochs = epochs
         if epochs and self._is_print():
             print(f"Epoch {self.first_epoch + epoch + 1}/{self.first_epoch + epochs}")
+
+    def on_eval_end(self, logs: Optional[Dict] = None) -> None:
+        """A stop (signal or step budget) empties the dev pass after it; Paddle would still print its
+        "Eval samples: 0" line, which reads as if the dev set were empty."""
+        if getattr(self, "evaled_samples", 1):  # the count ProgBarLogger keeps (2.6 and 3.x)
+            super().on_eval_end(logs)
 
 
 class TrainControl:

@@ -230,6 +230,7 @@ def test_sigterm_writes_a_step_bundle_and_exits_cleanly(tmp_path):
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, output[-2000:]
     assert "Traceback" not in output and "stopped by SIGTERM" in output
+    assert "Eval samples: 0" not in output  # the dev pass the stop skipped is not reported as empty
     steps = [d for d in os.listdir(out) if d.startswith("step_")]
     assert len(steps) == 1 and (out / steps[0] / PARAMS_FILE).is_file()
     assert not (out / "final").exists()
