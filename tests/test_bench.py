@@ -1,5 +1,6 @@
 """The speed bench's training rows and GEMM floor (checks of what it reports, not timings)."""
 import json
+import re
 import subprocess
 import sys
 
@@ -42,3 +43,69 @@ def test_the_pytorch_rows_interpreter_needs_neither_paddle_nor_safetensors():
     proc = subprocess.run([sys.executable, "-c", blocked + "import paddle_vae.bench.run, paddle_vae.bench.common"],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+BENCH_BLOCK = re.compile(r"<!-- bench (\S+) -->\n(.*?)\n<!-- /bench -->", re.S)
+
+
+def test_every_bench_block_in_the_readme_and_docs_is_what_the_summary_generates_from_the_committed_jsons(
+        monkeypatch):
+    from paddle_vae.bench.summary import summary_markdown
+
+    monkeypatch.chdir(ROOT)  # the blocks' globs are relative to the repository root
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    blocks = [(page, m) for page in pages for m in BENCH_BLOCK.finditer(page.read_text(encoding="utf-8"))]
+    assert {page.name for page, _ in blocks} >= {"README.md", "speed.md"}
+    for page, match in blocks:
+        expected = summary_markdown(match.group(1), str(page.parent.relative_to(ROOT)) or ".")
+        assert match.group(2) == expected, f"{page.name}: regenerate with python -m paddle_vae.bench.summary " \
+                                           f"\"{match.group(1)}\" --update {page.relative_to(ROOT)}"
+
+
+def _bench_json(path, machine, ours, torch=None, transformer=None):
+    train = {"ours": {"sec_per_step": ours}}
+    ratios = {"ours_over_floor": 1.5}
+    if torch:
+        train["torch"] = {"sec_per_step": torch, "torch_version": "2.13.0+cpu"}
+        ratios["train_speedup_vs_torch"] = torch / ours
+    if transformer:
+        train["ours_transformer"] = {"sec_per_step": transformer}
+        ratios["transformer_step_over_lstm_step"] = transformer / ours
+    path.write_text(json.dumps({"machine": machine, "threads": 2, "train": train, "ratios": ratios}))
+
+
+def test_the_summary_has_a_line_per_training_run_by_cpu_with_links_from_the_page_and_skips_eval_only_runs(
+        tmp_path, monkeypatch):
+    from paddle_vae.bench.summary import main
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    _bench_json(docs / "bench_b.json", "Zeta CPU (family 1, model 2), 2 cores", 0.2, torch=0.3)
+    _bench_json(docs / "bench_a.json", "Alpha CPU (family 3, model 4), 2 cores", 0.1, transformer=0.15)
+    (docs / "bench_eval.json").write_text(json.dumps({"machine": "x", "threads": 2, "train": None, "eval": {}}))
+    page = docs / "speed.md"
+    page.write_text('intro\n<!-- bench docs/bench*.json -->\nstale\n<!-- /bench -->\nend\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["docs/bench*.json", "--update", "docs/speed.md"]) == 0
+    lines = page.read_text().splitlines()
+    assert lines[0] == "intro" and lines[-1] == "end" and "stale" not in lines
+    rows = [line for line in lines if line.startswith("| ") and "CPU" in line and "family" in line]
+    assert len(rows) == 2 and "Alpha CPU" in rows[0] and "Zeta CPU" in rows[1]  # by CPU, not by file name
+    assert "[bench_a.json](bench_a.json)" in rows[0]  # relative to the page's folder
+    assert "| 0.100 | – | – | 0.150 | 1.50x |" in rows[0]
+    assert "| 0.200 | 0.300 (torch 2.13.0+cpu) | 1.50x | – | – |" in rows[1]
+
+
+def test_the_summary_of_a_glob_without_training_runs_or_a_page_without_its_block_is_a_one_line_error(
+        tmp_path, capsys):
+    from paddle_vae.bench.summary import main
+
+    assert main([str(tmp_path / "none*.json")]) == 2
+    assert capsys.readouterr().err.startswith("error: no bench JSON with training rows matches")
+    _bench_json(tmp_path / "bench_a.json", "A (family 1, model 1), 2 cores", 0.1)
+    page = tmp_path / "page.md"
+    page.write_text("no block here\n")
+    assert main([str(tmp_path / "bench*.json"), "--update", str(page)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "has no <!-- bench" in err and err.count("\n") == 1
+    assert page.read_text() == "no block here\n"

@@ -50,7 +50,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             table.row(name)
     if args.action in ("table", "goals", "recommend"):
         from .pages import GENERATORS, generated
-        from .report import has_block, update_blocks
+        from ..page_blocks import has_block, update_blocks
 
         if not args.update:
             print(generated(args.action, table, results_dir))

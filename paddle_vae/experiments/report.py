@@ -4,11 +4,10 @@
 README's copy of it can be checked by a test on any machine.
 """
 import os
-import re
 import time
 from typing import Any, Dict, List, Optional
 
-from ..atomic import write_json_atomic, write_text_atomic
+from ..atomic import write_json_atomic
 from .runfolder import RunFolder, read_json
 from .spec import Table, flag_value
 
@@ -114,26 +113,3 @@ def record_progress(table: Table, runs_dir: str, results_dir: str) -> None:
             continue
         write_json_atomic(path, {k: s.get(k) for k in ("epoch", "step", "best_dev_nll", "lr", "max_epoch",
                                                         "train_wall_seconds", "num_decays")})
-
-
-def block_pattern(kind: str, table_arg: str) -> "re.Pattern[str]":
-    """A generated block: `<!-- KIND TABLE_ARG -->`, its text, `<!-- /KIND -->`.
-
-    KIND is table, goals, recommend or examples."""
-    return re.compile(rf"(<!-- {kind} {re.escape(table_arg)} -->\n)(.*?)(\n<!-- /{kind} -->)", re.S)
-
-
-def has_block(page: str, table_arg: str, kind: str) -> bool:
-    with open(page, encoding="utf-8") as f:
-        return block_pattern(kind, table_arg).search(f.read()) is not None
-
-
-def update_blocks(page: str, table_arg: str, markdown: str, kind: str = "table") -> int:
-    """Replace the page's KIND blocks of TABLE_ARG with `markdown`; how many there are."""
-    with open(page, encoding="utf-8") as f:
-        text = f.read()
-    pattern = block_pattern(kind, table_arg)
-    new, count = pattern.subn(lambda m: m.group(1) + markdown + m.group(3), text)
-    if count and new != text:
-        write_text_atomic(page, new)
-    return count

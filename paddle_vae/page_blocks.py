@@ -1,0 +1,31 @@
+"""Generated blocks of the Markdown pages: `<!-- KIND ARG -->`, the generated text, `<!-- /KIND -->`.
+
+The README and docs pages hold results as such blocks so that no figure in them is typed by hand: a
+generator (the experiment tables' `table`, the bench's `summary`) rewrites them from committed JSON, and
+the suite checks that each block equals what its generator writes. ARG names the source (a table file, a
+glob of bench JSONs), as given on the command line.
+"""
+import re
+
+from .atomic import write_text_atomic
+
+
+def block_pattern(kind: str, arg: str) -> "re.Pattern[str]":
+    """The blocks of KIND for ARG; groups: the opening line, the text, the closing line."""
+    return re.compile(rf"(<!-- {kind} {re.escape(arg)} -->\n)(.*?)(\n<!-- /{kind} -->)", re.S)
+
+
+def has_block(page: str, arg: str, kind: str) -> bool:
+    with open(page, encoding="utf-8") as f:
+        return block_pattern(kind, arg).search(f.read()) is not None
+
+
+def update_blocks(page: str, arg: str, markdown: str, kind: str = "table") -> int:
+    """Replace the page's KIND blocks of ARG with `markdown`; how many there are. The page is rewritten
+    whole or not at all, and not at all when nothing changes."""
+    with open(page, encoding="utf-8") as f:
+        text = f.read()
+    new, count = block_pattern(kind, arg).subn(lambda m: m.group(1) + markdown + m.group(3), text)
+    if count and new != text:
+        write_text_atomic(page, new)
+    return count
