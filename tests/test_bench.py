@@ -45,7 +45,7 @@ def test_the_pytorch_rows_interpreter_needs_neither_paddle_nor_safetensors():
     assert proc.returncode == 0, proc.stderr
 
 
-BENCH_BLOCK = re.compile(r"<!-- bench (\S+) -->\n(.*?)\n<!-- /bench -->", re.S)
+BENCH_BLOCK = re.compile(r"<!-- (bench(?:-transformer)?) (\S+) -->\n(.*?)\n<!-- /\1 -->", re.S)
 
 
 def test_every_bench_block_in_the_readme_and_docs_is_what_the_summary_generates_from_the_committed_jsons(
@@ -55,11 +55,13 @@ def test_every_bench_block_in_the_readme_and_docs_is_what_the_summary_generates_
     monkeypatch.chdir(ROOT)  # the blocks' globs are relative to the repository root
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     blocks = [(page, m) for page in pages for m in BENCH_BLOCK.finditer(page.read_text(encoding="utf-8"))]
-    assert {page.name for page, _ in blocks} >= {"README.md", "speed.md"}
+    assert {(page.name, m.group(1)) for page, m in blocks} >= {
+        ("README.md", "bench"), ("speed.md", "bench"), ("transformer.md", "bench-transformer")}
     for page, match in blocks:
-        expected = summary_markdown(match.group(1), str(page.parent.relative_to(ROOT)) or ".")
-        assert match.group(2) == expected, f"{page.name}: regenerate with python -m paddle_vae.bench.summary " \
-                                           f"\"{match.group(1)}\" --update {page.relative_to(ROOT)}"
+        kind, pattern = match.group(1), match.group(2)
+        expected = summary_markdown(pattern, str(page.parent.relative_to(ROOT)) or ".", kind)
+        assert match.group(3) == expected, f"{page.name}: regenerate with python -m paddle_vae.bench.summary " \
+                                           f"\"{pattern}\" --update {page.relative_to(ROOT)}"
 
 
 def _bench_json(path, machine, ours, torch=None, transformer=None):
@@ -74,7 +76,7 @@ def _bench_json(path, machine, ours, torch=None, transformer=None):
     path.write_text(json.dumps({"machine": machine, "threads": 2, "train": train, "ratios": ratios}))
 
 
-def test_the_summary_has_a_line_per_training_run_by_cpu_with_links_from_the_page_and_skips_eval_only_runs(
+def test_the_summaries_have_a_line_per_training_run_by_cpu_with_links_from_the_page_and_skip_eval_only_runs(
         tmp_path, monkeypatch):
     from paddle_vae.bench.summary import main
 
@@ -84,13 +86,15 @@ def test_the_summary_has_a_line_per_training_run_by_cpu_with_links_from_the_page
     _bench_json(docs / "bench_a.json", "Alpha CPU (family 3, model 4), 2 cores", 0.1, transformer=0.15)
     (docs / "bench_eval.json").write_text(json.dumps({"machine": "x", "threads": 2, "train": None, "eval": {}}))
     page = docs / "speed.md"
-    page.write_text('intro\n<!-- bench docs/bench*.json -->\nstale\n<!-- /bench -->\nend\n')
+    page.write_text('intro\n<!-- bench docs/bench*.json -->\nstale\n<!-- /bench -->\n'
+                    '<!-- bench-transformer docs/bench*.json -->\nstale\n<!-- /bench-transformer -->\nend\n')
     monkeypatch.chdir(tmp_path)
     assert main(["docs/bench*.json", "--update", "docs/speed.md"]) == 0
     lines = page.read_text().splitlines()
     assert lines[0] == "intro" and lines[-1] == "end" and "stale" not in lines
     rows = [line for line in lines if line.startswith("| ") and "CPU" in line and "family" in line]
-    assert len(rows) == 2 and "Alpha CPU" in rows[0] and "Zeta CPU" in rows[1]  # by CPU, not by file name
+    assert len(rows) == 3 and "Alpha CPU" in rows[0] and "Zeta CPU" in rows[1]  # by CPU, not by file name
+    assert "Alpha CPU" in rows[2] and "| 0.100 | 0.150 | – | – | 1.50x |" in rows[2]  # only runs with a Transformer
     assert "[bench_a.json](bench_a.json)" in rows[0]  # relative to the page's folder
     assert "| 0.100 | – | – | 0.150 | 1.50x |" in rows[0]
     assert "| 0.200 | 0.300 (torch 2.13.0+cpu) | 1.50x | – | – |" in rows[1]

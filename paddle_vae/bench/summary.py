@@ -1,35 +1,60 @@
-"""The training-step figures of committed bench JSONs, as one Markdown table: one line per bench run.
+"""The training-step figures of committed bench JSONs as Markdown tables, one line per bench run.
 
     python -m paddle_vae.bench.summary "docs/bench*.json"                               # print it
     python -m paddle_vae.bench.summary "docs/bench*.json" --update README.md docs/speed.md
 
 Every bench run is on one machine, and its ratios only compare rows of that run, so the table keeps one
 line per JSON (run) and names its CPU, rather than averaging runs or machines. `--update` rewrites the
-pages' `<!-- bench GLOB -->` blocks, with links relative to each page; the suite checks that the committed
-blocks equal what this writes. JSONs without training rows (an evaluation-only run) are left out.
+pages' `<!-- bench GLOB -->` blocks (ours, PyTorch, the Transformer, the GEMM floor) and
+`<!-- bench-transformer GLOB -->` blocks (the Transformer's step with each of its speed-ups removed), with
+links relative to each page; the suite checks that the committed blocks equal what this writes. JSONs
+without training rows (an evaluation-only run) are left out.
 """
 import argparse
 import glob
 import json
 import os
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import UsageError, cli_entry
 from ..page_blocks import has_block, update_blocks
 
-KIND = "bench"
-COLUMNS = ["CPU", "threads", "run (JSON)", "ours, s/step", "PyTorch, s/step", "ours against PyTorch",
-           "Transformer, s/step", "Transformer over ours", "ours over its GEMM floor"]
+Column = Tuple[str, Callable[[Dict[str, Any]], str]]  # (header, the cell of one run)
 
 
-def _seconds(train: Dict[str, Any], row: str) -> str:
-    result = train.get(row) or {}
-    return f"{result['sec_per_step']:.3f}" if "sec_per_step" in result else "–"
+def _seconds(row: str) -> Callable[[Dict[str, Any]], str]:
+    def cell(run: Dict[str, Any]) -> str:
+        result = run["train"].get(row) or {}
+        return f"{result['sec_per_step']:.3f}" if "sec_per_step" in result else "–"
+    return cell
 
 
-def _ratio(ratios: Dict[str, float], key: str) -> str:
-    return f"{ratios[key]:.2f}x" if key in ratios else "–"
+def _ratio(key: str) -> Callable[[Dict[str, Any]], str]:
+    return lambda run: f"{run['ratios'][key]:.2f}x" if key in run.get("ratios", {}) else "–"
+
+
+def _torch(run: Dict[str, Any]) -> str:
+    version = (run["train"].get("torch") or {}).get("torch_version")
+    return _seconds("torch")(run) + (f" (torch {version})" if version else "")
+
+
+RUN_COLUMNS: List[Column] = [("CPU", lambda run: run["machine"]), ("threads", lambda run: str(run["threads"])),
+                             ("run (JSON)", lambda run: f"[{os.path.basename(run['path'])}]({run['link']})")]
+# The block kinds: the columns each table shows after the run's own.
+KINDS: Dict[str, List[Column]] = {
+    "bench": [("ours, s/step", _seconds("ours")), ("PyTorch, s/step", _torch),
+              ("ours against PyTorch", _ratio("train_speedup_vs_torch")),
+              ("Transformer, s/step", _seconds("ours_transformer")),
+              ("Transformer over ours", _ratio("transformer_step_over_lstm_step")),
+              ("ours over its GEMM floor", _ratio("ours_over_floor"))],
+    "bench-transformer": [("ours (LSTM), s/step", _seconds("ours")),
+                          ("Transformer, s/step", _seconds("ours_transformer")),
+                          ("with Paddle's dropout", _seconds("ours_transformer_paddle_dropout")),
+                          ("with strided-view kernels", _seconds("ours_transformer_stride_kernels")),
+                          ("Transformer over ours", _ratio("transformer_step_over_lstm_step"))],
+}
+NEEDS = {"bench": "ours", "bench-transformer": "ours_transformer"}  # the row a run must have to be shown
 
 
 def bench_runs(pattern: str) -> List[Dict[str, Any]]:
@@ -45,20 +70,16 @@ def bench_runs(pattern: str) -> List[Dict[str, Any]]:
     return sorted(runs, key=lambda r: (r["machine"], r["path"]))
 
 
-def summary_markdown(pattern: str, page_dir: str = ".") -> str:
-    """The table for the JSONs matching `pattern`, with links relative to `page_dir`."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+def summary_markdown(pattern: str, page_dir: str = ".", kind: str = "bench") -> str:
+    """The KIND table for the JSONs matching `pattern`, with links relative to `page_dir`, leaving out the
+    runs without the row the kind is about (a Transformer table skips the runs before the Transformer)."""
+    columns = RUN_COLUMNS + KINDS[kind]
+    lines = ["| " + " | ".join(header for header, _ in columns) + " |", "|" + "---|" * len(columns)]
     for run in bench_runs(pattern):
-        train, ratios = run["train"], run.get("ratios", {})
-        link = os.path.relpath(run["path"], page_dir).replace(os.sep, "/")
-        torch = _seconds(train, "torch")
-        if "torch_version" in train.get("torch", {}):
-            torch += f" (torch {train['torch']['torch_version']})"
-        cells = [run["machine"], str(run["threads"]), f"[{os.path.basename(run['path'])}]({link})",
-                 _seconds(train, "ours"), torch, _ratio(ratios, "train_speedup_vs_torch"),
-                 _seconds(train, "ours_transformer"), _ratio(ratios, "transformer_step_over_lstm_step"),
-                 _ratio(ratios, "ours_over_floor")]
-        lines.append("| " + " | ".join(cells) + " |")
+        if NEEDS[kind] not in run["train"]:
+            continue
+        run["link"] = os.path.relpath(run["path"], page_dir).replace(os.sep, "/")
+        lines.append("| " + " | ".join(cell(run) for _, cell in columns) + " |")
     return "\n".join(lines)
 
 
@@ -67,19 +88,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m paddle_vae.bench.summary", description=__doc__.splitlines()[0])
     p.add_argument("pattern", help='a glob of bench JSONs, quoted, e.g. "docs/bench*.json"')
     p.add_argument("--update", nargs="+", default=None, metavar="PAGE",
-                   help=f"rewrite the pages' <!-- {KIND} PATTERN --> blocks instead of printing")
+                   help="rewrite the pages' <!-- bench PATTERN --> (and bench-transformer) blocks instead of printing")
     args = p.parse_args(argv)
     if not args.update:
         print(summary_markdown(args.pattern))
         return 0
-    for page in args.update:
-        if not has_block(page, args.pattern, KIND):
-            raise UsageError(f"{page} has no <!-- {KIND} {args.pattern} --> block")
-    for page in args.update:
-        update_blocks(page, args.pattern, summary_markdown(args.pattern, os.path.dirname(page) or "."), KIND)
+    kinds = {page: [kind for kind in KINDS if has_block(page, args.pattern, kind)] for page in args.update}
+    for page, found in kinds.items():
+        if not found:
+            raise UsageError(f"{page} has no <!-- bench {args.pattern} --> (or bench-transformer) block")
+    for page, found in kinds.items():
+        for kind in found:
+            update_blocks(page, args.pattern, summary_markdown(args.pattern, os.path.dirname(page) or ".", kind), kind)
         print(f"updated {page}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
