@@ -5,9 +5,12 @@ generator (the experiment tables' `table`, the bench's `summary`) rewrites them 
 the suite checks that each block equals what its generator writes. ARG names the source (a table file, a
 glob of bench JSONs), as given on the command line.
 """
+import os
 import re
+from typing import Callable, Dict, List
 
 from .atomic import write_text_atomic
+from .errors import UsageError
 
 
 def block_pattern(kind: str, arg: str) -> "re.Pattern[str]":
@@ -29,3 +32,18 @@ def update_blocks(page: str, arg: str, markdown: str, kind: str = "table") -> in
     if count and new != text:
         write_text_atomic(page, new)
     return count
+
+
+def update_pages(pages: List[str], arg: str, generators: Dict[str, Callable[[str], str]]) -> None:
+    """Rewrite every block of ARG on each page whose KIND `generators` knows, from `generators[KIND](page
+    folder)` (links in the text are relative to the page). A page with none of them is refused before any
+    page is written."""
+    found = {page: [kind for kind in generators if has_block(page, arg, kind)] for page in pages}
+    for page, kinds in found.items():
+        if not kinds:
+            names = " or ".join(f"<!-- {kind} {arg} -->" for kind in generators)
+            raise UsageError(f"{page} has no {names} block")
+    for page, kinds in found.items():
+        for kind in kinds:
+            update_blocks(page, arg, generators[kind](os.path.dirname(page) or "."), kind)
+        print(f"updated {page}")

@@ -11,6 +11,7 @@ links relative to each page; the suite checks that the committed blocks equal wh
 without training rows (an evaluation-only run) are left out.
 """
 import argparse
+import functools
 import glob
 import json
 import os
@@ -18,7 +19,7 @@ import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import UsageError, cli_entry
-from ..page_blocks import has_block, update_blocks
+from ..page_blocks import update_pages
 
 Column = Tuple[str, Callable[[Dict[str, Any]], str]]  # (header, the cell of one run)
 
@@ -93,14 +94,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not args.update:
         print(summary_markdown(args.pattern))
         return 0
-    kinds = {page: [kind for kind in KINDS if has_block(page, args.pattern, kind)] for page in args.update}
-    for page, found in kinds.items():
-        if not found:
-            raise UsageError(f"{page} has no <!-- bench {args.pattern} --> (or bench-transformer) block")
-    for page, found in kinds.items():
-        for kind in found:
-            update_blocks(page, args.pattern, summary_markdown(args.pattern, os.path.dirname(page) or ".", kind), kind)
-        print(f"updated {page}")
+    update_pages(args.update, args.pattern,
+                 {kind: functools.partial(summary_markdown, args.pattern, kind=kind) for kind in KINDS})
     return 0
 
 if __name__ == "__main__":

@@ -50,18 +50,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             table.row(name)
     if args.action in ("table", "goals", "recommend"):
         from .pages import GENERATORS, generated
-        from ..page_blocks import has_block, update_blocks
+        from ..page_blocks import update_pages
 
         if not args.update:
             print(generated(args.action, table, results_dir))
             return 0
-        for page in args.update:
-            kinds = [kind for kind in GENERATORS if has_block(page, args.table, kind)]
-            if not kinds:
-                raise UsageError(f"{page} has no <!-- table {args.table} --> (or goals, recommend, examples) block")
-            for kind in kinds:
-                update_blocks(page, args.table, generated(kind, table, results_dir), kind)
-            print(f"updated {page}")
+        # The table's blocks hold no links, so they are the same on every page.
+        update_pages(args.update, args.table, {kind: (lambda page_dir, kind=kind: generated(kind, table, results_dir))
+                                               for kind in GENERATORS})
         return 0
     if args.action == "status":
         from .report import record_progress, status_lines
