@@ -106,3 +106,57 @@ def test_plot_writes_curves_png(trained_bundle, tmp_path):
     out = tmp_path / "curves.png"
     assert plot_main([str(trained_bundle), "--output", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_table_renders_an_evaluate_json_line_and_marks_a_language_models_k_exact(
+        trained_bundle, tmp_path, monkeypatch):
+    from paddle_vae.eval_table import main as eval_table_main
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    assert evaluate_main(["--init_from_ckpt", str(trained_bundle / "best"), "--dataset", "sample", "--split",
+                          "test", "--iw_samples", "3", "--output_json", str(docs / "vae.json"), "--num_threads",
+                          "1", "--quiet"]) == 0
+    m = json.loads((docs / "vae.json").read_text())
+    lm = dict(m, kl=0.0, nll_iw=m["nll_elbo"], mi=0.0, mi_batch=0.0, au=0, bleu_greedy=None)
+    (docs / "lm.json").write_text(json.dumps(lm))
+    page = docs / "page.md"
+    page.write_text("<!-- eval docs/*.json -->\nstale\n<!-- /eval -->\n")
+    monkeypatch.chdir(tmp_path)
+    assert eval_table_main(["docs/*.json", "--update", "docs/page.md"]) == 0
+    lm_line, vae_line = [line for line in page.read_text().splitlines() if line.startswith("| [")]
+    assert lm_line.startswith("| [lm.json](lm.json) | test | 300 |")
+    assert f"| {lm['nll_elbo']:.2f} (exact) |" in lm_line and "| – |" in lm_line  # no BLEU for an LM
+    cells = [c.strip() for c in vae_line.strip("|").split("|")]
+    assert cells[:3] == ["[vae.json](vae.json)", "test", "300"]
+    assert cells[3:9] == [f"{m['nll_elbo']:.2f}", f"{m['ppl_elbo']:.2f}", f"{m['nll_iw']:.2f} (3)",
+                          f"{m['ppl_iw']:.2f}", f"{m['kl']:.2f}", f"{m['mi']:.2f} / {m['mi_batch']:.2f}"]
+    assert cells[9:11] == [str(m["au"]), f"{m['bleu_greedy']:.2f}"]
+
+
+def test_eval_table_refuses_a_json_that_is_no_evaluation_and_a_glob_that_matches_nothing(tmp_path, capsys):
+    from paddle_vae.eval_table import main as eval_table_main
+
+    assert eval_table_main([str(tmp_path / "none*.json")]) == 2
+    assert capsys.readouterr().err.startswith("error: no evaluation JSON matches")
+    (tmp_path / "bench.json").write_text(json.dumps({"machine": "x", "train": {}}))
+    assert eval_table_main([str(tmp_path / "bench.json")]) == 2
+    err = capsys.readouterr().err
+    assert "is not an evaluation JSON (no split, num_sentences" in err and err.count("\n") == 1
+
+
+def test_every_eval_block_in_the_readme_and_docs_is_what_eval_table_generates(monkeypatch):
+    import re
+
+    from conftest import ROOT
+    from paddle_vae.eval_table import eval_markdown
+
+    monkeypatch.chdir(ROOT)  # the blocks' globs are relative to the repository root
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    block = re.compile(r"<!-- eval (\S+) -->\n(.*?)\n<!-- /eval -->", re.S)
+    found = [(page, m) for page in pages for m in block.finditer(page.read_text(encoding="utf-8"))]
+    assert {page.name for page, _ in found} >= {"README.md", "results-ptb.md", "posterior-collapse-4-epochs.md"}
+    for page, match in found:
+        assert match.group(2) == eval_markdown(match.group(1), str(page.parent.relative_to(ROOT)) or "."), \
+            f"{page.name}: regenerate with python -m paddle_vae.eval_table \"{match.group(1)}\" " \
+            f"--update {page.relative_to(ROOT)}"
