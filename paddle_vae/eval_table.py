@@ -4,8 +4,8 @@
     python -m paddle_vae.eval_table docs/ptb_best_test.json --update README.md docs/results-ptb.md
 
 One line per JSON, in file-name order, named by its file (linked relative to the page). The pages hold the
-table as a `<!-- eval GLOB -->` block, rewritten by `--update` and checked by the suite, so that no
-evaluation figure in them is typed by hand. A language model's likelihood is exact, so a JSON whose IW
+table as a `<!-- eval GLOB -->` block, rewritten by `--update` and checked by the suite, so that the
+table is not typed by hand. A language model's likelihood is exact, so a JSON whose IW
 estimate equals its ELBO at KL 0 shows "exact" for K.
 """
 import argparse

@@ -1,9 +1,9 @@
 """Generated blocks of the Markdown pages: `<!-- KIND ARG -->`, the generated text, `<!-- /KIND -->`.
 
-The README and docs pages hold results as such blocks so that no figure in them is typed by hand: a
-generator (the experiment tables' `table`, the bench's `summary`) rewrites them from committed JSON, and
-the suite checks that each block equals what its generator writes. ARG names the source (a table file, a
-glob of bench JSONs), as given on the command line.
+The README and docs pages hold their result tables as such blocks, so that none is typed by hand: a
+generator (`experiments table`, `bench.summary`, `eval_table`) rewrites them from committed JSON, and the
+suite checks that each block equals what its generator writes. ARG names the source (a table file, a glob
+of bench or evaluation JSONs), as given on the command line.
 """
 import os
 import re

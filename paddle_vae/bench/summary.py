@@ -98,5 +98,6 @@ def main(argv: Optional[List[str]] = None) -> int:
                  {kind: functools.partial(summary_markdown, args.pattern, kind=kind) for kind in KINDS})
     return 0
 
+
 if __name__ == "__main__":
     sys.exit(main())

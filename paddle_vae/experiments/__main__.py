@@ -56,8 +56,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(generated(args.action, table, results_dir))
             return 0
         # The table's blocks hold no links, so they are the same on every page.
-        update_pages(args.update, args.table, {kind: (lambda page_dir, kind=kind: generated(kind, table, results_dir))
-                                               for kind in GENERATORS})
+        update_pages(args.update, args.table,
+                     {kind: (lambda page_dir, kind=kind: generated(kind, table, results_dir)) for kind in GENERATORS})
         return 0
     if args.action == "status":
         from .report import record_progress, status_lines
