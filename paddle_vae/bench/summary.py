@@ -6,7 +6,8 @@
 Every bench run is on one machine, and its ratios only compare rows of that run, so the table keeps one
 line per JSON (run) and names its CPU, rather than averaging runs or machines. `--update` rewrites the
 pages' `<!-- bench GLOB -->` blocks (ours, PyTorch, the Transformer, the GEMM floor) and
-`<!-- bench-transformer GLOB -->` blocks (the Transformer's step with each of its speed-ups removed), with
+`<!-- bench-transformer GLOB -->` blocks (the Transformer's step with each of its speed-ups removed) and
+`<!-- bench-stride GLOB -->` blocks (both decoders with and without Paddle's strided-view kernels), with
 links relative to each page; the suite checks that the committed blocks equal what this writes. JSONs
 without training rows (an evaluation-only run) are left out.
 """
@@ -54,8 +55,13 @@ KINDS: Dict[str, List[Column]] = {
                           ("with Paddle's dropout", _seconds("ours_transformer_paddle_dropout")),
                           ("with strided-view kernels", _seconds("ours_transformer_stride_kernels")),
                           ("Transformer over ours", _ratio("transformer_step_over_lstm_step"))],
+    "bench-stride": [("LSTM, copy kernels (default)", _seconds("ours")),
+                     ("LSTM, strided views", _seconds("ours_stride_kernels")),
+                     ("Transformer, copy kernels (default)", _seconds("ours_transformer")),
+                     ("Transformer, strided views", _seconds("ours_transformer_stride_kernels"))],
 }
-NEEDS = {"bench": "ours", "bench-transformer": "ours_transformer"}  # the row a run must have to be shown
+# The row a run must have to be shown.
+NEEDS = {"bench": "ours", "bench-transformer": "ours_transformer", "bench-stride": "ours_stride_kernels"}
 
 
 def bench_runs(pattern: str) -> List[Dict[str, Any]]:
@@ -89,7 +95,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m paddle_vae.bench.summary", description=__doc__.splitlines()[0])
     p.add_argument("pattern", help='a glob of bench JSONs, quoted, e.g. "docs/bench*.json"')
     p.add_argument("--update", nargs="+", default=None, metavar="PAGE",
-                   help="rewrite the pages' <!-- bench PATTERN --> (and bench-transformer) blocks instead of printing")
+                   help="rewrite the pages' <!-- bench PATTERN --> (bench-transformer, bench-stride) blocks instead of printing")
     args = p.parse_args(argv)
     if not args.update:
         print(summary_markdown(args.pattern))
