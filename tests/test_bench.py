@@ -56,7 +56,8 @@ def test_every_bench_block_in_the_readme_and_docs_is_what_the_summary_generates_
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     blocks = [(page, m) for page in pages for m in BENCH_BLOCK.finditer(page.read_text(encoding="utf-8"))]
     assert {(page.name, m.group(1)) for page, m in blocks} >= {
-        ("README.md", "bench"), ("speed.md", "bench"), ("speed.md", "bench-stride"), ("transformer.md", "bench-transformer")}
+        ("README.md", "bench"), ("speed.md", "bench"), ("speed.md", "bench-stride"),
+        ("transformer.md", "bench-transformer")}
     for page, match in blocks:
         kind, pattern = match.group(1), match.group(2)
         expected = summary_markdown(pattern, str(page.parent.relative_to(ROOT)) or ".", kind)
