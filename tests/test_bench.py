@@ -45,22 +45,22 @@ def test_the_pytorch_rows_interpreter_needs_neither_paddle_nor_safetensors():
     assert proc.returncode == 0, proc.stderr
 
 
-BENCH_BLOCK = re.compile(r"<!-- (bench(?:-transformer|-stride)?) (\S+) -->\n(.*?)\n<!-- /\1 -->", re.S)
+BENCH_BLOCK = re.compile(r"<!-- (bench(?:-transformer|-stride|-cpus)?) (\S+) -->\n(.*?)\n<!-- /\1 -->", re.S)
 
 
-def test_every_bench_block_in_the_readme_and_docs_is_what_the_summary_generates_from_the_committed_jsons(
+def test_every_bench_block_in_the_readme_and_docs_is_what_the_summaries_generate_from_the_committed_jsons(
         monkeypatch):
-    from paddle_vae.bench.summary import summary_markdown
+    from paddle_vae.bench.summary import generators
 
     monkeypatch.chdir(ROOT)  # the blocks' globs are relative to the repository root
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     blocks = [(page, m) for page in pages for m in BENCH_BLOCK.finditer(page.read_text(encoding="utf-8"))]
     assert {(page.name, m.group(1)) for page, m in blocks} >= {
-        ("README.md", "bench"), ("speed.md", "bench"), ("speed.md", "bench-stride"),
+        ("README.md", "bench-cpus"), ("speed.md", "bench"), ("speed.md", "bench-stride"),
         ("transformer.md", "bench-transformer")}
     for page, match in blocks:
         kind, pattern = match.group(1), match.group(2)
-        expected = summary_markdown(pattern, str(page.parent.relative_to(ROOT)) or ".", kind)
+        expected = generators(pattern)[kind](str(page.parent.relative_to(ROOT)) or ".")
         assert match.group(3) == expected, f"{page.name}: regenerate with python -m paddle_vae.bench.summary " \
                                            f"\"{pattern}\" --update {page.relative_to(ROOT)}"
 
@@ -114,3 +114,14 @@ def test_the_summary_of_a_glob_without_training_runs_or_a_page_without_its_block
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "has no <!-- bench" in err and err.count("\n") == 1
     assert page.read_text() == "no block here\n"
+
+
+def test_the_per_cpu_summary_spans_the_runs_of_each_cpu_and_counts_the_runs_behind_each_ratio(tmp_path):
+    from paddle_vae.bench.summary import by_cpu_markdown
+
+    _bench_json(tmp_path / "bench_1.json", "Alpha (family 1, model 1), 2 cores", 0.1, torch=0.12)
+    _bench_json(tmp_path / "bench_2.json", "Alpha (family 1, model 1), 2 cores", 0.2, torch=0.3, transformer=0.3)
+    _bench_json(tmp_path / "bench_3.json", "Beta (family 2, model 1), 2 cores", 0.4)
+    lines = by_cpu_markdown(str(tmp_path / "bench*.json")).splitlines()[2:]
+    assert lines == ["| Alpha (family 1, model 1), 2 cores | 2 | 0.100–0.200 | 1.20–1.50x (2 runs) | 1.50x (1 run) |",
+                     "| Beta (family 2, model 1), 2 cores | 1 | 0.400 | – | – |"]

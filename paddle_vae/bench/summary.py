@@ -7,8 +7,8 @@ Every bench run is on one machine, and its ratios only compare rows of that run,
 line per JSON (run) and names its CPU, rather than averaging runs or machines. `--update` rewrites the
 pages' `<!-- bench GLOB -->` blocks (ours, PyTorch, the Transformer, the GEMM floor) and
 `<!-- bench-transformer GLOB -->` blocks (the Transformer's step with each of its speed-ups removed) and
-`<!-- bench-stride GLOB -->` blocks (both decoders with and without Paddle's strided-view kernels), with
-links relative to each page; the suite checks that the committed blocks equal what this writes. JSONs
+`<!-- bench-stride GLOB -->` blocks (both decoders with and without Paddle's strided-view kernels), and
+`<!-- bench-cpus GLOB -->` blocks (one line per CPU model, for the README), with links relative to each page; the suite checks that the committed blocks equal what this writes. JSONs
 without training rows (an evaluation-only run) are left out.
 """
 import argparse
@@ -90,18 +90,57 @@ def summary_markdown(pattern: str, page_dir: str = ".", kind: str = "bench") -> 
     return "\n".join(lines)
 
 
+def _span(values: List[float], spec: str, unit: str = "") -> str:
+    """`lo–hi` over the runs (one value when they agree to the shown digits), or – when no run has one."""
+    if not values:
+        return "–"
+    lo, hi = format(min(values), spec), format(max(values), spec)
+    return f"{lo}{unit}" if lo == hi else f"{lo}–{hi}{unit}"
+
+
+def _runs(values: List[float]) -> str:
+    return f" ({len(values)} run{'s' if len(values) > 1 else ''})" if values else ""
+
+
+def by_cpu_markdown(pattern: str, page_dir: str = ".") -> str:
+    """One line per CPU model: how many runs, and the range over them of our step and of each ratio (every
+    ratio is still one run's; the range only shows how far runs on one machine kind moved)."""
+    header = ["CPU", "bench runs", "ours, s/step", "ours against PyTorch", "Transformer over ours"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    by_cpu: Dict[str, List[Dict[str, Any]]] = {}
+    for run in bench_runs(pattern):
+        by_cpu.setdefault(run["machine"], []).append(run)
+    for machine, runs in by_cpu.items():
+        def values(get: Callable[[Dict[str, Any]], Optional[float]]) -> List[float]:
+            return [v for v in map(get, runs) if v is not None]
+        ours = values(lambda r: (r["train"].get("ours") or {}).get("sec_per_step"))
+        torch = values(lambda r: r.get("ratios", {}).get("train_speedup_vs_torch"))
+        transformer = values(lambda r: r.get("ratios", {}).get("transformer_step_over_lstm_step"))
+        lines.append(f"| {machine} | {len(runs)} | {_span(ours, '.3f')} | {_span(torch, '.2f', 'x')}{_runs(torch)} | "
+                     f"{_span(transformer, '.2f', 'x')}{_runs(transformer)} |")
+    return "\n".join(lines)
+
+
+def generators(pattern: str) -> Dict[str, Callable[[str], str]]:
+    """Every block kind this module writes, as a function of the page's folder."""
+    kinds: Dict[str, Callable[[str], str]] = {
+        kind: functools.partial(summary_markdown, pattern, kind=kind) for kind in KINDS}
+    kinds["bench-cpus"] = functools.partial(by_cpu_markdown, pattern)
+    return kinds
+
+
 @cli_entry
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m paddle_vae.bench.summary", description=__doc__.splitlines()[0])
     p.add_argument("pattern", help='a glob of bench JSONs, quoted, e.g. "docs/bench*.json"')
     p.add_argument("--update", nargs="+", default=None, metavar="PAGE",
-                   help="rewrite the pages' <!-- bench PATTERN --> (bench-transformer, bench-stride) blocks instead of printing")
+                   help="rewrite the pages' <!-- bench PATTERN --> (or bench-cpus, bench-transformer, bench-stride) blocks "
+                        "instead of printing")
     args = p.parse_args(argv)
     if not args.update:
         print(summary_markdown(args.pattern))
         return 0
-    update_pages(args.update, args.pattern,
-                 {kind: functools.partial(summary_markdown, args.pattern, kind=kind) for kind in KINDS})
+    update_pages(args.update, args.pattern, generators(args.pattern))
     return 0
 
 
