@@ -21,7 +21,7 @@ setup(
     extras_require={
         "cpu": ["paddlepaddle>=2.6.2"],
         "gpu": ["paddlepaddle-gpu>=2.6.2"],
-        "test": ["pytest"],
+        "test": ["pytest", "pytest-xdist"],
     },
     entry_points={"console_scripts": [
         "paddle-vae-train=paddle_vae.train:main",

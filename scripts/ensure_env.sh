@@ -1,6 +1,6 @@
 # Sourced by run_train.sh, run_infer.sh and run_tests.sh: pick a Python that has
 # paddle + paddlenlp, or build ./.venv once from the pinned requirements.
-# Sets PY. Extra pip packages can be asked for in EXTRA_PIP (e.g. "pytest").
+# Sets PY. Extra pip packages can be asked for in EXTRA_PIP (e.g. "pytest pytest-xdist"), as pip requirements.
 #   PADDLE_VAE_PYTHON=/path/to/python   use that interpreter as it is
 #   PADDLE_VAE_PADDLE="paddlepaddle-gpu==3.3.1"   the Paddle wheel to install (scripts/paddle_requirement.sh
 #       picks one otherwise); an interpreter whose Paddle does not satisfy it is not used, and ./.venv gets it

@@ -32,7 +32,10 @@ def factor_classifier(column: int):
 @pytest.fixture(scope="module")
 def demo_bundle(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo_recipe")
-    assert run_train(["--dataset", "sample", "--model_path", str(out), "--log_freq", "1000", "--device", "cpu"]) == 0
+    # One thread: the second core serves run_tests.sh's other worker (two threads train only 1.24x faster here,
+    # and far slower than one when that worker competes for the core).
+    assert run_train(["--dataset", "sample", "--model_path", str(out), "--log_freq", "1000", "--device", "cpu",
+                      "--num_threads", "1"]) == 0
     return out / "best"
 
 

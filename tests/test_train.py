@@ -78,7 +78,7 @@ def test_ptb_smoke_run_writes_a_summary(ptb_dir, tmp_path):
     out = tmp_path / "ptb"
     args = ["--dataset", "ptb", "--data_dir", str(ptb_dir), "--model_path", str(out), "--max_steps", "3",
             "--batch_size", "16", "--embed_dim", "32", "--hidden_size", "32", "--num_threads", "1",
-            "--device", "cpu"]
+            "--device", "cpu", "--final_eval", "test"]
     assert run_train(args) == 0
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["steps"] == 3 and summary["test"]["num_sentences"] == 3761

@@ -91,7 +91,8 @@ def test_unsupported_transformer_flags_are_refused(bad, tmp_path, capsys):
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("remedy", [["--kl_schedule", "cyclical", "--max_epoch", "1"], ["--aggressive", "--max_epoch", "1"],
+@pytest.mark.parametrize("remedy", [["--kl_schedule", "cyclical", "--max_epoch", "1"],
+                                    ["--aggressive", "--max_steps", "2"],  # 2 steps: each takes up to 100 inner ones
                                     ["--lr_decay", "plateau", "--decay_patience", "1", "--max_epoch", "2"]])
 def test_the_other_remedies_train_with_the_transformer(remedy, tmp_path):
     assert run_train(SHORT + remedy + ["--model_path", str(tmp_path / "m")]) == 0
