@@ -32,8 +32,8 @@ def factor_classifier(column: int):
 @pytest.fixture(scope="module")
 def demo_bundle(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo_recipe")
-    # One thread: the second core serves run_tests.sh's other worker (two threads train only 1.24x faster here,
-    # and far slower than one when that worker competes for the core).
+    # One thread: the second core serves run_tests.sh's other worker. Two threads trained the demo only about
+    # 1.2x faster on the family-23 AMD EPYC, and far slower than one when that worker competed for the core.
     assert run_train(["--dataset", "sample", "--model_path", str(out), "--log_freq", "1000", "--device", "cpu",
                       "--num_threads", "1"]) == 0
     return out / "best"
