@@ -21,7 +21,7 @@ def test_step_flops_match_the_hand_count_for_a_ptb_batch():
 def test_bench_smoke_reports_the_floor_and_its_ratio(ptb_dir, tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run([sys.executable, "-m", "paddle_vae.bench", "--data_dir", str(ptb_dir), "--rows", "train",
-                           "--smoke", "--threads", "1", "--json", str(out)], cwd=ROOT, capture_output=True, text=True)
+                           "--smoke", "--rounds", "2", "--threads", "1", "--json", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "GEMM floor:" in proc.stdout and "ours_over_floor" in proc.stdout
     results = json.loads(out.read_text())
@@ -31,6 +31,9 @@ def test_bench_smoke_reports_the_floor_and_its_ratio(ptb_dir, tmp_path):
                                      "ours_transformer", "ours_transformer_stride_kernels",
                                      "ours_transformer_paddle_dropout"}
     assert all("sec_per_step" in row for row in results["train"].values())
+    assert results["rounds"] == 2 and all(len(row["sec_per_step_rounds"]) == 2 for row in results["train"].values())
+    assert all(row["sec_per_step"] == min(row["sec_per_step_rounds"]) for row in results["train"].values())
+    assert len(results["ratios_by_round"]["transformer_step_over_lstm_step"]) == 2
     assert results["ratios"]["transformer_step_over_lstm_step"] == pytest.approx(
         results["train"]["ours_transformer"]["sec_per_step"] / results["train"]["ours"]["sec_per_step"])
     assert results["ratios"]["ours_over_floor"] == pytest.approx(

@@ -40,7 +40,9 @@ def print_report(results: Dict[str, Any]) -> None:
     print(f"machine: {results['machine']}; threads: {results['threads']}; PTB batches of {results['batch_size']}; "
           f"data prep {results['data_prep_seconds']:.2f} s")
     if results.get("train") is not None:
-        print_table("training step", results["train"], STEP_COLUMNS)
+        rounds = results.get("rounds", 1)
+        title = f"training step, median of {rounds} rounds" if rounds > 1 else "training step"
+        print_table(title, results["train"], STEP_COLUMNS, name_width=36)
     if results.get("sample") is not None:
         print_table("prior sampling", results["sample"], SAMPLE_COLUMNS)
     if results.get("floor"):
@@ -51,5 +53,7 @@ def print_report(results: Dict[str, Any]) -> None:
         print_table("evaluation", results["eval"], EVAL_COLUMNS, name_width=30)
     if "yahoo" in results:
         print_table("yahoo-shape training", results["yahoo"], STEP_COLUMNS, after=_yahoo_cost_line)
+    by_round = results.get("ratios_by_round", {})
     for k, v in results["ratios"].items():
-        print(f"{k}: {v:.2f}x")
+        rounds = f" (per round: {', '.join(f'{r:.2f}x' for r in by_round[k])})" if k in by_round else ""
+        print(f"{k}: {v:.2f}x{rounds}")

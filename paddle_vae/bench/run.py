@@ -22,6 +22,9 @@ Rows:
   torch           the same model in PyTorch (fused LSTMs, non-pad positions only), when
                   torch is importable (--torch_python)
 
+Training rows run in `--rounds` rounds (3 by default), the row order turned each round; a row's figures
+are those of its median round, and the JSON keeps every round's s/step and each ratio per round (`rounds`).
+
 The GEMM floor is the timed batches' matrix-product FLOPs over numpy's best
 GEMM rate at the same thread count, measured in the same run (as profile_step does).
 
@@ -41,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -50,6 +53,7 @@ from ..data import load_and_encode
 from ..runtime import available_cores, cpu_name
 from .common import MODEL, gemm_gflops, step_flops, torch_available
 from .report import print_report
+from .rounds import ratios_by_round, run_rounds, step_ratios
 from .rows import run_extra_rows, write_batches
 
 
@@ -108,6 +112,24 @@ def gemm_floor(batches_path: str, warmup: int, threads: int) -> Dict[str, Any]:
             "floor_s": float(np.mean(flops)) / 1e9 / rate}
 
 
+def training_rows(args: argparse.Namespace, base: Dict[str, Any]) -> Dict[str, Callable[[], Dict[str, Any]]]:
+    """Each training row as a call that runs it once in a fresh process, in the order of the docstring."""
+    fused, transformer = dict(base, impl="fused"), dict(base, impl="fused", decoder="transformer")
+    rows: Dict[str, Callable[[], Dict[str, Any]]] = {
+        "reference": lambda: run_worker("train_paddle", dict(base, impl="cell"), reference_env=True),
+        "reference+env": lambda: run_worker("train_paddle", dict(base, impl="cell")),
+        "ours": lambda: run_worker("train_paddle", fused),
+        "ours_glibc_malloc": lambda: run_worker("train_paddle", fused, glibc_malloc=True),
+        "ours_stride_kernels": lambda: run_worker("train_paddle", fused, stride_kernels=True),
+        "ours_transformer": lambda: run_worker("train_paddle", transformer),
+        "ours_transformer_stride_kernels": lambda: run_worker("train_paddle", transformer, stride_kernels=True),
+        "ours_transformer_paddle_dropout": lambda: run_worker("train_paddle", dict(transformer, paddle_dropout=True)),
+    }
+    if not args.skip_torch and torch_available(args.torch_python):
+        rows["torch"] = lambda: run_worker("train_torch", base, python=args.torch_python)
+    return rows
+
+
 def run_here(kind: str, cfg: Dict[str, Any]) -> Dict[str, Any]:
     """Run worker `kind` in this process (the `--_worker` side of run_worker)."""
     # Lazy on purpose: the orchestrator never loads torch, and the torch row's interpreter may have no Paddle.
@@ -126,6 +148,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--json", default=None, help="write the results here")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=None,
+                   help="run every training row this many times, in rotated order; a row's result is its median "
+                        "(default 3; 1 with --smoke)")
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--threads", type=int, default=None, help="default: all cores")
     p.add_argument("--sample_sentences", type=int, default=2048)
@@ -148,6 +173,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(json.dumps(run_here(args._worker, json.loads(args._cfg))))
         return 0
     rows = [r for r in args.rows.split(",") if r]
+    if args.rounds is None:
+        args.rounds = 1 if args.smoke else 3
+    if args.rounds < 1:
+        print(f"error: --rounds must be at least 1, got {args.rounds}", file=sys.stderr)
+        return 2
     if not set(rows) <= set(ROWS):
         print(f"error: --rows takes a subset of {','.join(ROWS)}, got {args.rows}", file=sys.stderr)
         return 2
@@ -167,17 +197,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         train = results["train"] = {} if "train" in rows else None
         sample = results["sample"] = {} if "sample" in rows else None
         if train is not None:
-            train["reference"] = run_worker("train_paddle", dict(base, impl="cell"), reference_env=True)
-            train["reference+env"] = run_worker("train_paddle", dict(base, impl="cell"))
-            train["ours"] = run_worker("train_paddle", dict(base, impl="fused"))
-            train["ours_glibc_malloc"] = run_worker("train_paddle", dict(base, impl="fused"), glibc_malloc=True)
-            train["ours_stride_kernels"] = run_worker("train_paddle", dict(base, impl="fused"), stride_kernels=True)
-            transformer = dict(base, impl="fused", decoder="transformer")
-            train["ours_transformer"] = run_worker("train_paddle", transformer)
-            train["ours_transformer_stride_kernels"] = run_worker("train_paddle", transformer, stride_kernels=True)
-            train["ours_transformer_paddle_dropout"] = run_worker("train_paddle", dict(transformer, paddle_dropout=True))
-            if not args.skip_torch and torch_available(args.torch_python):
-                train["torch"] = run_worker("train_torch", base, python=args.torch_python)
+            train_rows = training_rows(args, base)
+            medians, per_round = run_rounds(train_rows, args.rounds)
+            train.update(medians)
+            results["rounds"] = args.rounds
         if sample is not None:
             sample["reference"] = run_worker("sample", dict(base, path="reference",
                                                             num_sentences=args.reference_sentences),
@@ -190,14 +213,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         run_extra_rows(args, rows, results, base, tmp, run_worker)
         if train is not None:
             results["floor"] = gemm_floor(batches, args.warmup, threads)
-    ratios = results["ratios"] = {}
-    if train and "sec_per_step" in train["reference"] and "sec_per_step" in train["ours"]:
-        ratios["train_speedup_vs_reference"] = train["reference"]["sec_per_step"] / train["ours"]["sec_per_step"]
-        if "sec_per_step" in train.get("torch", {}):
-            ratios["train_speedup_vs_torch"] = train["torch"]["sec_per_step"] / train["ours"]["sec_per_step"]
-    if train and "sec_per_step" in train["ours"] and "sec_per_step" in train.get("ours_transformer", {}):
-        ratios["transformer_step_over_lstm_step"] = (train["ours_transformer"]["sec_per_step"]
-                                                     / train["ours"]["sec_per_step"])
+    ratios = results["ratios"] = step_ratios(train) if train else {}
+    if train and args.rounds > 1:
+        results["ratios_by_round"] = ratios_by_round(per_round)
     if train and "sec_per_step" in train["ours"]:
         ratios["ours_over_floor"] = train["ours"]["sec_per_step"] / results["floor"]["floor_s"]
     if sample and "sentences_per_s" in sample["reference"] and "sentences_per_s" in sample["ours"]:

@@ -33,7 +33,13 @@ def _seconds(row: str) -> Callable[[Dict[str, Any]], str]:
 
 
 def _ratio(key: str) -> Callable[[Dict[str, Any]], str]:
-    return lambda run: f"{run['ratios'][key]:.2f}x" if key in run.get("ratios", {}) else "–"
+    """The run's ratio of median rows, then its range over the rounds when the run had more than one."""
+    def cell(run: Dict[str, Any]) -> str:
+        if key not in run.get("ratios", {}):
+            return "–"
+        rounds = run.get("ratios_by_round", {}).get(key)
+        return f"{run['ratios'][key]:.2f}x" + (f" (rounds: {_span(rounds, '.2f', 'x')})" if rounds else "")
+    return cell
 
 
 def _torch(run: Dict[str, Any]) -> str:
