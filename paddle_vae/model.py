@@ -18,6 +18,7 @@ from paddle.nn import initializer as I
 
 from .config import MAX_POSITIONS
 from .decoding import Generates
+from .linear import Linear
 from .transformer import TransformerDecoder
 
 
@@ -97,7 +98,7 @@ class LSTMDecoder(nn.Layer):
         self.trg_embedder = nn.Embedding(vocab_size, embed_dim, weight_attr=_uniform(init_scale))
         self.lstm = nn.LSTM(embed_dim + latent_size, hidden_size, num_layers=num_layers, dropout=dropout)
         self.cell = LSTMDecoderCell(self.lstm, dropout)
-        self.output_fc = nn.Linear(hidden_size, vocab_size, weight_attr=_uniform(init_scale))
+        self.output_fc = Linear(hidden_size, vocab_size, weight_attr=_uniform(init_scale))
         self.dropout = dropout
 
     def embed(self, trg: paddle.Tensor) -> paddle.Tensor:
@@ -153,8 +154,8 @@ class VAESeq2SeqModel(nn.Layer):
         self.kl_true: Optional[paddle.Tensor] = None  # batch-mean true KL of the last forward, for logging
         self.decoder_impl = decoder_impl
         self.encoder = LSTMEncoder(vocab_size, embed_dim, hidden_size, num_layers, init_scale, enc_dropout)
-        self.distributed_fc = nn.Linear(2 * hidden_size * num_layers, 2 * latent_size,
-                                        weight_attr=_uniform(init_scale))
+        self.distributed_fc = Linear(2 * hidden_size * num_layers, 2 * latent_size,
+                                     weight_attr=_uniform(init_scale))
         self.mean_bn = _fixed_scale_batch_norm(latent_size, bn_vae) if bn_vae > 0 else None
         self.decoder_kind = decoder
         if decoder == "transformer":  # z enters as cross-attention memory: no initial state, no fc
@@ -164,7 +165,7 @@ class VAESeq2SeqModel(nn.Layer):
             self.decoder = TransformerDecoder(vocab_size, embed_dim, latent_size, init_scale=init_scale,
                                               max_len=max_positions, **(transformer or {}))
             return
-        self.fc = nn.Linear(latent_size, 2 * hidden_size * num_layers, weight_attr=_uniform(init_scale))
+        self.fc = Linear(latent_size, 2 * hidden_size * num_layers, weight_attr=_uniform(init_scale))
         self.decoder = LSTMDecoder(vocab_size, embed_dim, hidden_size, latent_size, num_layers, init_scale,
                                    dec_dropout)
 

@@ -35,6 +35,7 @@ import paddle.nn.functional as F
 from paddle.nn import initializer as I
 
 from .cpu_dropout import dropout
+from .linear import Linear, add_bias, adopt
 
 Z_PATHS = ("memory", "memory+embed")
 _NEG = 1e9  # what paddle itself turns a boolean "masked" into; exp(-1e9) is exactly 0 in float32
@@ -78,8 +79,8 @@ class ZAttention(nn.Layer):
     def __init__(self, embed_dim: int, num_heads: int, dropout: float, weight_attr: paddle.ParamAttr):
         super().__init__()
         self.num_heads, self.dropout = num_heads, dropout
-        self.v_proj = nn.Linear(embed_dim, embed_dim, weight_attr=weight_attr)
-        self.out_proj = nn.Linear(embed_dim, embed_dim, weight_attr=weight_attr)
+        self.v_proj = Linear(embed_dim, embed_dim, weight_attr=weight_attr)
+        self.out_proj = Linear(embed_dim, embed_dim, weight_attr=weight_attr)
 
     def head_outputs(self, memory: paddle.Tensor) -> paddle.Tensor:
         """[B, d] memory -> [B, H, d]: each head's value through its rows of the output projection."""
@@ -92,7 +93,7 @@ class ZAttention(nn.Layer):
         if not self.training or self.dropout == 0.0:
             return heads.sum(axis=1, keepdim=True) + self.out_proj.bias
         weights = dropout(paddle.ones([heads.shape[0], length, self.num_heads], heads.dtype), self.dropout)
-        return paddle.matmul(weights, heads) + self.out_proj.bias
+        return add_bias(paddle.matmul(weights, heads), self.out_proj.bias)
 
 
 class TransformerBlock(nn.Layer):
@@ -106,10 +107,13 @@ class TransformerBlock(nn.Layer):
         self.dropout = dropout
         self.self_norm = nn.LayerNorm(embed_dim)
         self.self_attn = nn.MultiHeadAttention(embed_dim, num_heads, dropout=dropout, weight_attr=weight_attr)
+        attn = self.self_attn
+        for projection in (attn.q_proj, attn.k_proj, attn.v_proj, attn.out_proj):
+            adopt(projection)
         self.z_attn = ZAttention(embed_dim, num_heads, dropout, weight_attr) if with_z else None
         self.ffn_norm = nn.LayerNorm(embed_dim)
-        self.linear1 = nn.Linear(embed_dim, ffn_size, weight_attr=weight_attr)
-        self.linear2 = nn.Linear(ffn_size, embed_dim, weight_attr=weight_attr)
+        self.linear1 = Linear(embed_dim, ffn_size, weight_attr=weight_attr)
+        self.linear2 = Linear(ffn_size, embed_dim, weight_attr=weight_attr)
 
     def _drop(self, x: paddle.Tensor) -> paddle.Tensor:
         return dropout(x, self.dropout, self.training)
@@ -188,11 +192,11 @@ class TransformerDecoder(nn.Layer):
         self.trg_embedder = nn.Embedding(vocab_size, embed_dim, weight_attr=_embed_attr(init_scale, embed_dim))
         self.register_buffer("pos_table", sinusoid_table(max_len, embed_dim), persistable=False)
         if latent_size > 0:
-            self.z_fc = nn.Linear(latent_size, embed_dim, weight_attr=_weight_attr(init_scale))
+            self.z_fc = Linear(latent_size, embed_dim, weight_attr=_weight_attr(init_scale))
         self.blocks = nn.LayerList([TransformerBlock(embed_dim, num_heads, ffn_size, dropout, _weight_attr(init_scale),
                                                      with_z=latent_size > 0) for _ in range(num_blocks)])
         self.final_norm = nn.LayerNorm(embed_dim)
-        self.output_fc = nn.Linear(embed_dim, vocab_size, weight_attr=_weight_attr(init_scale), bias_attr=False)
+        self.output_fc = Linear(embed_dim, vocab_size, weight_attr=_weight_attr(init_scale), bias_attr=False)
         self.cell = TransformerDecoderCell(self)
 
     def z_memory(self, latent_z: paddle.Tensor) -> paddle.Tensor:

@@ -29,7 +29,7 @@ def test_bench_smoke_reports_the_floor_and_its_ratio(ptb_dir, tmp_path):
     assert floor["gemm_gflops"] > 0 and floor["floor_s"] == pytest.approx(floor["step_gflop"] / floor["gemm_gflops"])
     assert set(results["train"]) == {"reference", "reference+env", "ours", "ours_glibc_malloc", "ours_stride_kernels",
                                      "ours_transformer", "ours_transformer_stride_kernels",
-                                     "ours_transformer_paddle_dropout"}
+                                     "ours_transformer_paddle_dropout", "ours_transformer_broadcast_bias"}
     assert all("sec_per_step" in row for row in results["train"].values())
     assert results["rounds"] == 2 and all(len(row["sec_per_step_rounds"]) == 2 for row in results["train"].values())
     assert all(row["sec_per_step"] == min(row["sec_per_step_rounds"]) for row in results["train"].values())

@@ -60,6 +60,7 @@ KINDS: Dict[str, List[Column]] = {
                           ("Transformer, s/step", _seconds("ours_transformer")),
                           ("with Paddle's dropout", _seconds("ours_transformer_paddle_dropout")),
                           ("with strided-view kernels", _seconds("ours_transformer_stride_kernels")),
+                          ("with Paddle's bias gradient", _seconds("ours_transformer_broadcast_bias")),
                           ("Transformer over ours", _ratio("transformer_step_over_lstm_step"))],
     "bench-stride": [("LSTM, copy kernels (default)", _seconds("ours")),
                      ("LSTM, strided views", _seconds("ours_stride_kernels")),

@@ -13,7 +13,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .. import cpu_dropout
+from .. import cpu_dropout, linear
 from ..config import ModelConfig
 from ..loss import CrossEntropyWithKL
 from ..bleu import cut_at_eos
@@ -42,6 +42,7 @@ def worker_train_paddle(cfg: Dict[str, Any]) -> Dict[str, Any]:
     """Seconds per training step (Adam, global-norm clipping) of the configured model on the saved batches."""
     paddle_setup(cfg["threads"])
     cpu_dropout.ENABLED = not cfg.get("paddle_dropout", False)
+    linear.ENABLED = not cfg.get("broadcast_bias", False)
     data, batches = load_batches(cfg["batches"])
     paddle.seed(1)
     decoder = cfg.get("decoder", "lstm")  # the Transformer row: Texar's sizes, ModelConfig's defaults

@@ -1,0 +1,56 @@
+"""A linear layer whose bias gradient is one matrix-vector product instead of Paddle's broadcast reduction.
+
+On CPU, Paddle's gradient of `x + bias` (a [N, d] tensor plus a [d] bias) reduces over the rows with a
+generic broadcast kernel that can cost as much as the matrix product beside it, where `ones[1, N] @ grad`
+costs next to nothing. `nn.Linear` is a matmul plus that add, so every biased layer of a training step pays
+it, the Transformer's feed-forward (d = 1,024) most. `add_bias` gives the same values and gradients and
+computes the bias's as `ones @ grad`; the bench's `ours_transformer_broadcast_bias` row shows what it gives.
+
+`Linear` is `nn.Linear` with that add: the same parameters, names and initialisation, so bundles and seeds
+are unchanged. `adopt` turns a layer that Paddle built (the projections inside `nn.MultiHeadAttention`)
+into one, in place. Outside training (evaluation, decoding, the static graph of `export`) the plain add runs,
+as it does everywhere with `ENABLED = False` (the bench's row that shows what this gives).
+"""
+import paddle
+import paddle.nn as nn
+from paddle.autograd import PyLayer
+
+ENABLED = True
+
+
+class _BiasAdd(PyLayer):
+    """x + bias, with the bias gradient summed over the rows by a matrix-vector product."""
+
+    @staticmethod
+    def forward(ctx, x: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
+        ctx.x_needs_grad = not x.stop_gradient  # Paddle wants None back for an input that needs no gradient
+        return x + bias
+
+    @staticmethod
+    def backward(ctx, grad: paddle.Tensor):
+        rows = grad.reshape([-1, grad.shape[-1]])
+        bias_grad = paddle.matmul(paddle.ones([1, rows.shape[0]], grad.dtype), rows).reshape([-1])
+        return (grad if ctx.x_needs_grad else None), bias_grad
+
+
+def add_bias(x: paddle.Tensor, bias: paddle.Tensor, training: bool = True) -> paddle.Tensor:
+    """`x + bias` for a bias over x's last axis; through `_BiasAdd` when a training step will need its gradient."""
+    if ENABLED and training and paddle.in_dynamic_mode() and not bias.stop_gradient and paddle.is_grad_enabled():
+        return _BiasAdd.apply(x, bias)
+    return x + bias
+
+
+class Linear(nn.Linear):
+    """`nn.Linear` whose bias gradient is computed by `add_bias`."""
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        out = paddle.matmul(x, self.weight)
+        return out if self.bias is None else add_bias(out, self.bias, self.training)
+
+
+def adopt(layer: nn.Linear) -> Linear:
+    """Make an `nn.Linear` built elsewhere a `Linear`, in place (it adds no state, only its forward)."""
+    if type(layer) is not nn.Linear:
+        raise TypeError(f"adopt takes an nn.Linear, got {type(layer).__name__}")
+    layer.__class__ = Linear
+    return layer
