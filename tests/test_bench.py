@@ -48,7 +48,7 @@ def test_the_pytorch_rows_interpreter_needs_neither_paddle_nor_safetensors():
     assert proc.returncode == 0, proc.stderr
 
 
-BENCH_BLOCK = re.compile(r"<!-- (bench(?:-transformer|-stride|-cpus)?) (\S+) -->\n(.*?)\n<!-- /\1 -->", re.S)
+BENCH_BLOCK = re.compile(r"<!-- (bench(?:-transformer|-stride|-cpus|-rounds)?) (\S+) -->\n(.*?)\n<!-- /\1 -->", re.S)
 
 
 def test_every_bench_block_in_the_readme_and_docs_is_what_the_summaries_generate_from_the_committed_jsons(
@@ -60,7 +60,7 @@ def test_every_bench_block_in_the_readme_and_docs_is_what_the_summaries_generate
     blocks = [(page, m) for page in pages for m in BENCH_BLOCK.finditer(page.read_text(encoding="utf-8"))]
     assert {(page.name, m.group(1)) for page, m in blocks} >= {
         ("README.md", "bench-cpus"), ("speed.md", "bench"), ("speed.md", "bench-stride"),
-        ("transformer.md", "bench-transformer")}
+        ("transformer.md", "bench-transformer"), ("speed.md", "bench-rounds")}
     for page, match in blocks:
         kind, pattern = match.group(1), match.group(2)
         expected = generators(pattern)[kind](str(page.parent.relative_to(ROOT)) or ".")
@@ -98,7 +98,7 @@ def test_the_summaries_have_a_line_per_training_run_by_cpu_with_links_from_the_p
     assert lines[0] == "intro" and lines[-1] == "end" and "stale" not in lines
     rows = [line for line in lines if line.startswith("| ") and "CPU" in line and "family" in line]
     assert len(rows) == 3 and "Alpha CPU" in rows[0] and "Zeta CPU" in rows[1]  # by CPU, not by file name
-    assert "Alpha CPU" in rows[2] and "| 0.100 | 0.150 | – | – | 1.50x |" in rows[2]  # only runs with a Transformer
+    assert "Alpha CPU" in rows[2] and "| 0.100 | 0.150 | – | – | – | 1.50x |" in rows[2]  # only runs with a Transformer
     assert "[bench_a.json](bench_a.json)" in rows[0]  # relative to the page's folder
     assert "| 0.100 | – | – | 0.150 | 1.50x |" in rows[0]
     assert "| 0.200 | 0.300 (torch 2.13.0+cpu) | 1.50x | – | – |" in rows[1]

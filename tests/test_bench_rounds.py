@@ -51,3 +51,15 @@ def test_the_run_table_shows_a_ratio_with_its_range_over_the_rounds(tmp_path):
     (tmp_path / "bench_a.json").write_text(json.dumps(run))
     line = summary_markdown(str(tmp_path / "bench*.json")).splitlines()[2]
     assert "| 1.20x (rounds: 1.02–1.25x) |" in line
+
+
+def test_the_rounds_table_lists_every_round_of_the_runs_made_in_rounds_only(tmp_path):
+    from paddle_vae.bench.summary import summary_markdown
+
+    one = {"machine": "Alpha (family 1, model 1), 2 cores", "threads": 2, "train": {"ours": {"sec_per_step": 0.1}},
+           "ratios": {}}
+    three = dict(one, rounds=3, train={"ours": {"sec_per_step": 0.1, "sec_per_step_rounds": [0.12, 0.1, 0.09]}})
+    (tmp_path / "bench_1.json").write_text(json.dumps(one))
+    (tmp_path / "bench_3.json").write_text(json.dumps(three))
+    lines = summary_markdown(str(tmp_path / "bench*.json"), kind="bench-rounds").splitlines()[2:]
+    assert len(lines) == 1 and "bench_3.json" in lines[0] and "| 3 | 0.120, 0.100, 0.090 | – |" in lines[0]

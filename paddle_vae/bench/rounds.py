@@ -24,7 +24,8 @@ def rotated(names: List[str], round_index: int) -> List[str]:
     return names[shift:] + names[:shift]
 
 
-def run_rounds(rows: Mapping[str, Callable[[], Result]], rounds: int) -> Tuple[Dict[str, Result], List[Dict[str, Result]]]:
+def run_rounds(rows: Mapping[str, Callable[[], Result]], rounds: int
+               ) -> Tuple[Dict[str, Result], List[Dict[str, Result]]]:
     """Run every row `rounds` times in rotated order: ({row: its median round}, [{row: result} per round])."""
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}")

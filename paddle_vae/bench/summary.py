@@ -7,9 +7,11 @@ Every bench run is on one machine, and its ratios only compare rows of that run,
 line per JSON (run) and names its CPU, rather than averaging runs or machines. `--update` rewrites the
 pages' `<!-- bench GLOB -->` blocks (ours, PyTorch, the Transformer, the GEMM floor) and
 `<!-- bench-transformer GLOB -->` blocks (the Transformer's step with each of its speed-ups removed) and
-`<!-- bench-stride GLOB -->` blocks (both decoders with and without Paddle's strided-view kernels), and
-`<!-- bench-cpus GLOB -->` blocks (one line per CPU model, for the README), with links relative to each page; the suite checks that the committed blocks equal what this writes. JSONs
-without training rows (an evaluation-only run) are left out.
+`<!-- bench-stride GLOB -->` blocks (both decoders with and without Paddle's strided-view kernels),
+`<!-- bench-rounds GLOB -->` blocks (every round of the runs made in rounds) and `<!-- bench-cpus GLOB -->`
+blocks (one line per CPU model, for the README), with links relative to each page; the suite checks that
+the committed blocks equal what this writes. JSONs without training rows (an evaluation-only run) are left
+out.
 """
 import argparse
 import functools
@@ -42,6 +44,21 @@ def _ratio(key: str) -> Callable[[Dict[str, Any]], str]:
     return cell
 
 
+def _rounds(row: str) -> Callable[[Dict[str, Any]], str]:
+    """Every round's s/step of a row, in the order the rounds ran."""
+    def cell(run: Dict[str, Any]) -> str:
+        values = (run["train"].get(row) or {}).get("sec_per_step_rounds")
+        return ", ".join(f"{v:.3f}" for v in values) if values else "–"
+    return cell
+
+
+def _ratio_rounds(key: str) -> Callable[[Dict[str, Any]], str]:
+    def cell(run: Dict[str, Any]) -> str:
+        values = run.get("ratios_by_round", {}).get(key)
+        return ", ".join(f"{v:.2f}x" for v in values) if values else "–"
+    return cell
+
+
 def _torch(run: Dict[str, Any]) -> str:
     version = (run["train"].get("torch") or {}).get("torch_version")
     return _seconds("torch")(run) + (f" (torch {version})" if version else "")
@@ -66,9 +83,19 @@ KINDS: Dict[str, List[Column]] = {
                      ("LSTM, strided views", _seconds("ours_stride_kernels")),
                      ("Transformer, copy kernels (default)", _seconds("ours_transformer")),
                      ("Transformer, strided views", _seconds("ours_transformer_stride_kernels"))],
+    "bench-rounds": [("rounds", lambda run: str(run.get("rounds", 1))),
+                     ("ours, s/step by round", _rounds("ours")), ("PyTorch, s/step by round", _rounds("torch")),
+                     ("ours against PyTorch by round", _ratio_rounds("train_speedup_vs_torch")),
+                     ("Transformer, s/step by round", _rounds("ours_transformer")),
+                     ("Transformer over ours by round", _ratio_rounds("transformer_step_over_lstm_step"))],
 }
-# The row a run must have to be shown.
-NEEDS = {"bench": "ours", "bench-transformer": "ours_transformer", "bench-stride": "ours_stride_kernels"}
+# What a run must have to be shown: a row, or (bench-rounds) more than one round.
+NEEDS: Dict[str, Callable[[Dict[str, Any]], bool]] = {
+    "bench": lambda run: "ours" in run["train"],
+    "bench-transformer": lambda run: "ours_transformer" in run["train"],
+    "bench-stride": lambda run: "ours_stride_kernels" in run["train"],
+    "bench-rounds": lambda run: run.get("rounds", 1) > 1,
+}
 
 
 def bench_runs(pattern: str) -> List[Dict[str, Any]]:
@@ -90,7 +117,7 @@ def summary_markdown(pattern: str, page_dir: str = ".", kind: str = "bench") -> 
     columns = RUN_COLUMNS + KINDS[kind]
     lines = ["| " + " | ".join(header for header, _ in columns) + " |", "|" + "---|" * len(columns)]
     for run in bench_runs(pattern):
-        if NEEDS[kind] not in run["train"]:
+        if not NEEDS[kind](run):
             continue
         run["link"] = os.path.relpath(run["path"], page_dir).replace(os.sep, "/")
         lines.append("| " + " | ".join(cell(run) for _, cell in columns) + " |")
@@ -141,7 +168,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m paddle_vae.bench.summary", description=__doc__.splitlines()[0])
     p.add_argument("pattern", help='a glob of bench JSONs, quoted, e.g. "docs/bench*.json"')
     p.add_argument("--update", nargs="+", default=None, metavar="PAGE",
-                   help="rewrite the pages' <!-- bench PATTERN --> (or bench-cpus, bench-transformer, bench-stride) blocks "
+                   help="rewrite the pages' <!-- bench PATTERN --> (or bench-cpus, bench-transformer, bench-stride, "
+                        "bench-rounds) blocks "
                         "instead of printing")
     args = p.parse_args(argv)
     if not args.update:
