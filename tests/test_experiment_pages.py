@@ -131,9 +131,10 @@ def test_examples_come_from_the_inference_cli_on_the_rows_best_bundle_and_line_u
     args = ["--runs_dir", str(tmp_path / "runs"), "--threads", "1"]
     path = str(tmp_path / "experiments" / "tiny.json")
     assert experiments_main(["examples", path, *args]) == 0  # nothing finished: nothing to show yet
-    assert experiments_main(["run", path, *args]) == 0  # a finished table makes its examples too
+    # Each VAE row makes its examples once evaluated, even when the run names only some rows.
+    assert experiments_main(["run", path, "--rows", "lm", "ref", *args]) == 0
     made = tmp_path / "docs" / "results" / "tiny" / "examples" / "ref.json"
-    assert made.is_file()
+    assert made.is_file() and not (made.parent / "lm.json").exists()
     results = default_results_dir(table)
     record = json.loads(made.read_text())
     demo_test = (ROOT / "paddle_vae" / "demo_corpus" / "test.txt").read_text().splitlines()
@@ -216,3 +217,19 @@ def test_a_pick_whose_bundle_is_lost_passes_to_the_next_row_and_comes_back_when_
     examples.make_chosen(runner)
     assert "b" in made and examples.chosen_rows(table, results)["b"] == "highest KL"
     assert examples.lost_rows(table, results) == {}
+
+
+def test_the_runner_calls_after_row_for_each_finished_row_and_keeps_what_it_said(tmp_path):
+    from paddle_vae.experiments.runner import Runner
+
+    table = write_table(tmp_path)
+    results = write_results(table, lm={"nll_iw": 100.0}, ref={"nll_iw": 100.5, "kl": 1.0})
+    seen = []
+    runner = Runner(table, str(tmp_path / "runs"), results, jobs=1, threads=1,
+                    after_row=lambda r, row: seen.append(row.name) or f"{row.name} shown")
+    assert runner.run(["lm", "ref"]) == {"lm": "done", "ref": "done"}
+    assert seen == ["lm", "ref"] and runner.after_outcomes == {"lm": "lm shown", "ref": "ref shown"}
+    runner.stopping.set()  # a stopping runner starts nothing more, examples included
+    seen.clear()
+    runner.run(["lm"])
+    assert seen == []

@@ -68,17 +68,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     from .runner import Runner
 
-    from .examples import make_chosen
+    from .examples import make_chosen, row_examples
 
     if args.action == "examples":
         outcomes = make_chosen(Runner(table, runs_dir, results_dir, jobs=1, threads=args.threads))
         for name, outcome in outcomes.items():
             print(f"{name}: {outcome}")
         return 0 if all(o in ("done", "not finished") for o in outcomes.values()) else 1
-    runner = Runner(table, runs_dir, results_dir, jobs=args.jobs, threads=args.threads)
+    runner = Runner(table, runs_dir, results_dir, jobs=args.jobs, threads=args.threads, after_row=row_examples)
     outcomes = runner.run(args.rows)
     for name, outcome in outcomes.items():
-        print(f"{name}: {outcome}")
+        print(f"{name}: {outcome}" + (f" (examples: {runner.after_outcomes[name]})"
+                                       if name in runner.after_outcomes else ""))
     if table.examples and not args.rows and all(o == "done" for o in outcomes.values()):
         runner.threads = max(1, runner.threads * runner.jobs)  # the rows are done: every core for the examples
         for name, outcome in make_chosen(runner).items():

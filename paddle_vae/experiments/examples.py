@@ -12,7 +12,9 @@ records that in its examples file (`bundle_lost`), and the pick passes to the ne
 Each is one `python -m paddle_vae.predict` run on the row's best bundle, through the runner (so its
 machine, commit and time land in the row's segments.jsonl). Its inputs, output lines and command (paths
 relative to the runs folder and the project) go to RESULTS/examples/ROW.json, and `examples_markdown`
-renders the rows side by side. A row's examples are made once per checkpoint: a rerun skips them.
+renders the rows side by side. A row's examples are made once per checkpoint: a rerun skips them. `run`
+makes every VAE row's examples as soon as the row is evaluated (`row_examples`), so that they are committed
+with its result and a row can still be shown after its run folder is lost with its machine.
 """
 import os
 from dataclasses import dataclass
@@ -144,6 +146,13 @@ def make_examples(runner: Runner, name: str, why: str) -> str:
     record.update(machine=runner.machine, commit=runner.commit)
     write_json_atomic(out_path, record)
     return "done"
+
+
+def row_examples(runner: Runner, row) -> str:
+    """The runner's `after_row`: a finished VAE row's examples (LM rows have no z to show)."""
+    if not runner.table.examples or is_lm(row):
+        return "none for this row"
+    return make_examples(runner, row.name, "a finished row")
 
 
 def make_chosen(runner: Runner) -> Dict[str, str]:

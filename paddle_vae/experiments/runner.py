@@ -7,7 +7,9 @@ what is on disk, so the runner can be killed at any moment and rerun: a row
 whose training was cut off resumes from its newest step bundle (at most
 `save_steps` steps are redone), an evaluation cut off is rerun.
 SIGINT / SIGTERM are passed on to the trainings, which write a step bundle
-before they exit.
+before they exit. `after_row`, when given, runs once a row's result is written
+(and on each rerun of a finished row): the CLI makes the row's examples there,
+while its bundle is still on this machine.
 """
 import os
 import signal
@@ -16,7 +18,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from ..atomic import write_json_atomic
 from ..runtime import available_cores, cpu_name
@@ -39,7 +41,8 @@ def commit() -> str:
 
 class Runner:
     def __init__(self, table: Table, runs_dir: str, results_dir: str, jobs: int = 1,
-                 threads: Optional[int] = None, python: str = sys.executable):
+                 threads: Optional[int] = None, python: str = sys.executable,
+                 after_row: Optional[Callable[["Runner", Row], str]] = None):
         self.table, self.runs_dir, self.results_dir = table, os.path.abspath(runs_dir), os.path.abspath(results_dir)
         self.jobs = jobs
         self.threads = threads or max(1, available_cores() // jobs)
@@ -48,6 +51,8 @@ class Runner:
         self.children: Dict[int, subprocess.Popen] = {}
         self.finished = {row.name: threading.Event() for row in table.rows}
         self.machine, self.commit = f"{cpu_name()}, {available_cores()} cores", commit()
+        self.after_row = after_row
+        self.after_outcomes: Dict[str, str] = {}  # row -> what after_row said
 
     # -- paths ------------------------------------------------------------------
     def folder(self, row: Row) -> RunFolder:
@@ -118,9 +123,12 @@ class Runner:
     # -- one row ----------------------------------------------------------------------
     def run_row(self, row: Row) -> str:
         try:
-            return self._run_row(row)
+            outcome = self._run_row(row)
         finally:
             self.finished[row.name].set()
+        if outcome == "done" and self.after_row is not None and not self.stopping.is_set():
+            self.after_outcomes[row.name] = self.after_row(self, row)
+        return outcome
 
     def _run_row(self, row: Row) -> str:
         if os.path.isfile(self.result_path(row)):
