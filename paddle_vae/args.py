@@ -8,6 +8,7 @@ import math
 import os
 from typing import List, Optional
 
+from .config import DECODERS, Z_PATHS, ModelConfig
 from .errors import UsageError
 
 # Dataset-specific defaults, applied only where the user did not pass the flag. PTB and Yahoo get the
@@ -53,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="longer sentences are truncated to this many tokens (logged once)")
     p.add_argument("--log_freq", type=int, default=200)
     p.add_argument("--dec_dropout", type=float, default=None)
-    p.add_argument("--enc_dropout", type=float, default=0.0)
-    p.add_argument("--init_scale", type=float, default=0.1)
+    p.add_argument("--enc_dropout", type=float, default=ModelConfig.enc_dropout)
+    p.add_argument("--init_scale", type=float, default=ModelConfig.init_scale)
     p.add_argument("--max_grad_norm", type=float, default=5.0)
     p.add_argument("--model_path", type=str, default="model")
     p.add_argument("--infer_output_file", type=str, default="infer_output.txt")
@@ -78,15 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decoder_impl", type=str, default="fused", choices=["fused", "cell"],
                    help="fused nn.LSTM + projection at non-pad positions (fast), or the reference's "
                         "per-step LSTMCell loop with a full padded projection (same math)")
-    p.add_argument("--decoder", default="lstm", choices=["lstm", "transformer"],
+    p.add_argument("--decoder", default=ModelConfig.decoder, choices=DECODERS,
                    help="lstm: the reference's; transformer: Texar's VAE-Transformer decoder (z as a one-position "
                         "cross-attention memory; model size = --embed_dim), also for --model lm")
-    p.add_argument("--num_blocks", type=int, default=3, help="transformer: decoder blocks")
-    p.add_argument("--num_heads", type=int, default=8, help="transformer: attention heads")
-    p.add_argument("--ffn_size", type=int, default=1024, help="transformer: feed-forward size")
-    p.add_argument("--trans_dropout", type=float, default=0.2,
+    # The Transformer's defaults are Texar's, kept once, in ModelConfig.
+    p.add_argument("--num_blocks", type=int, default=ModelConfig.num_blocks, help="transformer: decoder blocks")
+    p.add_argument("--num_heads", type=int, default=ModelConfig.num_heads, help="transformer: attention heads")
+    p.add_argument("--ffn_size", type=int, default=ModelConfig.ffn_size, help="transformer: feed-forward size")
+    p.add_argument("--trans_dropout", type=float, default=ModelConfig.trans_dropout,
                    help="transformer: dropout on embeddings, attention, residuals and after the ReLU (Texar's)")
-    p.add_argument("--z_path", default="memory", choices=["memory", "memory+embed"],
+    p.add_argument("--z_path", default=ModelConfig.z_path, choices=Z_PATHS,
                    help="transformer: z as cross-attention memory only, or also added to every input embedding")
     p.add_argument("--word_dropout", type=float, default=None,
                    help="training only: replace this fraction of decoder input words with <unk> "

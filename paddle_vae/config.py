@@ -12,6 +12,7 @@ from typing import Any, Dict, List
 from .errors import CheckpointError
 
 DECODERS = ("lstm", "transformer")
+Z_PATHS = ("memory", "memory+embed")  # how z reaches the Transformer decoder (transformer.py)
 # The Transformer's position table is not saved, so its size only bounds sentence length: --max_len's default
 # 1280 tokens, plus <bos> and <eos>.
 MAX_POSITIONS = 1282

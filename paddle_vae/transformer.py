@@ -34,10 +34,10 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle.nn import initializer as I
 
+from .config import Z_PATHS, ModelConfig
 from .cpu_dropout import dropout
 from .linear import Linear, add_bias, adopt
 
-Z_PATHS = ("memory", "memory+embed")
 _NEG = 1e9  # what paddle itself turns a boolean "masked" into; exp(-1e9) is exactly 0 in float32
 
 
@@ -179,9 +179,10 @@ class TransformerDecoder(nn.Layer):
     Biases start at zero and LayerNorms at unit scale (paddle's defaults).
     """
 
-    def __init__(self, vocab_size: int, embed_dim: int, latent_size: int, num_blocks: int = 3, num_heads: int = 8,
-                 ffn_size: int = 1024, dropout: float = 0.2, init_scale: float = 0.1, z_path: str = "memory",
-                 max_len: int = 256):
+    def __init__(self, vocab_size: int, embed_dim: int, latent_size: int, num_blocks: int = ModelConfig.num_blocks,
+                 num_heads: int = ModelConfig.num_heads, ffn_size: int = ModelConfig.ffn_size,
+                 dropout: float = ModelConfig.trans_dropout, init_scale: float = ModelConfig.init_scale,
+                 z_path: str = ModelConfig.z_path, max_len: int = 256):
         super().__init__()
         if z_path not in Z_PATHS:
             raise ValueError(f"z_path must be one of {Z_PATHS}, got {z_path!r}")
