@@ -178,6 +178,9 @@ def test_examples_of_a_row_whose_run_folder_was_lost_say_so_without_running_anyt
     record = json.loads(open(os.path.join(results, "examples", "ref.json")).read())
     assert record["bundle_lost"] and record["checkpoint"] == os.path.join("ref", "best") and "reconstruct" not in record
     assert not (tmp_path / "runs" / "ref" / "segments.jsonl").exists()  # no predict command was run
+    runner.machine, before = "Another CPU", open(os.path.join(results, "examples", "ref.json")).read()
+    assert make_examples(runner, "ref", "the reference recipe").endswith("(recorded)")  # a rerun elsewhere
+    assert open(os.path.join(results, "examples", "ref.json")).read() == before  # leaves the committed record
     assert examples_markdown(table, results).endswith(
         "Not shown, their bundles lost with their run folders: reference (the reference recipe).")
 

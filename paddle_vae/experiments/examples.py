@@ -115,6 +115,8 @@ def make_examples(runner: Runner, name: str, why: str) -> str:
     if result_of(runner.results_dir, name) is None:
         return "not finished"
     if not bundle:  # the result was committed, its run folder since lost: record it, so the pick passes on
+        if done and done.get("checkpoint") == checkpoint:  # recorded already (the first machine to see it)
+            return f"no bundle: RUNS/{checkpoint} is gone (recorded)"
         write_json_atomic(out_path, {"row": name, "label": row.label or name, "checkpoint": checkpoint,
                                      "bundle_lost": True, "machine": runner.machine, "commit": runner.commit})
         return (f"no bundle: RUNS/{checkpoint} is gone; its examples need the row trained again "
