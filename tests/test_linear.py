@@ -34,11 +34,22 @@ def test_a_trainable_bias_behind_a_frozen_weight_still_gets_its_gradient():
     np.testing.assert_allclose(layer.bias.grad.numpy(), [2.0, 2.0, 2.0])
 
 
-def test_outside_training_and_without_grad_it_is_the_plain_add():
+def test_outside_training_without_grad_or_when_disabled_it_is_the_plain_add(monkeypatch):
+    from paddle_vae import linear
+
+    def refuse(*args):
+        raise AssertionError("the PyLayer ran")
+
+    monkeypatch.setattr(linear._BiasAdd, "apply", refuse)
     x, bias = paddle.ones([2, 3]), paddle.to_tensor([1.0, 2.0, 3.0], stop_gradient=False)
-    assert add_bias(x, bias, training=False).stop_gradient is False  # the plain add, still differentiable
+    np.testing.assert_allclose(add_bias(x, bias, training=False).numpy(), [[2, 3, 4], [2, 3, 4]])
     with paddle.no_grad():
-        np.testing.assert_allclose(add_bias(x, bias).numpy(), [[2, 3, 4], [2, 3, 4]])
+        add_bias(x, bias)
+    monkeypatch.setattr(linear, "ENABLED", False)
+    add_bias(x, bias)
+    monkeypatch.setattr(linear, "ENABLED", True)
+    with pytest.raises(AssertionError, match="the PyLayer ran"):  # and in training it is the PyLayer
+        add_bias(x, bias)
 
 
 def test_adopt_keeps_the_layers_parameters_and_refuses_what_is_not_an_nn_linear():
@@ -53,7 +64,7 @@ def test_adopt_keeps_the_layers_parameters_and_refuses_what_is_not_an_nn_linear(
         adopt(paddle.nn.LayerNorm(3))
 
 
-def test_every_biased_linear_of_both_decoders_trains_through_the_bias_product():
+def test_no_linear_layer_of_either_decoder_is_left_a_plain_nn_linear():
     from paddle_vae.model import VAESeq2SeqModel
 
     for decoder in ("lstm", "transformer"):
