@@ -9,7 +9,7 @@ computes the bias's as `ones @ grad`; the bench's `ours_transformer_broadcast_bi
 `Linear` is `nn.Linear` with that add: the same parameters, names and initialisation, so bundles and seeds
 are unchanged. `adopt` turns a layer that Paddle built (the projections inside `nn.MultiHeadAttention`)
 into one, in place. Outside training (evaluation, decoding, the static graph of `export`) the plain add runs,
-as it does everywhere with `ENABLED = False` (the bench's row that shows what this gives).
+as it does everywhere with `ENABLED = False`.
 """
 import paddle
 import paddle.nn as nn

@@ -44,19 +44,21 @@ def _ratio(key: str) -> Callable[[Dict[str, Any]], str]:
     return cell
 
 
-def _rounds(row: str) -> Callable[[Dict[str, Any]], str]:
-    """Every round's s/step of a row, in the order the rounds ran."""
+def _by_round(values: Callable[[Dict[str, Any]], Optional[List[float]]], spec: str, unit: str = ""
+              ) -> Callable[[Dict[str, Any]], str]:
+    """Every round's value, in the order the rounds ran (– for a run without them)."""
     def cell(run: Dict[str, Any]) -> str:
-        values = (run["train"].get(row) or {}).get("sec_per_step_rounds")
-        return ", ".join(f"{v:.3f}" for v in values) if values else "–"
+        got = values(run)
+        return ", ".join(f"{v:{spec}}{unit}" for v in got) if got else "–"
     return cell
+
+
+def _rounds(row: str) -> Callable[[Dict[str, Any]], str]:
+    return _by_round(lambda run: (run["train"].get(row) or {}).get("sec_per_step_rounds"), ".3f")
 
 
 def _ratio_rounds(key: str) -> Callable[[Dict[str, Any]], str]:
-    def cell(run: Dict[str, Any]) -> str:
-        values = run.get("ratios_by_round", {}).get(key)
-        return ", ".join(f"{v:.2f}x" for v in values) if values else "–"
-    return cell
+    return _by_round(lambda run: run.get("ratios_by_round", {}).get(key), ".2f", "x")
 
 
 def _torch(run: Dict[str, Any]) -> str:
