@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT, TINY
 from paddle_vae.experiments.__main__ import main as experiments_main
-from paddle_vae.experiments.report import markdown_table
+from paddle_vae.experiments.report import machines_line, markdown_table
 from paddle_vae.experiments.spec import load_table
 
 
@@ -82,6 +82,7 @@ def test_an_interrupted_table_resumes_to_the_same_results_as_an_uninterrupted_on
     assert shown.returncode == 0 and all(re.search(rf"^{r} .* done$", shown.stdout, re.M) for r in ("vae", "lm"))
     md = markdown_table(load_table(str(table)), str(results))
     assert md.splitlines()[3].startswith("| VAE | `--bn_vae 0.7` | ") and f"{vae['nll_iw']:.2f} (5)" in md
+    assert md.splitlines()[-1] == f"Machines: LM · VAE on {vae['machines'][0]}."
 
 
 def test_status_and_table_of_a_table_not_started_say_so(tmp_path, capsys):
@@ -91,7 +92,19 @@ def test_status_and_table_of_a_table_not_started_say_so(tmp_path, capsys):
     assert experiments_main(["status", str(table), *common]) == 0
     assert capsys.readouterr().out.count("not started") == 2
     assert experiments_main(["table", str(table), *common]) == 0
-    assert "| VAE | `--bn_vae 0.7` | not started |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| VAE | `--bn_vae 0.7` | not started |" in out and "Machines: no row has finished." in out
+
+
+def test_table_groups_finished_rows_by_the_machines_they_ran_on(tmp_path):
+    (tmp_path / "experiments").mkdir()
+    table = load_table(str(write_table(tmp_path / "experiments" / "tiny.json", rows=[
+        {"name": "lm", "label": "A", "flags": []}, {"name": "b", "label": "B", "flags": []},
+        {"name": "c", "label": "C", "flags": []}, {"name": "d", "label": "D", "flags": []}])))
+    (tmp_path / "results").mkdir()
+    for name, label, machines in (("lm", "A", ["cpu 1"]), ("b", "B", ["cpu 1", "cpu 2"]), ("c", "C", ["cpu 1"])):
+        (tmp_path / "results" / f"{name}.json").write_text(json.dumps({"label": label, "machines": machines}))
+    assert machines_line(table, str(tmp_path / "results")) == "Machines: A · C on cpu 1; B on cpu 1 then cpu 2."
 
 
 def test_status_of_a_finished_row_whose_run_folder_is_gone_gives_its_epochs_from_the_result(tmp_path, capsys):

@@ -54,14 +54,28 @@ def result_of(results_dir: str, name: str) -> Optional[Dict[str, Any]]:
     return read_json(os.path.join(results_dir, f"{name}.json"))
 
 
+def machines_line(table: Table, results_dir: str) -> str:
+    """Which CPUs the finished rows trained and evaluated on, grouped, so that their `s/step` and wall times
+    are read against the right machine (a row resumed elsewhere names every machine it ran on)."""
+    groups: Dict[str, List[str]] = {}
+    for row in table.rows:
+        result = result_of(results_dir, row.name)
+        if result:
+            groups.setdefault(" then ".join(result.get("machines") or ["unknown"]), []).append(result["label"])
+    if not groups:
+        return "Machines: no row has finished."
+    return "Machines: " + "; ".join(f"{' · '.join(labels)} on {machine}" for machine, labels in groups.items()) + "."
+
+
 def markdown_table(table: Table, results_dir: str) -> str:
-    """One line per row of the table file, in its order; unfinished rows say how far they got."""
+    """One line per row of the table file, in its order; unfinished rows say how far they got. A line under
+    the table names the finished rows' machines."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in table.rows:
         result = result_of(results_dir, row.name)
         cells = row_cells(result) if result else pending_cells(table, row.name, results_dir)
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines + ["", machines_line(table, results_dir)])
 
 
 def row_status(table: Table, runs_dir: str, results_dir: str, name: str) -> Dict[str, Any]:
