@@ -3,9 +3,9 @@
     python -m paddle_vae.plot --rate experiments/ptb_latent.json --output docs/results/ptb_latent/rate.png
 
 Panel 1: IW-NLL against KL, each LM row as a horizontal line (a VAE point below its line beats the LM).
-Panel 2: greedy reconstruction BLEU against KL. Triangles are Transformer-decoder rows. One labelled point per
-finished VAE row, read from the committed result JSONs, so the picture is regenerated from the same numbers as
-the table.
+Panel 2: greedy reconstruction BLEU against KL. Triangles are Transformer-decoder rows. One point per finished
+VAE row, named in the legend below the panels and read from the committed result JSONs, so the picture is
+regenerated from the same numbers as the table.
 """
 import os
 from typing import Dict, List
@@ -41,18 +41,19 @@ def plot_rate(table_path: str, out_path: str) -> str:
         nll_ax.annotate(f"{lm['label']} {lm['nll_iw']:.2f}", (0.01, lm["nll_iw"]),
                         xycoords=nll_ax.get_yaxis_transform(), textcoords="offset points", xytext=(0, 3),
                         fontsize=8, color="grey")
-    for r in vaes:
-        nll_ax.scatter(r["kl"], r["nll_iw"], s=18, marker=r["marker"])
-        nll_ax.annotate(r["label"], (r["kl"], r["nll_iw"]), textcoords="offset points", xytext=(4, 2), fontsize=8)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, r in enumerate(vaes):  # a legend, not labels at the points: the rows near the LM crowd together
+        style = dict(s=22, marker=r["marker"], color=colors[i % len(colors)], label=r["label"])
+        nll_ax.scatter(r["kl"], r["nll_iw"], **style)
         if r.get("bleu_greedy") is not None:
-            bleu_ax.scatter(r["kl"], r["bleu_greedy"], s=18, marker=r["marker"])
-            bleu_ax.annotate(r["label"], (r["kl"], r["bleu_greedy"]), textcoords="offset points", xytext=(4, 2),
-                             fontsize=8)
+            bleu_ax.scatter(r["kl"], r["bleu_greedy"], **style)
     nll_ax.set(xlabel="KL (nats, test)", ylabel="IW-NLL (nats per sentence, test)", title="likelihood vs rate")
     bleu_ax.set(xlabel="KL (nats, test)", ylabel="greedy reconstruction BLEU", title="reconstruction vs rate")
-    right = max(r["kl"] for r in vaes) * 1.3 + 0.5  # room for the labels of the highest-rate point
+    right = max(r["kl"] for r in vaes) * 1.1 + 0.5
     for ax in (nll_ax, bleu_ax):
         ax.set_xlim(0, right)  # rates are read from zero: the collapsed rows sit near it
     bleu_ax.set_ylim(bottom=0)
-    fig.tight_layout()
+    fig.legend(*nll_ax.get_legend_handles_labels(), loc="lower center", ncol=min(len(vaes), 4), fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.06 * ((len(vaes) + 3) // 4), 1, 1))  # the legend's rows below the panels
     return save_figure(fig, out_path, dpi=110)
