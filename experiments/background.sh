@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run an experiment table in the background across sessions, from a pinned copy of the code.
-#   bash experiments/background.sh start experiments/ptb_latent.json [--jobs 1]   # or resume it
+#   bash experiments/background.sh start experiments/ptb_latent.json [--jobs 2]   # or resume it
 #   bash experiments/background.sh stop experiments/ptb_latent.json               # pause (resumable)
 #   bash experiments/background.sh status experiments/ptb_latent.json
 # `start` clones this checkout's HEAD beside it (../TABLE_code, or PADDLE_VAE_TABLE_CODE), so that edits to
