@@ -83,7 +83,17 @@ case "$ACTION" in
     cd "$CODE"
     nohup "$PY" -m paddle_vae.experiments run "$TABLE_ARG" --runs_dir "$RUNS" \
       --results_dir "$RESULTS" "$@" >> "$RUNS/runner.out" 2>&1 &
-    echo "$NAME: started at $(git rev-parse --short HEAD) (pid $!); output in $RUNS/runner.out"
+    PID=$!
+    # The background child execs the runner a moment later; return only once `runners` sees it, so that a
+    # `start`, `stop` or `status` right after this one finds it (on a loaded machine the gap was enough for a
+    # second start to begin a second runner).
+    for _ in $(seq 100); do
+      [ -n "$(runners)" ] && break
+      kill -0 "$PID" 2>/dev/null || fail "the runner exited at once; see $RUNS/runner.out"
+      sleep 0.1
+    done
+    [ -n "$(runners)" ] || fail "the runner (pid $PID) did not appear within 10 s; see $RUNS/runner.out"
+    echo "$NAME: started at $(git rev-parse --short HEAD) (pid $PID); output in $RUNS/runner.out"
     ;;
   stop)
     PIDS="$(runners)"
