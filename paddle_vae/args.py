@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="transformer: dropout on embeddings, attention, residuals and after the ReLU (Texar's)")
     p.add_argument("--z_path", default=ModelConfig.z_path, choices=Z_PATHS,
                    help="transformer: z as cross-attention memory only, or also added to every input embedding")
+    p.add_argument("--tie_embeddings", action="store_true",
+                   help="the output layer reads the decoder's word embedding, transposed (Texar's vae_text); "
+                        "the LSTM keeps its output bias. Needs --hidden_size == --embed_dim for the LSTM")
+    p.add_argument("--no_attn_bias", dest="attn_bias", action="store_false",
+                   help="transformer: attention projections without bias (Texar's)")
     p.add_argument("--word_dropout", type=float, default=None,
                    help="training only: replace this fraction of decoder input words with <unk> "
                         "(Bowman et al. 2015, sec. 3.2; the reference has none)")
@@ -178,6 +183,9 @@ def validate(args: argparse.Namespace) -> argparse.Namespace:
                              f"by --num_heads ({args.num_heads})")
         if args.decoder_impl != "fused":
             raise UsageError("--decoder transformer has one implementation: drop --decoder_impl")
+    if args.tie_embeddings and args.decoder == "lstm" and args.hidden_size != args.embed_dim:
+        raise UsageError(f"--tie_embeddings: the LSTM's output size --hidden_size ({args.hidden_size}) must equal "
+                         f"--embed_dim ({args.embed_dim})")
     for name in ["dec_dropout", "enc_dropout", "word_dropout", "trans_dropout"]:
         value = getattr(args, name)
         if not 0.0 <= value < 1.0:

@@ -41,10 +41,14 @@ class ModelConfig:
     ffn_size: int = 1024
     trans_dropout: float = 0.2
     z_path: str = "memory"
+    # The output layer reads the decoder's embedding table, transposed (Press & Wolf 2017; Texar's vae_text).
+    tie_embeddings: bool = False
+    # Bias on the Transformer's attention projections (Texar's have none).
+    attn_bias: bool = True
 
     # What a resumed bundle must agree on: the fields that decide which weights exist and their shapes.
     SHAPE = ("embed_dim", "hidden_size", "latent_size", "num_layers", "model", "decoder", "num_blocks", "num_heads",
-             "ffn_size", "z_path")
+             "ffn_size", "z_path", "tie_embeddings", "attn_bias")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, vocab_size: int, pad_id: int, bos_id: int, eos_id: int,
@@ -72,4 +76,5 @@ class ModelConfig:
 
     def transformer_kwargs(self) -> Dict[str, Any]:
         return dict(num_blocks=self.num_blocks, num_heads=self.num_heads, ffn_size=self.ffn_size,
-                    dropout=self.trans_dropout, z_path=self.z_path)
+                    dropout=self.trans_dropout, z_path=self.z_path,
+                    tie_embeddings=self.tie_embeddings, attn_bias=self.attn_bias)

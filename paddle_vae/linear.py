@@ -54,3 +54,26 @@ def adopt(layer: nn.Linear) -> Linear:
         raise TypeError(f"adopt takes an nn.Linear, got {type(layer).__name__}")
     layer.__class__ = Linear
     return layer
+
+
+class TiedOutput(nn.Layer):
+    """An output layer that reads an embedding table, transposed: logits = x @ E^T (+ bias).
+
+    The table stays owned (and saved) by the embedding alone, so the two are one parameter and a tied
+    bundle holds it once; only the optional bias [V] is this layer's own. `weight` is the [in, V] view that
+    code written for `nn.Linear` reads (the decoders' generation step, the evaluation scorer).
+    """
+
+    def __init__(self, embedding: nn.Embedding, bias: bool):
+        super().__init__()
+        self._embedding = [embedding]  # a list: not a sublayer, so the table is not saved twice
+        vocab_size = embedding.weight.shape[0]
+        self.bias = self.create_parameter([vocab_size], is_bias=True) if bias else None
+
+    @property
+    def weight(self) -> paddle.Tensor:
+        return self._embedding[0].weight.T
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        out = paddle.matmul(x, self._embedding[0].weight, transpose_y=True)
+        return out if self.bias is None else add_bias(out, self.bias, self.training)

@@ -26,7 +26,8 @@ class LSTMLanguageModel(nn.Layer):
     def __init__(self, embed_dim: int, hidden_size: int, vocab_size: int, num_layers: int = 1,
                  init_scale: float = 0.1, PAD_ID: int = 0, dec_dropout: float = 0.0, word_dropout: float = 0.0,
                  UNK_ID: int = 3, decoder: str = "lstm",
-                 transformer: Optional[Dict[str, Any]] = None, max_positions: int = MAX_POSITIONS):
+                 transformer: Optional[Dict[str, Any]] = None, max_positions: int = MAX_POSITIONS,
+                 tie_embeddings: bool = False):
         super().__init__()
         self.embed_dim, self.hidden_size, self.latent_size = embed_dim, hidden_size, 0
         self.vocab_size, self.num_layers = vocab_size, num_layers
@@ -36,7 +37,8 @@ class LSTMLanguageModel(nn.Layer):
             self.decoder = TransformerDecoder(vocab_size, embed_dim, 0, init_scale=init_scale, max_len=max_positions,
                                               **(transformer or {}))
         else:
-            self.decoder = LSTMDecoder(vocab_size, embed_dim, hidden_size, 0, num_layers, init_scale, dec_dropout)
+            self.decoder = LSTMDecoder(vocab_size, embed_dim, hidden_size, 0, num_layers, init_scale, dec_dropout,
+                                       tie_embeddings)
 
     def trg_mask(self, trg: paddle.Tensor) -> paddle.Tensor:
         return paddle.cast(trg != self.PAD_ID, "float32")
@@ -65,9 +67,10 @@ class LMInferModel(Generates, LSTMLanguageModel):
                  init_scale: float = 0.1, PAD_ID: int = 0, start_token: int = 1, end_token: int = 2,
                  beam_size: int = 1, max_out_len: int = 100, decode_strategy: str = "sampling",
                  temperature: float = 1.0, dec_dropout: float = 0.0, decoder: str = "lstm",
-                 transformer: Optional[Dict[str, Any]] = None):
+                 transformer: Optional[Dict[str, Any]] = None, tie_embeddings: bool = False):
         super().__init__(embed_dim, hidden_size, vocab_size, num_layers, init_scale, PAD_ID, dec_dropout,
-                         decoder=decoder, transformer=transformer, max_positions=max(MAX_POSITIONS, max_out_len))
+                         decoder=decoder, transformer=transformer, max_positions=max(MAX_POSITIONS, max_out_len),
+                         tie_embeddings=tie_embeddings)
         self.decoder_kind = decoder
         self.init_generation(vocab_size, PAD_ID, start_token, end_token, beam_size, max_out_len, decode_strategy,
                              temperature)

@@ -18,7 +18,7 @@ from paddle.nn import initializer as I
 
 from .config import MAX_POSITIONS
 from .decoding import Generates
-from .linear import Linear
+from .linear import Linear, TiedOutput
 from .transformer import TransformerDecoder
 
 
@@ -93,12 +93,17 @@ class LSTMDecoder(nn.Layer):
     """Embedding, LSTM over [embedding; z] and output layer."""
 
     def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, latent_size: int, num_layers: int,
-                 init_scale: float, dropout: float):
+                 init_scale: float, dropout: float, tie_embeddings: bool = False):
         super().__init__()
+        if tie_embeddings and hidden_size != embed_dim:
+            raise ValueError(f"tie_embeddings needs hidden_size ({hidden_size}) == embed_dim ({embed_dim})")
         self.trg_embedder = nn.Embedding(vocab_size, embed_dim, weight_attr=_uniform(init_scale))
         self.lstm = nn.LSTM(embed_dim + latent_size, hidden_size, num_layers=num_layers, dropout=dropout)
         self.cell = LSTMDecoderCell(self.lstm, dropout)
-        self.output_fc = Linear(hidden_size, vocab_size, weight_attr=_uniform(init_scale))
+        if tie_embeddings:  # the reference's output bias is kept
+            self.output_fc = TiedOutput(self.trg_embedder, bias=True)
+        else:
+            self.output_fc = Linear(hidden_size, vocab_size, weight_attr=_uniform(init_scale))
         self.dropout = dropout
 
     def embed(self, trg: paddle.Tensor) -> paddle.Tensor:
@@ -141,7 +146,8 @@ class VAESeq2SeqModel(nn.Layer):
                  init_scale: float = 0.1, PAD_ID: int = 0, enc_dropout: float = 0.0, dec_dropout: float = 0.0,
                  decoder_impl: str = "fused", word_dropout: float = 0.0, UNK_ID: int = 3, free_bits: float = 0.0,
                  fb_mode: str = "batch", bn_vae: float = 0.0, decoder: str = "lstm",
-                 transformer: Optional[Dict[str, Any]] = None, max_positions: int = MAX_POSITIONS):
+                 transformer: Optional[Dict[str, Any]] = None, max_positions: int = MAX_POSITIONS,
+                 tie_embeddings: bool = False):
         super().__init__()
         if fb_mode not in ("batch", "sentence"):
             raise ValueError(f"fb_mode must be 'batch' or 'sentence', got {fb_mode!r}")
@@ -167,7 +173,7 @@ class VAESeq2SeqModel(nn.Layer):
             return
         self.fc = Linear(latent_size, 2 * hidden_size * num_layers, weight_attr=_uniform(init_scale))
         self.decoder = LSTMDecoder(vocab_size, embed_dim, hidden_size, latent_size, num_layers, init_scale,
-                                   dec_dropout)
+                                   dec_dropout, tie_embeddings)
 
     def encode(self, src: paddle.Tensor, src_length: paddle.Tensor) -> Tuple[paddle.Tensor, paddle.Tensor]:
         """Posterior parameters (mean, logvar), each [B, latent_size]."""
@@ -251,11 +257,12 @@ class VAESeq2SeqInferModel(Generates, VAESeq2SeqModel):
                  init_scale: float = 0.1, PAD_ID: int = 0, start_token: int = 1, end_token: int = 2,
                  beam_size: int = 1, max_out_len: int = 100, decode_strategy: str = "sampling",
                  temperature: float = 1.0, enc_dropout: float = 0.0, dec_dropout: float = 0.0, bn_vae: float = 0.0,
-                 decoder: str = "lstm", transformer: Optional[Dict[str, Any]] = None):
+                 decoder: str = "lstm", transformer: Optional[Dict[str, Any]] = None,
+                 tie_embeddings: bool = False):
         # The dropouts are accepted so a bundle's config builds either model; generation runs in eval mode.
         super().__init__(embed_dim, hidden_size, latent_size, vocab_size, num_layers, init_scale, PAD_ID,
                          enc_dropout, dec_dropout, bn_vae=bn_vae, decoder=decoder, transformer=transformer,
-                         max_positions=max(MAX_POSITIONS, max_out_len))
+                         max_positions=max(MAX_POSITIONS, max_out_len), tie_embeddings=tie_embeddings)
         self.init_generation(vocab_size, PAD_ID, start_token, end_token, beam_size, max_out_len, decode_strategy,
                              temperature)
 

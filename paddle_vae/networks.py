@@ -11,7 +11,9 @@ from .model import VAESeq2SeqInferModel, VAESeq2SeqModel
 
 
 def _common(cfg: ModelConfig) -> dict:
-    return dict(decoder=cfg.decoder, transformer=cfg.transformer_kwargs() if cfg.decoder == "transformer" else None)
+    if cfg.decoder == "transformer":  # the Transformer takes tying with its own options
+        return dict(decoder=cfg.decoder, transformer=cfg.transformer_kwargs())
+    return dict(decoder=cfg.decoder, transformer=None, tie_embeddings=cfg.tie_embeddings)
 
 
 def build_network(cfg: ModelConfig, decoder_impl: str = "fused", word_dropout: float = 0.0, unk_id: int = 3,

@@ -36,7 +36,7 @@ from paddle.nn import initializer as I
 
 from .config import Z_PATHS, ModelConfig
 from .cpu_dropout import dropout
-from .linear import Linear, add_bias, adopt
+from .linear import Linear, TiedOutput, add_bias, adopt
 
 _NEG = 1e9  # what paddle itself turns a boolean "masked" into; exp(-1e9) is exactly 0 in float32
 
@@ -76,11 +76,13 @@ class ZAttention(nn.Layer):
     sum_h u_h + bias, once, as [B, 1, d].
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float, weight_attr: paddle.ParamAttr):
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float, weight_attr: paddle.ParamAttr,
+                 bias: bool = True):
         super().__init__()
         self.num_heads, self.dropout = num_heads, dropout
-        self.v_proj = Linear(embed_dim, embed_dim, weight_attr=weight_attr)
-        self.out_proj = Linear(embed_dim, embed_dim, weight_attr=weight_attr)
+        bias_attr = None if bias else False
+        self.v_proj = Linear(embed_dim, embed_dim, weight_attr=weight_attr, bias_attr=bias_attr)
+        self.out_proj = Linear(embed_dim, embed_dim, weight_attr=weight_attr, bias_attr=bias_attr)
 
     def head_outputs(self, memory: paddle.Tensor) -> paddle.Tensor:
         """[B, d] memory -> [B, H, d]: each head's value through its rows of the output projection."""
@@ -90,10 +92,13 @@ class ZAttention(nn.Layer):
 
     def forward(self, heads: paddle.Tensor, length: int) -> paddle.Tensor:
         """The attention output at `length` positions ([B, length, d]; [B, 1, d] outside training)."""
+        bias = self.out_proj.bias
         if not self.training or self.dropout == 0.0:
-            return heads.sum(axis=1, keepdim=True) + self.out_proj.bias
+            out = heads.sum(axis=1, keepdim=True)
+            return out if bias is None else out + bias
         weights = dropout(paddle.ones([heads.shape[0], length, self.num_heads], heads.dtype), self.dropout)
-        return add_bias(paddle.matmul(weights, heads), self.out_proj.bias)
+        out = paddle.matmul(weights, heads)
+        return out if bias is None else add_bias(out, bias)
 
 
 class TransformerBlock(nn.Layer):
@@ -102,15 +107,16 @@ class TransformerBlock(nn.Layer):
     MultiHeadAttention (and its incremental cache) for the self-attention."""
 
     def __init__(self, embed_dim: int, num_heads: int, ffn_size: int, dropout: float,
-                 weight_attr: paddle.ParamAttr, with_z: bool):
+                 weight_attr: paddle.ParamAttr, with_z: bool, attn_bias: bool = True):
         super().__init__()
         self.dropout = dropout
         self.self_norm = nn.LayerNorm(embed_dim)
-        self.self_attn = nn.MultiHeadAttention(embed_dim, num_heads, dropout=dropout, weight_attr=weight_attr)
+        self.self_attn = nn.MultiHeadAttention(embed_dim, num_heads, dropout=dropout, weight_attr=weight_attr,
+                                               bias_attr=None if attn_bias else False)
         attn = self.self_attn
         for projection in (attn.q_proj, attn.k_proj, attn.v_proj, attn.out_proj):
             adopt(projection)
-        self.z_attn = ZAttention(embed_dim, num_heads, dropout, weight_attr) if with_z else None
+        self.z_attn = ZAttention(embed_dim, num_heads, dropout, weight_attr, attn_bias) if with_z else None
         self.ffn_norm = nn.LayerNorm(embed_dim)
         self.linear1 = Linear(embed_dim, ffn_size, weight_attr=weight_attr)
         self.linear2 = Linear(ffn_size, embed_dim, weight_attr=weight_attr)
@@ -182,7 +188,8 @@ class TransformerDecoder(nn.Layer):
     def __init__(self, vocab_size: int, embed_dim: int, latent_size: int, num_blocks: int = ModelConfig.num_blocks,
                  num_heads: int = ModelConfig.num_heads, ffn_size: int = ModelConfig.ffn_size,
                  dropout: float = ModelConfig.trans_dropout, init_scale: float = ModelConfig.init_scale,
-                 z_path: str = ModelConfig.z_path, max_len: int = 256):
+                 z_path: str = ModelConfig.z_path, max_len: int = 256,
+                 tie_embeddings: bool = ModelConfig.tie_embeddings, attn_bias: bool = ModelConfig.attn_bias):
         super().__init__()
         if z_path not in Z_PATHS:
             raise ValueError(f"z_path must be one of {Z_PATHS}, got {z_path!r}")
@@ -195,9 +202,13 @@ class TransformerDecoder(nn.Layer):
         if latent_size > 0:
             self.z_fc = Linear(latent_size, embed_dim, weight_attr=_weight_attr(init_scale))
         self.blocks = nn.LayerList([TransformerBlock(embed_dim, num_heads, ffn_size, dropout, _weight_attr(init_scale),
-                                                     with_z=latent_size > 0) for _ in range(num_blocks)])
+                                                     with_z=latent_size > 0, attn_bias=attn_bias)
+                                    for _ in range(num_blocks)])
         self.final_norm = nn.LayerNorm(embed_dim)
-        self.output_fc = Linear(embed_dim, vocab_size, weight_attr=_weight_attr(init_scale), bias_attr=False)
+        if tie_embeddings:  # Texar's: logits from the word embedding, transposed, with no bias
+            self.output_fc = TiedOutput(self.trg_embedder, bias=False)
+        else:
+            self.output_fc = Linear(embed_dim, vocab_size, weight_attr=_weight_attr(init_scale), bias_attr=False)
         self.cell = TransformerDecoderCell(self)
 
     def z_memory(self, latent_z: paddle.Tensor) -> paddle.Tensor:

@@ -3,6 +3,7 @@
     python -m paddle_vae.experiments run experiments/ptb_latent.json          # safe to rerun at any time
     python -m paddle_vae.experiments status experiments/ptb_latent.json
     python -m paddle_vae.experiments table experiments/ptb_latent.json --update README.md
+    python -m paddle_vae.experiments curves experiments/ptb_tie_ablation.json   # dev NLL by epoch
     python -m paddle_vae.experiments goals experiments/ptb_latent.json        # each goal: met, missed by, open
     python -m paddle_vae.experiments recommend experiments/ptb_latent.json    # which row to pick for what
     python -m paddle_vae.experiments examples experiments/ptb_latent.json     # reconstructions, samples, ...
@@ -21,7 +22,7 @@ from .spec import default_results_dir, default_runs_dir, load_table
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m paddle_vae.experiments", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", choices=["run", "status", "table", "goals", "recommend", "examples"])
+    p.add_argument("action", choices=["run", "status", "table", "curves", "goals", "recommend", "examples"])
     p.add_argument("table", help="the table file, e.g. experiments/ptb_latent.json")
     p.add_argument("--runs_dir", default=None, help="default ~/paddle_vae_runs/TABLE")
     p.add_argument("--results_dir", default=None, help="default docs/results/TABLE beside experiments/")
@@ -48,7 +49,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.rows:
         for name in args.rows:
             table.row(name)
-    if args.action in ("table", "goals", "recommend"):
+    if args.action in ("table", "curves", "goals", "recommend"):
         from .pages import GENERATORS, generated
         from ..page_blocks import update_pages
 

@@ -10,7 +10,7 @@ from typing import Callable, Dict
 from .examples import examples_markdown
 from .goals import goals_markdown
 from .recommend import recommend_markdown
-from .report import markdown_table
+from .report import dev_curves_table, markdown_table
 from .spec import Table
 
 GENERATORS: Dict[str, Callable[[Table, str], str]] = {
@@ -18,6 +18,7 @@ GENERATORS: Dict[str, Callable[[Table, str], str]] = {
     "goals": lambda table, results_dir: goals_markdown(table, results_dir, table.goals),
     "recommend": lambda table, results_dir: recommend_markdown(table, results_dir, table.recommend),
     "examples": examples_markdown,
+    "curves": dev_curves_table,
 }
 
 

@@ -127,3 +127,24 @@ def record_progress(table: Table, runs_dir: str, results_dir: str) -> None:
             continue
         write_json_atomic(path, {k: s.get(k) for k in ("epoch", "step", "best_dev_nll", "lr", "max_epoch",
                                                         "train_wall_seconds", "num_decays")})
+
+
+def dev_curves_table(table: Table, results_dir: str) -> str:
+    """Dev NLL by epoch, one line per row (finished rows from their result, running ones from their recorded
+    progress), the best epoch in bold: how fast each variant learns, and where it peaks."""
+    curves = {}
+    for row in table.rows:
+        record = result_of(results_dir, row.name) or read_json(os.path.join(results_dir, f"{row.name}.progress.json"))
+        curves[row.name] = (record or {}).get("dev_nll_by_epoch") or []
+    width = max((len(c) for c in curves.values()), default=0)
+    lines = ["| " + " | ".join(["row", "best dev NLL (epoch)"] + [f"epoch {e + 1}" for e in range(width)]) + " |",
+             "|" + "---|" * (width + 2)]
+    for row in table.rows:
+        curve = curves[row.name]
+        best = min(range(len(curve)), key=curve.__getitem__) if curve else None
+        state = "" if result_of(results_dir, row.name) else " (running)" if curve else " (not started)"
+        cells = [f"**{v:.2f}**" if e == best else f"{v:.2f}" for e, v in enumerate(curve)]
+        head = f"{curve[best]:.2f} ({best + 1})" if curve else "–"
+        lines.append("| " + " | ".join([f"{row.label or row.name}{state}", head] + cells + [""] * (width - len(curve)))
+                     + " |")
+    return "\n".join(lines + ["", machines_line(table, results_dir)])

@@ -111,6 +111,11 @@ class RunFolder:
         files = [self.file(n) for n in os.listdir(self.path) if n.startswith("eval_") and n.endswith(".progress.npz")]
         return eta_seconds(max(files, key=_mtime_or_zero)) if files else None
 
+    def dev_curve(self) -> List[float]:
+        """Each finished epoch's dev NLL, in order (a resumed run logs each epoch once)."""
+        by_epoch = {r["epoch"]: r["dev_nll"] for r in self.log() if r.get("event") == "epoch" and "dev_nll" in r}
+        return [by_epoch[e] for e in sorted(by_epoch)]
+
     def progress(self, max_epoch: Optional[int]) -> Dict[str, Any]:
         """Epoch, best dev NLL, LR and seconds per epoch as the log tells them (for status and ETAs)."""
         log = self.log()
@@ -123,7 +128,8 @@ class RunFolder:
         info: Dict[str, Any] = {"epoch": epoch, "step": steps, "lr": lrs[-1] if lrs else None,
                                 "best_dev_nll": min((r["dev_nll"] for r in epochs), default=None),
                                 "train_wall_seconds": seconds,
-                                "num_decays": sum(1 for r in log if r.get("event") == "lr_decay")}
+                                "num_decays": sum(1 for r in log if r.get("event") == "lr_decay"),
+                                "dev_nll_by_epoch": self.dev_curve()}
         times = [r["time"] for r in epochs if "time" in r]
         if len(times) >= 2 and max_epoch:  # the median epoch: a resume's gap or a slow neighbour counts little
             per_epoch = sorted(b - a for a, b in zip(times, times[1:]))[(len(times) - 1) // 2]

@@ -190,7 +190,7 @@ class Runner:
             eval_wall_seconds=sum(s["seconds"] for s in evaluation),
             eval_peak_rss_mb=max((s["peak_rss_mb"] for s in evaluation), default=None),
             train_peak_rss_mb=max((s["peak_rss_mb"] for s in train), default=None),
-            iw_estimates={str(k): run.evaluation(k)["nll_iw"] for k in evals},
+            iw_estimates={str(k): run.evaluation(k)["nll_iw"] for k in evals}, dev_nll_by_epoch=run.dev_curve(),
             machines=sorted({s["machine"] for s in segments}), commits=sorted({s["commit"] for s in segments}),
             commands={"train": [s["command"] for s in train], "evaluate": [s["command"] for s in evaluation]})
         return metrics
