@@ -19,9 +19,9 @@ def _paddle_vae():
     # paddle.hub drops the repo from sys.path after importing this file, so entries add it back.
     if _ROOT not in _sys.path:
         _sys.path.insert(0, _ROOT)
-    import paddle_vae.generate
+    import paddle_vae.generator
 
-    return paddle_vae.generate
+    return paddle_vae.generator
 
 
 def vae_seq2seq(checkpoint=None, pretrained=False, embed_dim=256, hidden_size=256, latent_size=32, num_layers=1,

@@ -15,7 +15,7 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["paddle_vae", "paddle_vae.*"]),
     # Read at run time: the demo corpus is the default --dataset, so a wheel must carry it.
-    package_data={"paddle_vae": ["demo_corpus/*.txt", "demo_corpus/*.labels", "demo_corpus/README.md"]},
+    package_data={"paddle_vae.data": ["demo_corpus/*.txt", "demo_corpus/*.labels", "demo_corpus/README.md"]},
     python_requires=">=3.8",
     install_requires=requirements,
     extras_require={

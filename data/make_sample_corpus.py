@@ -1,4 +1,4 @@
-"""Generate the small bundled DEMO corpus in ``paddle_vae/demo_corpus/`` (package data).
+"""Generate the small bundled DEMO corpus in ``paddle_vae/data/demo_corpus/`` (package data).
 
 This is a SYNTHETIC demo corpus, not real language data. Every sentence is
 produced from a handful of templates and word lists by a seeded random number
@@ -15,7 +15,7 @@ written to ``*.labels`` (``topic<TAB>tense``), so one can check whether z
 captures it (e.g. a linear probe on z, or interpolations that change topic or
 tense).
 
-Usage: python3 data/make_sample_corpus.py [--seed 1] [--out_dir paddle_vae/demo_corpus]
+Usage: python3 data/make_sample_corpus.py [--seed 1] [--out_dir paddle_vae/data/demo_corpus]
 The same seed reproduces the files byte for byte.
 """
 from __future__ import annotations
@@ -135,7 +135,7 @@ def make_split(rng: random.Random, n: int, seen: set[str]) -> list[tuple[str, st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out_dir", type=Path, default=Path(__file__).resolve().parent.parent / "paddle_vae" / "demo_corpus")
+    parser.add_argument("--out_dir", type=Path, default=Path(__file__).resolve().parent.parent / "paddle_vae" / "data" / "demo_corpus")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)

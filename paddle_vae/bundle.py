@@ -26,10 +26,10 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 from safetensors.numpy import load_file, save
 
-from .atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
+from .files import write_bytes_atomic, write_json_atomic, write_text_atomic
 from .errors import CheckpointError, cli_entry
 from .layout import upgrade_transformer_keys
-from .optimizer_state import param_names, rename_optimizer_state, set_optimizer_state
+from .training.optimizer_state import param_names, rename_optimizer_state, set_optimizer_state
 
 PARAMS_FILE, OPT_FILE = "model.safetensors", "optimizer.safetensors"
 PICKLE_PARAMS_FILE, PICKLE_OPT_FILE = "model.pdparams", "model.pdopt"  # the old, unsafe format

@@ -3,18 +3,22 @@
 The estimators live in `metrics` (as the end-of-training summary also uses them); this module only
 reads a bundle and a split, runs them and prints or saves the result.
 """
+from .runtime import setup_command
+
+setup_command()  # a command owns its process: before Paddle loads, quiet known warnings and tune the CPU
+
 import argparse
 import sys
 from typing import Dict, List, Optional
 
 from . import runtime
-from .args import build_parser as base_parser, parse_args
-from .atomic import write_json_atomic
-from .data import load_and_encode
+from .training.flags import build_parser as base_parser, parse_args
+from .files import write_json_atomic
+from .data.corpus import load_and_encode
 from .errors import UsageError, cli_entry
-from .eval_progress import ProgressFile
-from .metrics import evaluate_loader
-from .progress import wants_progress
+from .evaluation.progress import ProgressFile
+from .evaluation.metrics import evaluate_loader
+from .evaluation.progress import wants_progress
 
 
 def format_table(metrics: Dict[str, float]) -> str:
@@ -55,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     # Lazy on purpose: importing this module must not import generate (tests/test_metrics.py pins it), so
     # the estimators stay in metrics and are not re-implemented next to the generator.
-    from .generate import VAEGenerator
+    from .generator import VAEGenerator
 
     args = parse_args(argv, build_parser())
     if args.init_from_ckpt is None:

@@ -12,6 +12,10 @@ next to them, so the folder needs nothing else; export.json records how it
 decodes. The decoding loop is `paddle.nn.dynamic_decode` inside the program:
 the strategy, beam size, length limit and temperature are fixed at export.
 """
+from .runtime import setup_command
+
+setup_command()  # a command owns its process: before Paddle loads, quiet known warnings and tune the CPU
+
 import argparse
 import json
 import os
@@ -24,12 +28,12 @@ import paddle
 from paddle import inference
 
 from . import runtime
-from .args import add_decode_flags, build_parser as base_parser, parse_args
-from .atomic import write_json_atomic
+from .training.flags import add_decode_flags, build_parser as base_parser, parse_args
+from .files import write_json_atomic
 from .bundle import CONFIG_FILE, VOCAB_FILE, read_bundle, replace_dir
-from .data import vocab_from_tokens
+from .data.corpus import vocab_from_tokens
 from .errors import CheckpointError, UsageError, cli_entry
-from .generate import VAEGenerator
+from .generator import VAEGenerator
 
 PREFIX = "vae_decoder"
 META_FILE = "export.json"

@@ -4,6 +4,10 @@ With `--latent BUNDLE --dataset D`: the PCA picture of `latent_plot.py` instead.
 
 Four panels against optimizer steps: train rec / KL and dev NLL, KL weight, learning rate.
 """
+from .runtime import setup_command
+
+setup_command()  # a command owns its process: before Paddle loads, quiet known warnings and tune the CPU
+
 import argparse
 import json
 import os
@@ -11,8 +15,8 @@ import sys
 from typing import Dict, List, Optional
 
 from .errors import DataError, UsageError, cli_entry
-from .figures import pyplot, save_figure
-from .rate_plot import plot_rate
+from .reports.figures import pyplot, save_figure
+from .reports.figures import plot_rate
 
 
 def read_log(run_dir: str) -> List[Dict]:
@@ -65,7 +69,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.rate is not None:
         out = plot_rate(args.rate, args.output or "rate.png")
     elif args.latent is not None:
-        from .latent_plot import plot_latent  # lazy: it loads Paddle (through generate), the other pictures do not
+        from .reports.figures import plot_latent  # lazy: it loads Paddle (through generate), the other pictures do not
 
         out = plot_latent(args.latent, args, args.output or os.path.join(args.latent, "latent.png"))
     elif args.run_dir is not None:

@@ -9,6 +9,10 @@ write exactly one line per input line (a blank line for a blank one), and
 tokenise each raw input line as the bundle's corpus was (its --tokenizer and
 --lowercase), so "Hello, world!" works.
 """
+from .runtime import setup_command
+
+setup_command()  # a command owns its process: before Paddle loads, quiet known warnings and tune the CPU
+
 import argparse
 import logging
 import os
@@ -16,11 +20,11 @@ import sys
 from typing import Callable, List, Optional
 
 from . import runtime
-from .args import add_decode_flags, build_parser as base_parser, parse_args
-from .atomic import write_text_atomic
-from .data import warn_unknown_share
+from .training.flags import add_decode_flags, build_parser as base_parser, parse_args
+from .files import write_text_atomic
+from .data.corpus import warn_unknown_share
 from .errors import DataError, UsageError, cli_entry
-from .textio import read_text
+from .files import read_text
 
 DEFAULT_CKPT = os.path.join("model", "final")
 logger = logging.getLogger("paddle_vae")
@@ -87,7 +91,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     runtime.set_device(args.device)
     runtime.set_threads(args.num_threads)
     # Lazy on purpose: it loads Paddle, so `predict --help` and a flag error answer at once.
-    from .generate import VAEGenerator
+    from .generator import VAEGenerator
 
     lines = generate_lines(VAEGenerator.from_pretrained(args.init_from_ckpt, allow_pickle=args.allow_pickle), args)
     write_text_atomic(args.infer_output_file, "".join(line + "\n" for line in lines))

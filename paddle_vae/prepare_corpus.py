@@ -11,6 +11,10 @@ deterministically and writes DIR/prepare.json with the options and counts.
 Training on DIR records the tokenizer, so inference tokenises raw sentences
 the same way.
 """
+from .runtime import setup_command
+
+setup_command()  # a command owns its process: before Paddle loads, quiet known warnings and tune the CPU
+
 import argparse
 import logging
 import math
@@ -20,11 +24,11 @@ import sys
 from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .atomic import write_json_atomic, write_text_atomic
-from .data import SPLITS
+from .files import write_json_atomic, write_text_atomic
+from .data.corpus import SPLITS
 from .errors import DataError, UsageError, cli_entry
-from .textio import PREPARE_FILE, read_text
-from .tokenizers import TOKENIZERS, cjk_share, default_tokenizer, paragraphs, split_sentences, tokenize
+from .files import PREPARE_FILE, read_text
+from .data.tokenizers import TOKENIZERS, cjk_share, default_tokenizer, paragraphs, split_sentences, tokenize
 
 logger = logging.getLogger("paddle_vae")
 Sentence = List[str]

@@ -6,6 +6,19 @@ MKL_DEBUG_CPU_TYPE=5 is set before the first matrix product; on the 2-core
 AMD EPYC dev machine that alone is a 2.8x faster output projection
 (see README, "Speed"). Paddle's strided-view kernels are turned off
 (FLAGS_use_stride_kernel=0) for the same reason: speed, at the same numbers.
+
+One seed per (run seed, counter): what makes training steps and evaluation batches replayable.
+
+A process resumed at step (or batch) i reseeds exactly as the uninterrupted process did there, so it draws
+the same dropout masks and z samples without saving Paddle's generator state.
+
+A quiet start: hide the known, harmless third-party warnings that bury the package's own output.
+
+Installed by `paddle_vae/__init__.py` before anything imports Paddle (most of
+these fire on import). Only the messages listed here are hidden, each by its
+text, so every warning of the package's own, and any new third-party one,
+still shows. `--verbose` on any command line (or PADDLE_VAE_VERBOSE=1) keeps
+them all.
 """
 import ctypes
 import os
@@ -13,6 +26,8 @@ import platform
 import sys
 import warnings
 import zlib  # before paddle: Paddle 2.6's libpaddle exports its own zlib (see below)
+from typing import Optional, Sequence
+
 
 ZLIB_VERSION = zlib.ZLIB_RUNTIME_VERSION  # the system libz this process bound first, before any Paddle import
 
@@ -143,3 +158,49 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+def step_seed(seed: int, step: int) -> int:
+    return (seed * 1_000_003 + step) % (2 ** 31 - 1)
+
+
+# (category, regex on the start of the message, where it comes from)
+KNOWN_WARNINGS = (
+    (UserWarning, r"No ccache found", "paddle.utils.cpp_extension, on import"),
+    (UserWarning, r"Setuptools is replacing distutils", "setuptools' _distutils_hack, imported by paddle"),
+    (DeprecationWarning, r"The distutils package is deprecated", "paddle 2.6 / paddlenlp importing distutils"),
+    (DeprecationWarning, r"distutils Version classes are deprecated", "paddle 2.6 version checks"),
+    (DeprecationWarning, r"pkg_resources is deprecated", "paddlenlp / visualdl on import"),
+    (UserWarning, r"To copy construct from a tensor", "paddle.to_tensor on a tensor, inside paddle.Model"),
+    (UserWarning, r"`next_states` has no `lengths` attribute", "paddle.nn.dynamic_decode with a plain decoder"),
+    (UserWarning, r"When training, we now always track global mean", "paddle.nn.BatchNorm1D in training (BN-VAE)"),
+)
+
+
+def wants_verbose(argv: Optional[Sequence[str]] = None) -> bool:
+    argv = sys.argv[1:] if argv is None else argv
+    return "--verbose" in argv or os.environ.get("PADDLE_VAE_VERBOSE", "") not in ("", "0")
+
+
+def quiet_known_warnings(argv: Optional[Sequence[str]] = None) -> int:
+    """Add an ignore filter per known warning, unless verbose; returns how many were added."""
+    if wants_verbose(argv):
+        return 0
+    for category, message, _ in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+    return len(KNOWN_WARNINGS)
+
+
+def setup_command(argv: Optional[Sequence[str]] = None) -> None:
+    """What a command does first, before it imports Paddle: hide the known third-party warnings (most fire
+    on import) and tune the CPU environment. A command owns its process; the library never calls this."""
+    quiet_known_warnings(argv)
+    configure_cpu_env()
+
+
+def tune_cpu(num_threads: Optional[int] = None) -> int:
+    """The commands' CPU tuning, for a library user: MKL's fast path on AMD, copy kernels instead of strided
+    views, glibc keeping freed buffers, and `num_threads` threads (default: every core). Best called before
+    Paddle is imported; returns the thread count."""
+    configure_cpu_env()
+    return set_threads(num_threads)

@@ -5,6 +5,10 @@
 Writes MODEL_PATH/{final,best}/ bundles, MODEL_PATH/train_log.jsonl (per log
 step and per epoch) and MODEL_PATH/train_summary.json.
 """
+from .runtime import setup_command
+
+setup_command()  # a command owns its process: before Paddle loads, quiet known warnings and tune the CPU
+
 import json
 import logging
 import sys
@@ -14,10 +18,10 @@ import numpy as np
 import paddle
 
 from . import runtime
-from .args import add_recipe_flags, build_parser, parse_args, validate_recipe
+from .training.flags import add_recipe_flags, build_parser, parse_args, validate_recipe
 from .errors import UsageError, cli_entry
-from .run_dir import claim
-from .trainer import FINAL_EVAL_SPLITS, Trainer
+from .training.run_dir import claim
+from .training.trainer import FINAL_EVAL_SPLITS, Trainer
 
 __all__ = ["Trainer", "add_train_flags", "main", "setup_logging"]
 logger = logging.getLogger("paddle_vae")

@@ -8,7 +8,7 @@ import pytest
 from conftest import ROOT, TINY
 
 
-@pytest.mark.parametrize("module, required", [("paddle_vae.args", []), ("paddle_vae.evaluate", []),
+@pytest.mark.parametrize("module, required", [("paddle_vae.training.flags", []), ("paddle_vae.evaluate", []),
                                               ("paddle_vae.predict", []), ("paddle_vae.export", ["--output_dir", "o"])])
 def test_flag_prefixes_are_not_taken_for_flags(module, required, capsys):
     parser = importlib.import_module(module).build_parser()

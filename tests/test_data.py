@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES
-from paddle_vae import batching, data
+from paddle_vae.data import batching
+from paddle_vae.data import corpus as data
 from paddle_vae.errors import DataError
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import ROOT, run_train
 
-SAMPLE = ROOT / "paddle_vae" / "demo_corpus"
+SAMPLE = ROOT / "paddle_vae" / "data" / "demo_corpus"
 
 
 def labels(split: str, column: int):
@@ -41,7 +41,7 @@ def demo_bundle(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_demo_samples_end_with_eos_before_the_limit(demo_bundle):
-    from paddle_vae.generate import VAEGenerator
+    from paddle_vae.generator import VAEGenerator
 
     vae = VAEGenerator.from_pretrained(str(demo_bundle))
     samples = vae.sample(num=200, strategy="sampling", max_len=100, seed=1)
@@ -52,7 +52,7 @@ def test_demo_samples_end_with_eos_before_the_limit(demo_bundle):
 @pytest.mark.parametrize("column, name, chance, floor", [(1, "tense", 1 / 3, 0.55)])
 def test_reconstruction_keeps_the_global_factor_far_above_chance(demo_bundle, column, name, chance, floor):
     """Tense only: topic came out between 26% and 48% (chance 25%) across runs of this recipe (README)."""
-    from paddle_vae.generate import VAEGenerator
+    from paddle_vae.generator import VAEGenerator
 
     vae = VAEGenerator.from_pretrained(str(demo_bundle))
     test = (SAMPLE / "test.txt").read_text().splitlines()

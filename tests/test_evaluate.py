@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from paddle_vae.evaluate import main as evaluate_main
-from paddle_vae.metrics import active_units, evaluate_loader, mutual_information
+from paddle_vae.evaluation.metrics import active_units, evaluate_loader, mutual_information
 
 
 def test_iw_nll_is_at_most_the_elbo(trained_bundle):
-    from paddle_vae.data import load_and_encode
-    from paddle_vae.generate import VAEGenerator
+    from paddle_vae.data.corpus import load_and_encode
+    from paddle_vae.generator import VAEGenerator
     import argparse
 
     vae = VAEGenerator.from_pretrained(str(trained_bundle / "final"))
@@ -79,9 +79,9 @@ def test_evaluate_cli_with_a_resume_file_removes_it_once_the_result_is_written(t
 def test_generator_bleu_scores_what_evaluate_scores(trained_bundle, monkeypatch):
     from collections import Counter
 
-    from paddle_vae import bleu
-    from paddle_vae.data import load_and_encode
-    from paddle_vae.generate import VAEGenerator
+    from paddle_vae.evaluation import bleu
+    from paddle_vae.data.corpus import load_and_encode
+    from paddle_vae.generator import VAEGenerator
     import argparse
 
     seen = []
@@ -110,7 +110,7 @@ def test_plot_writes_curves_png(trained_bundle, tmp_path):
 
 def test_eval_table_renders_an_evaluate_json_line_and_marks_a_language_models_k_exact(
         trained_bundle, tmp_path, monkeypatch):
-    from paddle_vae.eval_table import main as eval_table_main
+    from paddle_vae.reports.eval_table import main as eval_table_main
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -135,7 +135,7 @@ def test_eval_table_renders_an_evaluate_json_line_and_marks_a_language_models_k_
 
 
 def test_eval_table_refuses_a_json_that_is_no_evaluation_and_a_glob_that_matches_nothing(tmp_path, capsys):
-    from paddle_vae.eval_table import main as eval_table_main
+    from paddle_vae.reports.eval_table import main as eval_table_main
 
     assert eval_table_main([str(tmp_path / "none*.json")]) == 2
     assert capsys.readouterr().err.startswith("error: no evaluation JSON matches")
@@ -149,7 +149,7 @@ def test_every_eval_block_in_the_readme_and_docs_is_what_eval_table_generates(mo
     import re
 
     from conftest import ROOT
-    from paddle_vae.eval_table import eval_markdown
+    from paddle_vae.reports.eval_table import eval_markdown
 
     monkeypatch.chdir(ROOT)  # the blocks' globs are relative to the repository root
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -158,5 +158,5 @@ def test_every_eval_block_in_the_readme_and_docs_is_what_eval_table_generates(mo
     assert {page.name for page, _ in found} >= {"README.md", "results-ptb.md", "posterior-collapse-4-epochs.md"}
     for page, match in found:
         assert match.group(2) == eval_markdown(match.group(1), str(page.parent.relative_to(ROOT)) or "."), \
-            f"{page.name}: regenerate with python -m paddle_vae.eval_table \"{match.group(1)}\" " \
+            f"{page.name}: regenerate with python -m paddle_vae.reports.eval_table \"{match.group(1)}\" " \
             f"--update {page.relative_to(ROOT)}"

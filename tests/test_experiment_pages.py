@@ -137,7 +137,7 @@ def test_examples_come_from_the_inference_cli_on_the_rows_best_bundle_and_line_u
     assert made.is_file() and not (made.parent / "lm.json").exists()
     results = default_results_dir(table)
     record = json.loads(made.read_text())
-    demo_test = (ROOT / "paddle_vae" / "demo_corpus" / "test.txt").read_text().splitlines()
+    demo_test = (ROOT / "paddle_vae" / "data" / "demo_corpus" / "test.txt").read_text().splitlines()
     assert record["reconstruct"]["inputs"] == demo_test[:5] and len(record["reconstruct"]["outputs"]) == 5
     assert record["interpolate"]["inputs"] == demo_test[:2] and len(record["interpolate"]["outputs"]) == 5
     assert len(record["sample"]["outputs"]) == 3 and all(record["sample"]["outputs"])

@@ -119,7 +119,7 @@ def test_status_of_a_finished_row_whose_run_folder_is_gone_gives_its_epochs_from
 
 
 def test_status_gives_the_running_evaluations_eta_not_the_trainings_and_none_when_nothing_runs(tmp_path, capsys):
-    from paddle_vae.eval_progress import PassState, ProgressFile
+    from paddle_vae.evaluation.progress import PassState, ProgressFile
 
     (tmp_path / "experiments").mkdir()
     table = write_table(tmp_path / "experiments" / "tiny.json")

@@ -22,7 +22,7 @@ def final(trained_bundle) -> Path:
 
 @pytest.fixture(scope="module")
 def dynamic(final):
-    from paddle_vae.generate import VAEGenerator
+    from paddle_vae.generator import VAEGenerator
 
     return VAEGenerator.from_pretrained(str(final))
 

@@ -4,7 +4,7 @@ import paddle
 import pytest
 
 from conftest import ROOT
-from paddle_vae.generate import VAEGenerator
+from paddle_vae.generator import VAEGenerator
 
 SENTS = ["the chef cooked a warm soup in the kitchen .", "the striker kicked the ball ."]
 
@@ -45,7 +45,7 @@ def test_interpolation_endpoints_are_the_reconstructions(vae):
 
 
 def test_score_is_a_per_sentence_nll_below_the_elbo(vae):
-    from paddle_vae.loss import sentence_rec_loss
+    from paddle_vae.models.loss import sentence_rec_loss
 
     scores = vae.score(SENTS, iw_samples=50)
     assert scores.shape == (2,) and (scores > 0).all()

@@ -1,9 +1,9 @@
-"""paddle_vae.linear: the same values and gradients as nn.Linear, with the bias gradient as a product."""
+"""paddle_vae.models.layers: the same values and gradients as nn.Linear, with the bias gradient as a product."""
 import numpy as np
 import paddle
 import pytest
 
-from paddle_vae.linear import Linear, add_bias, adopt
+from paddle_vae.models.layers import Linear, add_bias, adopt
 
 
 def _grads(layer, x):
@@ -35,7 +35,7 @@ def test_a_trainable_bias_behind_a_frozen_weight_still_gets_its_gradient():
 
 
 def test_outside_training_without_grad_or_when_disabled_it_is_the_plain_add(monkeypatch):
-    from paddle_vae import linear
+    from paddle_vae.models import layers as linear
 
     def refuse(*args):
         raise AssertionError("the PyLayer ran")
@@ -65,7 +65,7 @@ def test_adopt_keeps_the_layers_parameters_and_refuses_what_is_not_an_nn_linear(
 
 
 def test_no_linear_layer_of_either_decoder_is_left_a_plain_nn_linear():
-    from paddle_vae.model import VAESeq2SeqModel
+    from paddle_vae.models.vae import VAESeq2SeqModel
 
     for decoder in ("lstm", "transformer"):
         net = VAESeq2SeqModel(embed_dim=16, hidden_size=16, latent_size=4, vocab_size=20, decoder=decoder,

@@ -6,7 +6,7 @@ import pytest
 
 from paddle_vae.config import ModelConfig
 from paddle_vae.errors import UsageError
-from paddle_vae.generate import VAEGenerator
+from paddle_vae.generator import VAEGenerator
 
 TOKENS = ["<pad>", "<bos>", "<eos>", "<unk>"] + [f"w{i}" for i in range(26)]
 

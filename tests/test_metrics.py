@@ -1,4 +1,4 @@
-"""The estimators of paddle_vae.metrics: row cap, segment-sum rec loss, MI two ways, BLEU, language models."""
+"""The estimators of paddle_vae.evaluation.metrics: row cap, segment-sum rec loss, MI two ways, BLEU, language models."""
 import json
 import math
 import subprocess
@@ -9,10 +9,11 @@ import paddle
 import pytest
 
 from conftest import ROOT
-from paddle_vae import bleu, metrics
-from paddle_vae.data import prepare_train_input
-from paddle_vae.loss import sentence_rec_loss
-from paddle_vae.model import VAESeq2SeqModel
+from paddle_vae.evaluation import bleu
+from paddle_vae.evaluation import metrics
+from paddle_vae.data.corpus import prepare_train_input
+from paddle_vae.models.loss import sentence_rec_loss
+from paddle_vae.models.vae import VAESeq2SeqModel
 
 VOCAB, PAD, BOS, EOS = 30, 0, 1, 2
 
@@ -126,7 +127,7 @@ class StandInLM:
 
 
 def test_folding_the_bias_into_the_product_changes_no_estimate():
-    from paddle_vae.lm import LSTMLanguageModel
+    from paddle_vae.models.lm import LSTMLanguageModel
 
     net, batch = tiny_vae(), tiny_batch()
     with paddle.no_grad():
@@ -158,15 +159,15 @@ def test_a_language_model_gets_exact_nll_and_no_latent_metrics():
 
 
 def test_evaluate_imports_no_generate_and_generate_uses_the_metrics_module():
-    code = "import sys, paddle_vae.evaluate; assert 'paddle_vae.generate' not in sys.modules"
+    code = "import sys, paddle_vae.evaluate; assert 'paddle_vae.generator' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
-    from paddle_vae import generate
+    from paddle_vae import generator as generate
 
     assert generate.iw_log_likelihood is metrics.iw_log_likelihood
 
 
 def test_progress_bar_shows_on_a_terminal_only(capsys, monkeypatch):
-    from paddle_vae.progress import wants_progress
+    from paddle_vae.evaluation.progress import wants_progress
 
     net, batches = tiny_vae(), [tiny_batch()]
     metrics.evaluate_loader(net, batches, iw_samples=2, progress=wants_progress())
@@ -191,7 +192,7 @@ def test_bench_smoke_prints_the_evaluation_and_yahoo_rows(ptb_dir, tmp_path):
     import json
 
     results = json.loads(out.read_text())
-    from paddle_vae.row_cap import LOGIT_BUDGET
+    from paddle_vae.evaluation.row_cap import LOGIT_BUDGET
 
     rows = results["eval"]
     row, before = rows["iw4_ptb_test"], rows["iw4_ptb_test_before"]
@@ -204,7 +205,7 @@ def test_bench_smoke_prints_the_evaluation_and_yahoo_rows(ptb_dir, tmp_path):
 
 
 def test_generator_shows_a_bar_for_long_inputs_on_a_terminal_unless_told_not_to(capsys, monkeypatch):
-    from paddle_vae.generate import DECODE_BATCH, untrained_generator
+    from paddle_vae.generator import DECODE_BATCH, untrained_generator
 
     vae = untrained_generator(["<pad>", "<bos>", "<eos>", "<unk>", "a", "b"], embed_dim=8, hidden_size=8,
                               latent_size=4)
@@ -220,7 +221,7 @@ def test_generator_shows_a_bar_for_long_inputs_on_a_terminal_unless_told_not_to(
 
 def test_a_resumable_pass_cut_off_and_rerun_equals_one_uninterrupted_pass(tmp_path):
     from paddle_vae.errors import UsageError
-    from paddle_vae.eval_progress import ProgressFile
+    from paddle_vae.evaluation.progress import ProgressFile
 
     net = tiny_vae()
     batches = [tiny_batch(), tiny_batch((2, 5)), tiny_batch((7, 3, 4)), tiny_batch((1, 8))]
@@ -246,7 +247,7 @@ def test_a_resumable_pass_cut_off_and_rerun_equals_one_uninterrupted_pass(tmp_pa
 
 
 def test_a_progress_file_tells_the_remaining_seconds_at_the_pace_so_far(tmp_path):
-    from paddle_vae.eval_progress import PassState, ProgressFile, eta_seconds
+    from paddle_vae.evaluation.progress import PassState, ProgressFile, eta_seconds
 
     path = str(tmp_path / "pass.npz")
     resumed_old_file = PassState(batches=5, num_sentences=50, seconds=60.0, timed_sentences=30, total_sentences=120)
@@ -261,7 +262,7 @@ def test_a_progress_file_tells_the_remaining_seconds_at_the_pace_so_far(tmp_path
 def test_an_older_progress_file_without_pace_loads_its_sums_and_gives_no_eta(tmp_path):
     """Files written before the pace keys existed still resume their pass; they just cannot time it. A file
     cut short (or being replaced) gives no ETA rather than an error in `experiments status`."""
-    from paddle_vae.eval_progress import COUNTS, SUMS, ProgressFile, eta_seconds
+    from paddle_vae.evaluation.progress import COUNTS, SUMS, ProgressFile, eta_seconds
 
     path = tmp_path / "old.npz"
     key = {"k": 1}

@@ -5,10 +5,10 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_vae import model as model_mod
-from paddle_vae.data import prepare_train_input
-from paddle_vae.loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity, kl_weight_at, sentence_rec_loss
-from paddle_vae.model import VAESeq2SeqInferModel, VAESeq2SeqModel
+from paddle_vae.models import vae as model_mod
+from paddle_vae.data.corpus import prepare_train_input
+from paddle_vae.models.loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity, kl_weight_at, sentence_rec_loss
+from paddle_vae.models.vae import VAESeq2SeqInferModel, VAESeq2SeqModel
 
 V, PAD, BOS, EOS = 12, 0, 1, 2
 
@@ -208,7 +208,7 @@ def test_every_strategy_decodes_through_dynamic_decode(strategy, monkeypatch):
 
 
 def test_sample_without_eos_keeps_every_token():
-    from paddle_vae.generate import untrained_generator
+    from paddle_vae.generator import untrained_generator
 
     vae = untrained_generator(["<pad>", "<bos>", "<eos>", "<unk>", "a", "b"], embed_dim=4, hidden_size=4,
                               latent_size=2)

@@ -11,7 +11,9 @@ import warnings
 import pytest
 
 from conftest import FIXTURES, ROOT, TINY, run_train
-from paddle_vae import data, prepare_corpus, quiet
+from paddle_vae import prepare_corpus
+from paddle_vae.data import corpus as data
+from paddle_vae import runtime
 from paddle_vae.errors import DataError
 
 EN = FIXTURES / "raw" / "en_wrapped.txt"
@@ -141,7 +143,7 @@ def test_quiet_hides_only_the_known_third_party_warnings():
     with warnings.catch_warnings(record=True) as caught:
         warnings.resetwarnings()
         warnings.simplefilter("always")
-        assert quiet.install([]) == len(quiet.KNOWN_WARNINGS)
+        assert runtime.quiet_known_warnings([]) == len(runtime.KNOWN_WARNINGS)
         warnings.warn("No ccache found. Please be aware ...", UserWarning)
         warnings.warn("To copy construct from a tensor, it is recommended ...", UserWarning)
         warnings.warn("When training, we now always track global mean and variance.", UserWarning)
@@ -150,7 +152,7 @@ def test_quiet_hides_only_the_known_third_party_warnings():
     with warnings.catch_warnings(record=True) as caught:
         warnings.resetwarnings()
         warnings.simplefilter("always")
-        assert quiet.install(["--verbose"]) == 0
+        assert runtime.quiet_known_warnings(["--verbose"]) == 0
         warnings.warn("No ccache found.", UserWarning)
     assert len(caught) == 1
 

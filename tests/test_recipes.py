@@ -6,7 +6,7 @@ import paddle
 import pytest
 
 from conftest import ROOT, TINY, run_train
-from paddle_vae.schedules import build_kl_schedule, cyclical_kl_weight_at, kl_weight_at
+from paddle_vae.training.schedules import build_kl_schedule, cyclical_kl_weight_at, kl_weight_at
 
 
 def read_log(path):
@@ -32,10 +32,10 @@ def test_ae_pretraining_holds_the_weight_at_zero_then_starts_the_anneal():
 
 
 def test_lm_bundle_evaluates_exactly_samples_and_refuses_latent_operations(tmp_path):
-    from paddle_vae.data import load_and_encode
+    from paddle_vae.data.corpus import load_and_encode
     from paddle_vae.errors import UsageError
-    from paddle_vae.generate import VAEGenerator
-    from paddle_vae.metrics import evaluate_loader
+    from paddle_vae.generator import VAEGenerator
+    from paddle_vae.evaluation.metrics import evaluate_loader
     import argparse
 
     assert run_train(TINY + ["--dataset", "sample", "--model", "lm", "--model_path", str(tmp_path),
@@ -67,7 +67,7 @@ def test_free_bits_log_the_true_kl_and_the_floored_objective_apart(tmp_path):
 
 
 def test_sentence_free_bits_drop_each_sentences_dimensions_under_the_threshold():
-    from paddle_vae.model import VAESeq2SeqModel
+    from paddle_vae.models.vae import VAESeq2SeqModel
 
     net = VAESeq2SeqModel(8, 16, 4, 30, free_bits=0.5, fb_mode="sentence")
     net.train()
@@ -82,7 +82,7 @@ def test_sentence_free_bits_drop_each_sentences_dimensions_under_the_threshold()
 
 
 def test_bn_vae_fixes_the_scale_of_the_posterior_means_and_round_trips_through_a_bundle(tmp_path):
-    from paddle_vae.generate import VAEGenerator
+    from paddle_vae.generator import VAEGenerator
 
     assert run_train(TINY + ["--dataset", "sample", "--model_path", str(tmp_path), "--max_steps", "30",
                              "--bn_vae", "0.7"]) == 0
@@ -95,7 +95,7 @@ def test_bn_vae_fixes_the_scale_of_the_posterior_means_and_round_trips_through_a
     wide = paddle.to_tensor(np.random.RandomState(0).normal(3.0, 5.0, size=(256, 8)).astype("float32"))
     assert np.allclose(bn(wide).numpy().std(axis=0), 0.7, atol=0.01)
     bn.eval()
-    sentences = [line.strip() for line in open(ROOT / "paddle_vae" / "demo_corpus" / "train.txt", encoding="utf-8")][:4]
+    sentences = [line.strip() for line in open(ROOT / "paddle_vae" / "data" / "demo_corpus" / "train.txt", encoding="utf-8")][:4]
     assert vae.encode(sentences).shape == (4, 8)
 
 
@@ -161,7 +161,7 @@ def test_recipe_flags_are_validated(capsys):
 
 def test_latent_plot_projects_the_posterior_means_of_the_test_split(trained_bundle, tmp_path):
     from paddle_vae import plot
-    from paddle_vae.latent_plot import pca_2d
+    from paddle_vae.reports.figures import pca_2d
 
     out = tmp_path / "latent.png"
     assert plot.main(["--latent", str(trained_bundle / "best"), "--dataset", "sample", "--output", str(out)]) == 0
@@ -172,7 +172,7 @@ def test_latent_plot_projects_the_posterior_means_of_the_test_split(trained_bund
 
 
 def test_logistic_schedule_is_sentence_vaes_sigmoid_half_way_at_x0():
-    from paddle_vae.schedules import logistic_kl_weight_at
+    from paddle_vae.training.schedules import logistic_kl_weight_at
 
     assert logistic_kl_weight_at(2500, 0.0025, 2500) == 0.5
     assert logistic_kl_weight_at(0, 0.0025, 2500) == pytest.approx(1 / (1 + np.exp(6.25)))
@@ -183,7 +183,7 @@ def test_logistic_schedule_is_sentence_vaes_sigmoid_half_way_at_x0():
 
 
 def test_logistic_flags_reach_the_training_loss(tmp_path):
-    from paddle_vae.schedules import logistic_kl_weight_at
+    from paddle_vae.training.schedules import logistic_kl_weight_at
 
     assert run_train(TINY + ["--dataset", "sample", "--model_path", str(tmp_path / "run"), "--max_epoch", "1",
                              "--max_steps", "6", "--kl_schedule", "logistic", "--kl_logistic_k", "1",
@@ -196,7 +196,7 @@ def test_logistic_flags_reach_the_training_loss(tmp_path):
 
 
 def test_a_non_positive_logistic_steepness_is_refused():
-    from paddle_vae.args import add_recipe_flags, build_parser, parse_args, validate_recipe
+    from paddle_vae.training.flags import add_recipe_flags, build_parser, parse_args, validate_recipe
     from paddle_vae.errors import UsageError
 
     parser = build_parser()

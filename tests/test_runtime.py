@@ -14,8 +14,8 @@ PADDLE_FIRST = FLAG.replace("import paddle_vae, paddle", "import paddle, paddle_
 
 STEP = """
 import json, paddle_vae, paddle
-from paddle_vae.loss import CrossEntropyWithKL
-from paddle_vae.model import VAESeq2SeqModel
+from paddle_vae.models.loss import CrossEntropyWithKL
+from paddle_vae.models.vae import VAESeq2SeqModel
 paddle.seed(3)
 out = {}
 for decoder in ("lstm", "transformer"):

@@ -10,8 +10,8 @@ from conftest import ROOT, TINY, run_train
 from paddle_vae import export
 from paddle_vae.bundle import read_bundle
 from paddle_vae.config import ModelConfig
-from paddle_vae.generate import VAEGenerator
-from paddle_vae.networks import build_network
+from paddle_vae.generator import VAEGenerator
+from paddle_vae.models.networks import build_network
 
 TIED_LSTM = TINY + ["--dataset", "sample", "--final_eval", "none", "--hidden_size", "16", "--tie_embeddings"]
 TRANSFORMER = ["--decoder", "transformer", "--embed_dim", "16", "--num_heads", "2", "--ffn_size", "32",

@@ -43,7 +43,7 @@ def test_best_bundle_is_the_lowest_dev_nll(trained_bundle):
 
 
 def test_demo_samples_end_with_eos(trained_bundle):
-    from paddle_vae.generate import VAEGenerator
+    from paddle_vae.generator import VAEGenerator
 
     vae = VAEGenerator.from_pretrained(str(trained_bundle / "final"))
     vae.net.max_out_len = 40
@@ -201,7 +201,7 @@ def test_two_process_plateau_rewind_needs_no_shared_disk(tmp_path):
 
 
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_bundle(tmp_path):
-    from paddle_vae.callbacks import TrainingDiverged
+    from paddle_vae.training.callbacks import TrainingDiverged
 
     out = tmp_path / "m"
     with pytest.raises(TrainingDiverged, match=r"at step (\d+)") as err:
@@ -291,7 +291,7 @@ def test_signal_during_the_dev_pass_finishes_it_and_resumes_like_an_uninterrupte
     """The dev pass is recorded before step_N is written, so best/, the plateau count and the LR carry over."""
     import signal
 
-    from paddle_vae.callbacks import VAETrainCallback
+    from paddle_vae.training.callbacks import VAETrainCallback
 
     common = TINY + ["--dataset", "sample", "--max_epoch", "3", "--seed", "5", "--lr_decay", "plateau",
                      "--decay_patience", "1", "--final_eval", "none"]
@@ -319,7 +319,7 @@ def test_signal_during_the_dev_pass_finishes_it_and_resumes_like_an_uninterrupte
 
 
 def test_a_resumed_run_numbers_its_epochs_from_where_it_stopped(capsys):
-    from paddle_vae.callbacks import VAEProgBar
+    from paddle_vae.training.callbacks import VAEProgBar
 
     bar = VAEProgBar(log_freq=10, verbose=2, first_epoch=29)  # a 40-epoch run resumed after epoch 29
     bar.set_params({"epochs": 11, "steps": 5, "verbose": 2, "metrics": ["loss"]})

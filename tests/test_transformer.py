@@ -5,8 +5,8 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-from paddle_vae.decoding import BeamSearchDecoder, SamplingDecoder
-from paddle_vae.transformer import TransformerDecoder
+from paddle_vae.models.decoding import BeamSearchDecoder, SamplingDecoder
+from paddle_vae.models.transformer import TransformerDecoder
 
 V, D, LATENT, PAD, BOS = 30, 16, 8, 0, 1
 CONFIGS = [pytest.param(LATENT, "memory", id="vae-memory"), pytest.param(LATENT, "memory+embed", id="vae-embed"),

@@ -7,8 +7,8 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 import pytest
 
-from paddle_vae import cpu_dropout
-from paddle_vae.transformer import ZAttention
+from paddle_vae.models import layers as cpu_dropout
+from paddle_vae.models.transformer import ZAttention
 
 B, T, D, H = 3, 5, 8, 2
 
@@ -78,7 +78,7 @@ def test_first_layout_bundles_load_and_compute_what_paddles_transformer_stacks_c
     weights, renamed by layout.py, must give the current blocks the same logits as that stack."""
     from paddle_vae.bundle import load_weights
     from paddle_vae.layout import upgrade_transformer_keys
-    from paddle_vae.transformer import TransformerDecoder
+    from paddle_vae.models.transformer import TransformerDecoder
 
     paddle.seed(0)
     config = dict(vocab_size=30, embed_dim=D, latent_size=latent_size, num_blocks=2, num_heads=H, ffn_size=32,

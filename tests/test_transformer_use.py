@@ -9,8 +9,8 @@ import pytest
 from conftest import ROOT, TINY, run_train
 from paddle_vae import export
 from paddle_vae.bundle import read_bundle
-from paddle_vae.generate import VAEGenerator
-from paddle_vae.metrics import evaluate_loader
+from paddle_vae.generator import VAEGenerator
+from paddle_vae.evaluation.metrics import evaluate_loader
 
 TRANSFORMER = ["--decoder", "transformer", "--embed_dim", "16", "--num_heads", "2", "--ffn_size", "32",
                "--num_blocks", "1"]
@@ -41,14 +41,14 @@ def test_sampling_greedy_beam_and_reconstruction_work(transformer_vae):
     for strategy in ("sampling", "greedy", "beam"):
         out = vae.sample(num=4, strategy=strategy, beam_size=3, seed=1, max_len=30)
         assert len(out) == 4 and all(isinstance(s, str) for s in out)
-    sentences = [line.strip() for line in open(ROOT / "paddle_vae" / "demo_corpus" / "test.txt")][:5]
+    sentences = [line.strip() for line in open(ROOT / "paddle_vae" / "data" / "demo_corpus" / "test.txt")][:5]
     assert len(vae.reconstruct(sentences, strategy="greedy")) == 5
     assert len(vae.interpolate(sentences[0], sentences[1], steps=3)) == 3
 
 
 def test_evaluation_gives_iw_mi_au_and_bleu(transformer_vae):
     vae = VAEGenerator.from_pretrained(str(transformer_vae / "best"))
-    from paddle_vae.data import Corpus, load_corpus
+    from paddle_vae.data.corpus import Corpus, load_corpus
     from argparse import Namespace
 
     splits, _ = load_corpus(Namespace(dataset="sample", data_dir=None, tokenizer=None, lowercase=False,

@@ -16,7 +16,7 @@ from conftest import FIXTURES, ROOT, TINY, run_train
 from paddle_vae import bundle, predict, prepare_corpus
 from paddle_vae.bundle import PARAMS_FILE, PICKLE_OPT_FILE, PICKLE_PARAMS_FILE, read_bundle
 from paddle_vae.errors import CheckpointError
-from paddle_vae.run_dir import RunDirLock
+from paddle_vae.training.run_dir import RunDirLock
 
 SHORT = TINY + ["--dataset", "sample", "--max_steps", "6", "--final_eval", "none"]
 
@@ -54,7 +54,7 @@ def old_format_copy(src, dst, payload_marker=None):
 def test_a_pickle_payload_in_a_bundle_runs_nothing_by_default(small_run, tmp_path, capsys):
     marker = tmp_path / "pwned"
     evil = old_format_copy(small_run / "final", tmp_path / "evil", payload_marker=marker)
-    from paddle_vae.generate import VAEGenerator
+    from paddle_vae.generator import VAEGenerator
 
     with pytest.raises(CheckpointError, match="pickle.*convert.*--allow_pickle"):
         VAEGenerator.from_pretrained(str(evil))
@@ -199,7 +199,7 @@ def test_a_wheel_install_trains_predicts_and_evaluates_outside_the_source_tree(t
     build = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                             "--target", str(site), str(ROOT)], capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr[-2000:]
-    assert (site / "paddle_vae" / "demo_corpus" / "train.txt").is_file()
+    assert (site / "paddle_vae" / "data" / "demo_corpus" / "train.txt").is_file()
     env = dict(os.environ, PYTHONPATH=str(site))
 
     def run(script, *argv):

@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
-from ..args import DATASET_DEFAULTS  # the datasets' sizes are listed there once (args imports no Paddle)
+from ..training.flags import DATASET_DEFAULTS  # the datasets' sizes are listed there once (args imports no Paddle)
 
 SIZES = ("embed_dim", "hidden_size", "latent_size")
 MODEL = {k: DATASET_DEFAULTS["ptb"][k] for k in SIZES}

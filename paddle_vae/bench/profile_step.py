@@ -29,10 +29,10 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
-from ..atomic import write_json_atomic
-from ..data import load_and_encode
-from ..loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity
-from ..model import VAESeq2SeqModel
+from ..files import write_json_atomic
+from ..data.corpus import load_and_encode
+from ..models.loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity
+from ..models.vae import VAESeq2SeqModel
 from ..runtime import available_cores, set_threads
 from .common import MODEL, gemm_gflops, step_flops
 

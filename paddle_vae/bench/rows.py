@@ -24,8 +24,8 @@ from typing import Any, Callable, Dict, Iterable, List
 
 import numpy as np
 
-from ..data import Corpus, encode_sentences, load_and_encode, read_lines, read_vocab_file, vocab_from_tokens
-from ..args import DATASET_DEFAULTS
+from ..data.corpus import Corpus, encode_sentences, load_and_encode, read_lines, read_vocab_file, vocab_from_tokens
+from ..training.flags import DATASET_DEFAULTS
 from .common import BATCH_KEYS, SIZES
 
 YAHOO_MODEL = {k: DATASET_DEFAULTS["yahoo"][k] for k in SIZES}

@@ -49,8 +49,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from ..atomic import write_json_atomic
-from ..data import load_and_encode
+from ..files import write_json_atomic
+from ..data.corpus import load_and_encode
 from ..runtime import available_cores, cpu_name
 from .common import MODEL, gemm_gflops, step_flops, torch_available
 from .report import print_report

@@ -16,9 +16,9 @@ from typing import List, Optional
 import paddle
 from paddle.static import InputSpec
 
-from ..data import load_and_encode
-from ..loss import CrossEntropyWithKL
-from ..model import VAESeq2SeqModel
+from ..data.corpus import load_and_encode
+from ..models.loss import CrossEntropyWithKL
+from ..models.vae import VAESeq2SeqModel
 from ..runtime import set_threads
 from .common import MODEL
 

@@ -22,7 +22,7 @@ import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import UsageError, cli_entry
-from ..page_blocks import update_pages
+from ..reports.page_blocks import update_pages
 
 Column = Tuple[str, Callable[[Dict[str, Any]], str]]  # (header, the cell of one run)
 

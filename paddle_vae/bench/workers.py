@@ -15,11 +15,11 @@ import paddle.nn.functional as F
 
 from .. import cpu_dropout, linear
 from ..config import ModelConfig
-from ..loss import CrossEntropyWithKL
-from ..bleu import cut_at_eos
-from ..metrics import iw_log_likelihood
-from ..row_cap import default_max_rows
-from ..model import VAESeq2SeqInferModel, VAESeq2SeqModel
+from ..models.loss import CrossEntropyWithKL
+from ..evaluation.bleu import cut_at_eos
+from ..evaluation.metrics import iw_log_likelihood
+from ..evaluation.row_cap import default_max_rows
+from ..models.vae import VAESeq2SeqInferModel, VAESeq2SeqModel
 from ..runtime import set_threads
 from .common import BATCH_KEYS, MODEL, peak_rss_mb, time_steps
 

@@ -13,6 +13,10 @@ Run folders live in --runs_dir (default ~/paddle_vae_runs/TABLE), results in
 """
 import argparse
 import sys
+
+from ..runtime import setup_command
+
+setup_command()  # a command owns its process: before Paddle loads, quiet known warnings and tune the CPU
 from typing import List, Optional
 
 from ..errors import UsageError, cli_entry
@@ -51,7 +55,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             table.row(name)
     if args.action in ("table", "curves", "goals", "recommend"):
         from .pages import GENERATORS, generated
-        from ..page_blocks import update_pages
+        from ..reports.page_blocks import update_pages
 
         if not args.update:
             print(generated(args.action, table, results_dir))

@@ -20,10 +20,10 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..atomic import write_json_atomic, write_text_atomic
-from ..data import SAMPLE_DIR, SPLIT_FILES
+from ..files import write_json_atomic, write_text_atomic
+from ..data.corpus import SAMPLE_DIR, SPLIT_FILES
 from ..errors import DataError, UsageError
-from ..textio import read_text
+from ..files import read_text
 from .report import result_of
 from .runfolder import read_json
 from .runner import Runner

@@ -7,7 +7,7 @@ import os
 import time
 from typing import Any, Dict, List, Optional
 
-from ..atomic import write_json_atomic
+from ..files import write_json_atomic
 from .runfolder import RunFolder, read_json
 from .spec import Table, flag_value
 

@@ -14,7 +14,7 @@ import json
 import os
 from typing import Any, Dict, List, Optional
 
-from ..eval_progress import eta_seconds
+from ..evaluation.progress import eta_seconds
 
 SUMMARY, LOG, SEGMENTS, ACTIVE = "train_summary.json", "train_log.jsonl", "segments.jsonl", "active.json"
 

@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional
 
-from ..atomic import write_json_atomic
+from ..files import write_json_atomic
 from ..runtime import available_cores, cpu_name
 from .runfolder import ACTIVE, RunFolder, append_jsonl, read_json
 from .spec import Row, Table, is_lm

@@ -14,16 +14,16 @@ import paddle
 
 from .bundle import load_weights, read_bundle, save_bundle
 from .config import ModelConfig
-from .data import (BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, UNK_TOKEN, encode_sentences, prepare_train_input,
+from .data.corpus import (BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, UNK_TOKEN, encode_sentences, prepare_train_input,
                    unknown_share, vocab_from_tokens, vocab_tokens)
-from .decoding import STRATEGIES
+from .models.decoding import STRATEGIES
 from .errors import UsageError
-from .bleu import bleu_greedy, cut_at_eos
-from .metrics import iw_log_likelihood
-from .row_cap import is_lm
-from .networks import build_infer_network
-from .progress import progress_bar, wants_progress
-from .tokenizers import tokenize
+from .evaluation.bleu import bleu_greedy, cut_at_eos
+from .evaluation.metrics import iw_log_likelihood
+from .evaluation.row_cap import is_lm
+from .models.networks import build_infer_network
+from .evaluation.progress import progress_bar, wants_progress
+from .data.tokenizers import tokenize
 
 DECODE_BATCH = 512
 

@@ -5,9 +5,9 @@ place that maps a config onto them.
 """
 import paddle
 
-from .config import ModelConfig
+from ..config import ModelConfig
 from .lm import LMInferModel, LSTMLanguageModel
-from .model import VAESeq2SeqInferModel, VAESeq2SeqModel
+from .vae import VAESeq2SeqInferModel, VAESeq2SeqModel
 
 
 def _common(cfg: ModelConfig) -> dict:

@@ -14,22 +14,22 @@ from typing import Any, Dict, List, Optional
 import paddle
 from paddle.callbacks import Callback
 
-from .bundle import load_optimizer, load_weights, read_bundle
+from ..bundle import load_optimizer, load_weights, read_bundle
 from .optimizer_state import MemoryBundle
 from .callbacks import BoundedLoader, StopOnSignals, TrainControl, VAEProgBar, VAETrainCallback
-from .data import Corpus, load_and_encode, vocab_from_tokens, vocab_tokens
-from .errors import CheckpointError
-from .loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity
-from .metrics import evaluate_loader
-from .config import ModelConfig
-from .model import LSTMDecoder, _uniform
-from .networks import build_network
-from .optim import make_adam, use_optimizer
-from .plateau import PlateauRule
+from ..data.corpus import Corpus, load_and_encode, vocab_from_tokens, vocab_tokens
+from ..errors import CheckpointError
+from ..models.loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity
+from ..evaluation.metrics import evaluate_loader
+from ..config import ModelConfig
+from ..models.vae import LSTMDecoder, _uniform
+from ..models.networks import build_network
+from .schedules import make_adam, use_optimizer
+from .state import PlateauRule
 from .run_dir import RunDir
 from .remedies import AggressiveInference, DecoderReset, dev_mi, endless_batches
 from .schedules import build_kl_schedule
-from .train_state import TrainState
+from .state import TrainState
 
 logger = logging.getLogger("paddle_vae")
 

@@ -16,9 +16,9 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle.nn import initializer as I
 
-from .config import MAX_POSITIONS
+from ..config import MAX_POSITIONS
 from .decoding import Generates
-from .linear import Linear, TiedOutput
+from .layers import Linear, TiedOutput
 from .transformer import TransformerDecoder
 
 

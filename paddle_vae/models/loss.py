@@ -12,7 +12,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .schedules import KLSchedule, kl_weight_at
+from ..training.schedules import KLSchedule, kl_weight_at
 
 
 def sentence_rec_loss(dec_output: paddle.Tensor, label: paddle.Tensor, trg_mask: paddle.Tensor) -> paddle.Tensor:

@@ -15,9 +15,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 from .batching import BucketBatchSampler
-from .textio import check_text_folder, read_lines, read_vocab_file, resolve_tokenizer
+from ..files import check_text_folder, read_lines, read_vocab_file, resolve_tokenizer
 
 logger = logging.getLogger("paddle_vae")
 

@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any, Dict, List, Optional
 
-from .errors import UsageError, cli_entry
+from ..errors import UsageError, cli_entry
 from .page_blocks import update_pages
 
 KIND = "eval"

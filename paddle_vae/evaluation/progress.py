@@ -1,4 +1,9 @@
-"""An evaluation pass's running sums on disk, so that a long IW evaluation continues where it was cut off.
+"""Progress bars with an ETA for long evaluations, built on tqdm (which paddlenlp already depends on).
+
+A bar is drawn on stderr only when it is a terminal and the caller did not ask
+for quiet output, so logs, pipes and CI output stay free of carriage returns.
+
+An evaluation pass's running sums on disk, so that a long IW evaluation continues where it was cut off.
 
 K=500 on the PTB test split is about an hour on one core. Without this, a session's end or a SIGTERM throws
 the hour away. With a progress file, the pass saves its sums, counts and posterior moments every
@@ -11,15 +16,29 @@ file of another evaluation is refused.
 import io
 import json
 import os
+import sys
 import time
 import zipfile
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
+from tqdm import tqdm
 
-from .atomic import write_bytes_atomic
-from .errors import UsageError
+from ..errors import UsageError
+from ..files import write_bytes_atomic
+
+
+def wants_progress(quiet: bool = False) -> bool:
+    """True when a progress bar would reach a person: not quiet, and stderr is a terminal."""
+    return not quiet and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+
+
+def progress_bar(total: Optional[int], desc: str, enabled: bool, unit: str = "sent") -> Any:
+    """A tqdm bar (a no-op object when disabled); call `.update(n)` and `.close()`."""
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True, leave=False,
+                file=sys.stderr)
+
 
 SUMS = ("rec_sum", "kl_sum", "iw_sum")
 COUNTS = ("batches", "num_sentences", "num_words")

@@ -14,9 +14,9 @@ from typing import Any, Dict, List, Optional
 import paddle
 import paddle.nn as nn
 
-from .config import MAX_POSITIONS
+from ..config import MAX_POSITIONS
 from .decoding import Generates
-from .model import LSTMDecoder, drop_words
+from .vae import LSTMDecoder, drop_words
 from .transformer import TransformerDecoder
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import paddle
 from paddle.callbacks import Callback
 
-from .metrics import mutual_information
+from ..evaluation.metrics import mutual_information
 
 logger = logging.getLogger("paddle_vae")
 

@@ -8,8 +8,8 @@ import math
 import os
 from typing import List, Optional
 
-from .config import DECODERS, Z_PATHS, ModelConfig
-from .errors import UsageError
+from ..config import DECODERS, Z_PATHS, ModelConfig
+from ..errors import UsageError
 
 # Dataset-specific defaults, applied only where the user did not pass the flag. PTB and Yahoo get the
 # reference's values (its README commands: Yahoo 512/550); text corpora get PTB's. The demo corpus gets a

@@ -11,9 +11,18 @@ from moving the anneal and lets a resumed run continue it exactly.
                sigmoid 1 / (1 + exp(-k (step - x0))), half-way at step `x0`
     pretraining (Li et al. 2019) prepends `pretrain_steps` at weight 0 (a plain
                autoencoder) to any of them, which then starts at step 0 again
+
+The recipe's optimizer, built in one place, and the one way an optimizer is swapped into `paddle.Model`.
+
+Every Adam of a training comes from `make_adam`: the trainer's, the fresh one
+after autoencoder pretraining, and the aggressive phase's encoder-only and
+decoder-only ones, so they cannot drift apart in clipping or rate.
 """
 import math
-from typing import Callable
+from typing import Callable, List
+
+import paddle
+
 
 KLSchedule = Callable[[int], float]
 
@@ -58,3 +67,22 @@ def build_kl_schedule(kind: str, *, kl_start: float, anneal_r: float, total_step
     if pretrain_steps <= 0:
         return after_pretraining
     return lambda step: 0.0 if step < pretrain_steps else after_pretraining(step - pretrain_steps)
+
+
+def make_adam(parameters: List[paddle.Tensor], learning_rate: float, max_grad_norm: float
+              ) -> paddle.optimizer.Optimizer:
+    """Adam with gradient clipping by global norm, as the reference trains."""
+    return paddle.optimizer.Adam(learning_rate=learning_rate, parameters=parameters,
+                                 grad_clip=paddle.nn.ClipGradByGlobalNorm(max_grad_norm))
+
+
+def use_optimizer(model: paddle.Model, optimizer: paddle.optimizer.Optimizer, loss: paddle.nn.Layer,
+                  metrics: List[paddle.metric.Metric]) -> None:
+    """Make `model.fit`'s next step use `optimizer`; `loss` and `metrics` are the ones prepared before.
+
+    `paddle.Model.prepare` is the public setter. In dynamic-graph mode (ours)
+    calling it again only replaces the optimizer, loss and metrics and resets
+    AMP to its default (off), on Paddle 2.6 and 3.x alike; given the same loss
+    and metric objects, a running `fit` carries on unchanged.
+    """
+    model.prepare(optimizer, loss, metrics)

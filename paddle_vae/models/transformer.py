@@ -34,9 +34,9 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle.nn import initializer as I
 
-from .config import Z_PATHS, ModelConfig
-from .cpu_dropout import dropout
-from .linear import Linear, TiedOutput, add_bias, adopt
+from ..config import Z_PATHS, ModelConfig
+from .layers import dropout
+from .layers import Linear, TiedOutput, add_bias, adopt
 
 _NEG = 1e9  # what paddle itself turns a boolean "masked" into; exp(-1e9) is exactly 0 in float32
 

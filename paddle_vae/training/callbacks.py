@@ -15,9 +15,9 @@ from typing import Dict, Optional
 import paddle
 from paddle.callbacks import Callback, ProgBarLogger
 
-from .errors import PaddleVAEError
-from .metrics import evaluate_loader
-from .seeding import step_seed
+from ..errors import PaddleVAEError
+from ..evaluation.metrics import evaluate_loader
+from ..runtime import step_seed
 
 
 class TrainingDiverged(PaddleVAEError):

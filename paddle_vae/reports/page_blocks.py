@@ -9,8 +9,8 @@ import os
 import re
 from typing import Callable, Dict, List
 
-from .atomic import write_text_atomic
-from .errors import UsageError
+from ..files import write_text_atomic
+from ..errors import UsageError
 
 
 def block_pattern(kind: str, arg: str) -> "re.Pattern[str]":

@@ -29,11 +29,11 @@ import paddle
 import paddle.nn.functional as F
 
 from .bleu import bleu_greedy
-from .eval_progress import PassState, ProgressFile
-from .loss import sentence_rec_loss
+from .progress import PassState, ProgressFile
+from ..models.loss import sentence_rec_loss
 from .progress import progress_bar
 from .row_cap import default_max_rows, is_lm, row_groups  # noqa: F401  (is_lm: also the CLIs')
-from .seeding import step_seed
+from ..runtime import step_seed
 
 LOG_2PI = math.log(2 * math.pi)
 AU_THRESHOLD = 0.01

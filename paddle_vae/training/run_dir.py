@@ -19,9 +19,9 @@ import shutil
 import time
 from typing import Any, Dict, List, Optional
 
-from .atomic import append_line, write_json_atomic
-from .bundle import save_bundle
-from .errors import UsageError
+from ..files import append_line, write_json_atomic
+from ..bundle import save_bundle
+from ..errors import UsageError
 
 logger = logging.getLogger("paddle_vae")
 

@@ -15,7 +15,7 @@ import logging
 import re
 from typing import Callable, Dict, List
 
-from .errors import UsageError
+from ..errors import UsageError
 
 TOKENIZERS = ("basic", "whitespace", "jieba", "char")
 BOM = "\ufeff"
