@@ -1,7 +1,7 @@
 """The training-step figures of committed bench JSONs as Markdown tables, one line per bench run.
 
-    python -m paddle_vae.bench.summary "docs/bench*.json"                               # print it
-    python -m paddle_vae.bench.summary "docs/bench*.json" --update README.md docs/speed.md
+    python -m paddle_vae.bench.summary "docs/results/bench/bench*.json"                               # print it
+    python -m paddle_vae.bench.summary "docs/results/bench/bench*.json" --update README.md docs/speed.md
 
 Every bench run is on one machine, and its ratios only compare rows of that run, so the table keeps one
 line per JSON (run) and names its CPU, rather than averaging runs or machines. `--update` rewrites the
@@ -168,7 +168,7 @@ def generators(pattern: str) -> Dict[str, Callable[[str], str]]:
 @cli_entry
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m paddle_vae.bench.summary", description=__doc__.splitlines()[0])
-    p.add_argument("pattern", help='a glob of bench JSONs, quoted, e.g. "docs/bench*.json"')
+    p.add_argument("pattern", help='a glob of bench JSONs, quoted, e.g. "docs/results/bench/bench*.json"')
     p.add_argument("--update", nargs="+", default=None, metavar="PAGE",
                    help="rewrite the pages' <!-- bench PATTERN --> (or bench-cpus, bench-transformer, bench-stride, "
                         "bench-rounds) blocks "

@@ -1,7 +1,7 @@
 """Committed evaluation JSONs (`python -m paddle_vae.evaluate --output_json`) as a Markdown table.
 
-    python -m paddle_vae.eval_table "docs/ptb_recipes/*.json"                       # print it
-    python -m paddle_vae.eval_table docs/ptb_best_test.json --update README.md docs/results-ptb.md
+    python -m paddle_vae.reports.eval_table "docs/results/ptb_4_epochs/*.json"                       # print it
+    python -m paddle_vae.reports.eval_table docs/results/ptb_reference/ptb_best_test.json --update README.md docs/results-ptb.md
 
 One line per JSON, in file-name order, named by its file (linked relative to the page). The pages hold the
 table as a `<!-- eval GLOB -->` block, rewritten by `--update` and checked by the suite, so that the
@@ -65,8 +65,8 @@ def eval_markdown(pattern: str, page_dir: str = ".") -> str:
 
 @cli_entry
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m paddle_vae.eval_table", description=__doc__.splitlines()[0])
-    p.add_argument("pattern", help='an evaluation JSON or a quoted glob of them, e.g. "docs/ptb_recipes/*.json"')
+    p = argparse.ArgumentParser(prog="python -m paddle_vae.reports.eval_table", description=__doc__.splitlines()[0])
+    p.add_argument("pattern", help='an evaluation JSON or a quoted glob of them, e.g. "docs/results/ptb_4_epochs/*.json"')
     p.add_argument("--update", nargs="+", default=None, metavar="PAGE",
                    help=f"rewrite the pages' <!-- {KIND} PATTERN --> blocks instead of printing")
     args = p.parse_args(argv)
