@@ -161,9 +161,37 @@ def test_every_generated_block_in_the_readme_and_docs_is_what_its_table_generate
     assert {m.group(1) for _, m in blocks} >= {"table", "goals"}, "the README lacks the table or its goals"
     for page, match in blocks:
         kind, table = match.group(1), load_table(str(ROOT / match.group(2)))
-        assert match.group(3) == generated(kind, table, default_results_dir(table)), \
+        assert match.group(3) == generated(kind, table, default_results_dir(table), str(page.parent)), \
             f"{page.name}: the {table.name} {kind} block differs from what it generates (regenerate: " \
             f"python -m paddle_vae.experiments table {match.group(2)} --update {page.relative_to(ROOT)})"
+
+
+def test_the_headline_shows_the_reproduction_the_published_rows_the_lm_and_each_pick_linked_to_its_json(
+        tmp_path, capsys):
+    table = write_table(tmp_path)
+    table.recommend = [{"for": "likelihood", "lowest": "nll_iw"}, RECONSTRUCT]
+    results = write_results(table, lm={"nll_iw": 100.0, "nll_elbo": 100.0, "kl": 0.0, "au": 0},
+                            ref={"nll_iw": 100.5, "nll_elbo": 101.0, "kl": 1.0, "au": 2, "bleu_greedy": 6.0,
+                                 "iw_samples": 500},
+                            a={"nll_iw": 99.8, "nll_elbo": 103.0, "kl": 9.0, "au": 20, "bleu_greedy": 4.0,
+                               "iw_samples": 500})
+    published = {"rows": [{"label": "Peer", "nll_elbo": 101.5, "ppl_elbo": 104.0, "url": "https://x/README.md",
+                           "headline": True},
+                          {"label": "Not shown", "nll_elbo": 1.0, "ppl_elbo": 2.0, "url": "https://y"}]}
+    (tmp_path / "docs" / "results" / "published.json").write_text(json.dumps(published))
+    lines = generated("headline", table, results, str(tmp_path)).splitlines()
+    assert [line.split(" | ")[0] for line in lines[2:6]] == [
+        "| reference (reproduction, pick for reconstruction)", "| [Peer](https://x/README.md) (published)",
+        "| lm (the baseline)", "| A (pick for likelihood)"]  # ref has the best BLEU within 3 nats of the LM
+    assert "[101.00](docs/results/tiny/ref.json) |" in lines[2] and "[99.80](docs/results/tiny/a.json) (500)" in lines[5]
+    assert "(exact)" in lines[4] and "Not shown" not in "\n".join(lines) and lines[-1].startswith("Machines:")
+    from_docs = generated("headline", table, results, str(tmp_path / "docs"))
+    assert "(results/tiny/ref.json)" in from_docs  # links are relative to the page
+
+    (tmp_path / "docs" / "results" / "published.json").write_text(json.dumps({"rows": [{"label": "no url"}]}))
+    assert experiments_main(["headline", str(tmp_path / "experiments" / "tiny.json")]) == 2
+    err = capsys.readouterr().err
+    assert "published.json" in err and len(err.strip().splitlines()) == 1
 
 
 def test_examples_of_a_row_whose_run_folder_was_lost_say_so_without_running_anything(tmp_path):

@@ -1,4 +1,4 @@
-"""`python -m paddle_vae.experiments run|status|table|goals|recommend|examples TABLE`.
+"""`python -m paddle_vae.experiments run|status|table|curves|goals|recommend|examples|headline TABLE`.
 
     python -m paddle_vae.experiments run experiments/ptb_latent.json          # safe to rerun at any time
     python -m paddle_vae.experiments status experiments/ptb_latent.json
@@ -7,6 +7,7 @@
     python -m paddle_vae.experiments goals experiments/ptb_latent.json        # each goal: met, missed by, open
     python -m paddle_vae.experiments recommend experiments/ptb_latent.json    # which row to pick for what
     python -m paddle_vae.experiments examples experiments/ptb_latent.json     # reconstructions, samples, ...
+    python -m paddle_vae.experiments headline experiments/ptb_latent.json     # the README's results table
 
 Run folders live in --runs_dir (default ~/paddle_vae_runs/TABLE), results in
 --results_dir (default docs/results/TABLE beside the table's experiments/ folder).
@@ -26,7 +27,8 @@ from .spec import default_results_dir, default_runs_dir, load_table
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m paddle_vae.experiments", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", choices=["run", "status", "table", "curves", "goals", "recommend", "examples"])
+    p.add_argument("action", choices=["run", "status", "table", "curves", "goals", "recommend", "examples",
+                                           "headline"])
     p.add_argument("table", help="the table file, e.g. experiments/ptb_latent.json")
     p.add_argument("--runs_dir", default=None, help="default ~/paddle_vae_runs/TABLE")
     p.add_argument("--results_dir", default=None, help="default docs/results/TABLE beside experiments/")
@@ -35,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", nargs="+", default=None, help="run: only these rows")
     p.add_argument("--update", nargs="+", default=None, metavar="PAGE",
                    help="table: rewrite the generated blocks of each Markdown page instead of printing "
-                        "(between <!-- KIND TABLE --> and <!-- /KIND -->, KIND one of table, goals, recommend, "
-                        "examples and TABLE as given here)")
+                        "(between <!-- KIND TABLE --> and <!-- /KIND -->, KIND one of table, curves, goals, "
+                        "recommend, examples, headline and TABLE as given here)")
     p.add_argument("--record", action="store_true",
                    help="status: also write RESULTS/ROW.progress.json for unfinished rows (shown by table)")
     return p
@@ -53,16 +55,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.rows:
         for name in args.rows:
             table.row(name)
-    if args.action in ("table", "curves", "goals", "recommend"):
+    if args.action in ("table", "curves", "goals", "recommend", "headline"):
         from .pages import GENERATORS, generated
         from ..reports.page_blocks import update_pages
 
         if not args.update:
             print(generated(args.action, table, results_dir))
             return 0
-        # The table's blocks hold no links, so they are the same on every page.
         update_pages(args.update, args.table,
-                     {kind: (lambda page_dir, kind=kind: generated(kind, table, results_dir)) for kind in GENERATORS})
+                     {kind: (lambda page_dir, kind=kind: generated(kind, table, results_dir, page_dir))
+                      for kind in GENERATORS})
         return 0
     if args.action == "status":
         from .report import record_progress, status_lines

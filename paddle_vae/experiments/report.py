@@ -54,12 +54,13 @@ def result_of(results_dir: str, name: str) -> Optional[Dict[str, Any]]:
     return read_json(os.path.join(results_dir, f"{name}.json"))
 
 
-def machines_line(table: Table, results_dir: str) -> str:
-    """Which CPUs the finished rows trained and evaluated on, grouped, so that their `s/step` and wall times
-    are read against the right machine (a row resumed elsewhere names every machine it ran on)."""
+def machines_line(table: Table, results_dir: str, rows: Optional[List[str]] = None) -> str:
+    """Which CPUs the finished rows (of `rows`, default all) trained and evaluated on, grouped, so that their
+    `s/step` and wall times are read against the right machine (a row resumed elsewhere names every machine
+    it ran on)."""
     groups: Dict[str, List[str]] = {}
-    for row in table.rows:
-        result = result_of(results_dir, row.name)
+    for name in rows or [row.name for row in table.rows]:
+        result = result_of(results_dir, name)
         if result:
             groups.setdefault(" then ".join(result.get("machines") or ["unknown"]), []).append(result["label"])
     if not groups:
