@@ -22,7 +22,12 @@ class CheckpointError(PaddleVAEError):
 
 
 def cli_entry(main: Callable[[Optional[List[str]]], int]) -> Callable[[Optional[List[str]]], int]:
-    """Wrap a CLI main so user errors and OS errors print `error: ...` on one line and exit with status 2."""
+    """Wrap a CLI main so user errors and OS errors print `error: ...` on one line and exit with status 2.
+
+    Ctrl-C prints `interrupted` and exits 130 (128 + SIGINT, as shells report it):
+    the writers clean up on any exception, an interrupt included, so by the time it
+    arrives here nothing half-written is left and a traceback would say nothing more.
+    """
 
     @functools.wraps(main)
     def wrapper(argv: Optional[List[str]] = None) -> int:
@@ -34,6 +39,9 @@ def cli_entry(main: Callable[[Optional[List[str]]], int]) -> Callable[[Optional[
         except BrokenPipeError:  # `... | head` closed stdout: stop quietly, as other Unix tools do
             sys.stdout = open(os.devnull, "w")  # so the interpreter's final flush does not raise again
             return 141
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
         except OSError as exc:  # a full disk, a read-only folder: the path and the OS's reason, on one line
             where = f"{exc.filename}: " if exc.filename else ""
             print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
