@@ -11,7 +11,8 @@ pages' `<!-- bench GLOB -->` blocks (ours, PyTorch, the Transformer, the GEMM fl
 `<!-- bench-rounds GLOB -->` blocks (every round of the runs made in rounds) and `<!-- bench-cpus GLOB -->`
 blocks (one line per CPU model, for the README), with links relative to each page; the suite checks that
 the committed blocks equal what this writes. JSONs without training rows (an evaluation-only run) are left
-out.
+out of those, and shown by `<!-- bench-eval GLOB -->` blocks (the evaluation and Yahoo-shape rows); a
+`<!-- bench-profile GLOB -->` block shows where a step goes, from `bench.profile_step --json` files.
 """
 import argparse
 import functools
@@ -157,11 +158,67 @@ def by_cpu_markdown(pattern: str, page_dir: str = ".") -> str:
     return "\n".join(lines)
 
 
+def _load_matching(pattern: str, has: str) -> List[Dict[str, Any]]:
+    """The JSONs the glob names whose `has` entry is non-empty, each with its path, in file-name order."""
+    found = []
+    for path in sorted(glob.glob(pattern)):
+        with open(path, encoding="utf-8") as f:
+            result = json.load(f)
+        if isinstance(result, dict) and result.get(has):
+            found.append(dict(result, path=path))
+    if not found:
+        raise UsageError(f"no JSON with {has!r} matches {pattern}")
+    return found
+
+
+def _link(result: Dict[str, Any], page_dir: str) -> str:
+    return f"[{os.path.basename(result['path'])}]({os.path.relpath(result['path'], page_dir).replace(os.sep, '/')})"
+
+
+def profile_markdown(pattern: str, page_dir: str = ".") -> str:
+    """Where a step goes (`bench.profile_step --json`): each phase's ms/step and share of the bare step,
+    largest first (`other` is the bare step minus the phases timed alone), then the bare step against its
+    matrix-product floor. One pair of columns per profile JSON."""
+    profiles = _load_matching(pattern, "breakdown_s")
+    phases = sorted(profiles[0]["breakdown_s"], key=lambda k: (k == "other", -profiles[0]["breakdown_s"][k]))
+    header = ["phase"] + [c for p in profiles for c in (f"ms/step ({_link(p, page_dir)}, {p['threads']} threads)",
+                                                        "share")]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for phase in phases:
+        cells = [f"{1000 * p['breakdown_s'].get(phase, 0):.1f} | {p['breakdown_s'].get(phase, 0) / p['bare_step_s']:.0%}"
+                 for p in profiles]
+        lines.append(f"| {phase} | " + " | ".join(cells) + " |")
+    lines.append("| **bare step** | " + " | ".join(f"**{1000 * p['bare_step_s']:.1f}** | " for p in profiles) + " |")
+    lines.append("| GEMM floor: the step's matrix products at numpy's rate | " + " | ".join(
+        f"{1000 * p['floor_s']:.1f} | {sum(p['step_gflop'].values()):.1f} GFLOP at {p['gemm_gflops']:.0f} GFLOPS; "
+        f"bare step {p['bare_over_floor']:.2f}x" for p in profiles) + " |")
+    return "\n".join(lines)
+
+
+def eval_markdown(pattern: str, page_dir: str = ".") -> str:
+    """The bench's evaluation rows (IW-NLL passes) and its Yahoo-shape training row, one line each."""
+    header = ["CPU", "run (JSON)", "row", "items", "K", "row cap", "cost", "peak RSS MB"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for run in _load_matching(pattern, "eval"):
+        head = f"| {run['machine']} | {_link(run, page_dir)} |"
+        for name, row in run["eval"].items():
+            lines.append(f"{head} {name} | {row['num_sentences']} | {row['iw_samples']} | {row['max_rows']} | "
+                         f"{row['sec_per_sentence']:.3f} s/sentence | {row['peak_rss_mb']:.0f} |")
+        yahoo = (run.get("yahoo") or {}).get("ours")
+        if yahoo:
+            lines.append(f"{head} yahoo-shape training | {yahoo['steps_timed']} steps | – | – | "
+                         f"{yahoo['sec_per_step']:.3f} s/step ({yahoo['yahoo_hours_per_epoch']:.2f} h per epoch) | "
+                         f"{yahoo['peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
+
+
 def generators(pattern: str) -> Dict[str, Callable[[str], str]]:
     """Every block kind this module writes, as a function of the page's folder."""
     kinds: Dict[str, Callable[[str], str]] = {
         kind: functools.partial(summary_markdown, pattern, kind=kind) for kind in KINDS}
     kinds["bench-cpus"] = functools.partial(by_cpu_markdown, pattern)
+    kinds["bench-profile"] = functools.partial(profile_markdown, pattern)
+    kinds["bench-eval"] = functools.partial(eval_markdown, pattern)
     return kinds
 
 
@@ -169,13 +226,13 @@ def generators(pattern: str) -> Dict[str, Callable[[str], str]]:
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m paddle_vae.bench.summary", description=__doc__.splitlines()[0])
     p.add_argument("pattern", help='a glob of bench JSONs, quoted, e.g. "docs/results/bench/bench*.json"')
+    p.add_argument("--kind", default="bench", choices=sorted(generators("")),
+                   help="the table to print (default: one line per run)")
     p.add_argument("--update", nargs="+", default=None, metavar="PAGE",
-                   help="rewrite the pages' <!-- bench PATTERN --> (or bench-cpus, bench-transformer, bench-stride, "
-                        "bench-rounds) blocks "
-                        "instead of printing")
+                   help="rewrite the pages' <!-- KIND PATTERN --> blocks of every kind instead of printing")
     args = p.parse_args(argv)
     if not args.update:
-        print(summary_markdown(args.pattern))
+        print(generators(args.pattern)[args.kind]("."))
         return 0
     update_pages(args.update, args.pattern, generators(args.pattern))
     return 0
