@@ -12,13 +12,13 @@ import sys
 from typing import Dict, List, Optional
 
 from . import runtime
-from .training.flags import build_parser as base_parser, parse_args
-from .files import write_json_atomic
 from .data.corpus import load_and_encode
-from .errors import UsageError, cli_entry
-from .evaluation.progress import ProgressFile
+from .errors import cli_entry
 from .evaluation.metrics import evaluate_loader
-from .evaluation.progress import wants_progress
+from .evaluation.progress import ProgressFile, wants_progress
+from .files import write_json_atomic
+from .flag_groups import (add_bundle_flags, add_data_flags, add_process_flags, default_device, new_parser, require,
+                          require_finite, require_positive)
 
 
 def format_table(metrics: Dict[str, float]) -> str:
@@ -35,43 +35,49 @@ def format_table(metrics: Dict[str, float]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = base_parser()
-    p.description = "Evaluate a trained bundle on a split: ELBO, IW-NLL, KL, MI, AU, greedy BLEU."
-    p.add_argument("--split", default="test", choices=["train", "valid", "test"])
-    p.add_argument("--iw_samples", type=int, default=500, help="importance samples per sentence (0: skip IW)")
-    p.add_argument("--output_json", default=None)
-    p.add_argument("--max_sentences", type=int, default=None, help="evaluate only the split's first N sentences "
+    p = new_parser("Evaluate a trained bundle on a split: ELBO, IW-NLL, KL, MI, AU, greedy BLEU.")
+    add_bundle_flags(p, default=None, help="the bundle folder to evaluate (required)")
+    add_data_flags(p, tokenizer_default="the bundle's")
+    g = p.add_argument_group("evaluation")
+    g.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    g.add_argument("--iw_samples", type=int, default=500, help="importance samples per sentence (0: skip IW)")
+    g.add_argument("--seed", type=int, default=1, help="seeds the z samples")
+    g.add_argument("--output_json", default=None)
+    g.add_argument("--max_sentences", type=int, default=None, help="evaluate only the split's first N sentences "
                                                                    "(for timing; reported numbers use all)")
-    p.add_argument("--mi_batch_size", type=int, default=32, help="block size of mi_batch (He et al. 2019: 32)")
-    p.add_argument("--no_bleu", action="store_true", help="skip bleu_greedy (greedy decodes of the whole split)")
-    p.add_argument("--max_rows", type=int, default=None,
+    g.add_argument("--mi_batch_size", type=int, default=32, help="block size of mi_batch (He et al. 2019: 32)")
+    g.add_argument("--no_bleu", action="store_true", help="skip bleu_greedy (greedy decodes of the whole split)")
+    g.add_argument("--max_rows", type=int, default=None,
                    help="logit rows per decoder pass (memory cap); default 2^23 / vocabulary size")
-    p.add_argument("--quiet", action="store_true", help="no progress bar (also off when stderr is not a terminal)")
-    p.add_argument("--resume_file", default=None, metavar="PATH",
+    g.add_argument("--quiet", action="store_true", help="no progress bar (also off when stderr is not a terminal)")
+    g.add_argument("--resume_file", default=None, metavar="PATH",
                    help="keep the pass's running sums in PATH (npz) and continue from them when PATH exists; "
                         "removed once the result is written. Reseeds per batch, so the result is the same "
                         "whether or not the pass was cut off (but differs, by sampling noise, from a run "
                         "without this flag)")
+    add_process_flags(p)
     return p
+
+
+def validate(args: argparse.Namespace) -> argparse.Namespace:
+    """Every evaluation flag's rule, checked before the bundle or the data is read."""
+    require(args.init_from_ckpt is not None, "--init_from_ckpt BUNDLE is required")
+    require_finite(args)
+    require_positive(args, "batch_size", "max_len", "max_sentences", "mi_batch_size", "max_rows", "num_threads")
+    require(args.iw_samples >= 0, f"--iw_samples must be >= 0, got {args.iw_samples}")
+    require(args.dataset != "text" or bool(args.data_dir),
+            "--dataset text needs --data_dir holding train.txt, valid.txt and test.txt")
+    return args
 
 
 @cli_entry
 def main(argv: Optional[List[str]] = None) -> int:
+    args = validate(build_parser().parse_args(argv))
     # Lazy on purpose: importing this module must not import generate (tests/test_metrics.py pins it), so
     # the estimators stay in metrics and are not re-implemented next to the generator.
     from .generator import VAEGenerator
 
-    args = parse_args(argv, build_parser())
-    if args.init_from_ckpt is None:
-        raise UsageError("--init_from_ckpt BUNDLE is required")
-    if args.max_sentences is not None and args.max_sentences <= 0:
-        raise UsageError(f"--max_sentences must be positive, got {args.max_sentences}")
-    if args.iw_samples < 0:
-        raise UsageError(f"--iw_samples must be >= 0, got {args.iw_samples}")
-    for name in ("mi_batch_size", "max_rows"):
-        if getattr(args, name) is not None and getattr(args, name) <= 0:
-            raise UsageError(f"--{name} must be positive, got {getattr(args, name)}")
-    runtime.set_device(args.device)
+    runtime.set_device(args.device or default_device())
     runtime.set_threads(args.num_threads)
     vae = VAEGenerator.from_pretrained(args.init_from_ckpt, allow_pickle=args.allow_pickle)
     # Read the split as the bundle was trained, unless the flags say otherwise.

@@ -28,11 +28,12 @@ import paddle
 from paddle import inference
 
 from . import runtime
-from .training.flags import add_decode_flags, build_parser as base_parser, parse_args
-from .files import write_json_atomic
 from .bundle import CONFIG_FILE, VOCAB_FILE, read_bundle, replace_dir
 from .data.corpus import vocab_from_tokens
 from .errors import CheckpointError, UsageError, cli_entry
+from .files import write_json_atomic
+from .flag_groups import (DEFAULT_BUNDLE, add_bundle_flags, add_decode_flags, add_process_flags, new_parser,
+                          require_finite, require_positive)
 from .generator import VAEGenerator
 
 PREFIX = "vae_decoder"
@@ -135,17 +136,24 @@ class ExportedGenerator:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = base_parser()
-    p.description = "Export a trained bundle's z -> sentence decoder for Paddle Inference."
-    p.set_defaults(init_from_ckpt=os.path.join("model", "final"), beam_size=4)
+    p = new_parser("Export a trained bundle's z -> sentence decoder for Paddle Inference.")
+    add_bundle_flags(p, default=DEFAULT_BUNDLE, help="the bundle folder whose decoder to export")
     p.add_argument("--output_dir", required=True, help="folder to (re)write; replaced only once complete")
-    add_decode_flags(p, default_strategy="greedy")
+    add_decode_flags(p, default_strategy="greedy", default_beam_size=4)
+    add_process_flags(p, device=False)
     return p
+
+
+def validate(args: argparse.Namespace) -> argparse.Namespace:
+    """Every export flag's rule, checked before the bundle is read (the folders are checked by `export`)."""
+    require_finite(args)
+    require_positive(args, "beam_size", "max_out_len", "temperature", "num_threads")
+    return args
 
 
 @cli_entry
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv, build_parser())
+    args = validate(build_parser().parse_args(argv))
     # Tracing runs no real arithmetic, and a CPU trace is what Paddle Inference on CPU loads.
     runtime.set_device("cpu")
     runtime.set_threads(args.num_threads)

@@ -15,6 +15,7 @@ import sys
 from typing import Dict, List, Optional
 
 from .errors import DataError, UsageError, cli_entry
+from .flag_groups import DATASETS
 from .reports.figures import pyplot, save_figure
 from .reports.figures import plot_rate
 
@@ -54,18 +55,23 @@ def plot_curves(records: List[Dict], out_path: str) -> str:
     return save_figure(fig, out_path, dpi=80)
 
 
-@cli_entry
-def main(argv: Optional[List[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     p.add_argument("run_dir", nargs="?", help="training curves of this run folder")
     p.add_argument("--latent", metavar="BUNDLE", default=None,
                    help="instead: PCA of the posterior means of --dataset's test split under BUNDLE")
     p.add_argument("--rate", metavar="TABLE", default=None,
                    help="instead: the rate-distortion picture of an experiment table (IW-NLL and BLEU against KL)")
-    p.add_argument("--dataset", default="sample", choices=["ptb", "yahoo", "sample", "text"])
+    p.add_argument("--dataset", default="sample", choices=DATASETS)
     p.add_argument("--data_dir", default=None)
     p.add_argument("--output", default=None, help="default: RUN_DIR/curves.png or BUNDLE/latent.png")
-    args = p.parse_args(argv)
+    p.add_argument("--verbose", action="store_true", help="show the known third-party warnings (hidden by default)")
+    return p
+
+
+@cli_entry
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.rate is not None:
         out = plot_rate(args.rate, args.output or "rate.png")
     elif args.latent is not None:
@@ -75,7 +81,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     elif args.run_dir is not None:
         out = plot_curves(read_log(args.run_dir), args.output or os.path.join(args.run_dir, "curves.png"))
     else:
-        raise UsageError("give a RUN_DIR (training curves) or --latent BUNDLE (posterior means)")
+        raise UsageError("give a RUN_DIR (training curves), --latent BUNDLE (posterior means) or --rate TABLE "
+                         "(rate-distortion)")
     print(f"wrote {out}")
     return 0
 

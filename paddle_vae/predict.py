@@ -15,38 +15,48 @@ setup_command()  # a command owns its process: before Paddle loads, quiet known 
 
 import argparse
 import logging
-import os
 import sys
 from typing import Callable, List, Optional
 
 from . import runtime
-from .training.flags import add_decode_flags, build_parser as base_parser, parse_args
-from .files import write_text_atomic
 from .data.corpus import warn_unknown_share
-from .errors import DataError, UsageError, cli_entry
-from .files import read_text
+from .errors import DataError, cli_entry
+from .files import read_text, write_text_atomic
+from .flag_groups import (DEFAULT_BUNDLE, add_bundle_flags, add_decode_flags, add_process_flags, default_device,
+                          new_parser, require, require_finite, require_positive)
 
-DEFAULT_CKPT = os.path.join("model", "final")
 logger = logging.getLogger("paddle_vae")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = base_parser()
-    p.description = "Generate with a trained bundle: sample, reconstruct, interpolate or encode."
-    p.set_defaults(init_from_ckpt=DEFAULT_CKPT)
-    p.add_argument("--mode", default="sample", choices=["sample", "reconstruct", "interpolate", "encode"])
-    add_decode_flags(p, default_strategy="sampling")
-    p.add_argument("--input_file", default=None, help="one sentence per line (two lines for interpolate)")
-    p.add_argument("--interpolation_steps", type=int, default=5)
-    p.add_argument("--quiet", action="store_true",
+    p = new_parser("Generate with a trained bundle: sample, reconstruct, interpolate or encode.")
+    add_bundle_flags(p, default=DEFAULT_BUNDLE, help="the bundle folder to generate with")
+    g = p.add_argument_group("generation")
+    g.add_argument("--mode", default="sample", choices=["sample", "reconstruct", "interpolate", "encode"])
+    g.add_argument("--num_samples", type=int, default=32, help="sample: sentences to draw from the prior")
+    g.add_argument("--input_file", default=None, help="one sentence per line (two lines for interpolate)")
+    g.add_argument("--interpolation_steps", type=int, default=5)
+    g.add_argument("--infer_output_file", type=str, default="infer_output.txt",
+                   help="one output line per sample, or per input line")
+    g.add_argument("--seed", type=int, default=1, help="seeds the prior samples and sampled decoding")
+    g.add_argument("--quiet", action="store_true",
                    help="no progress bar (one is drawn on a terminal for inputs over 512 sentences)")
+    add_decode_flags(p, default_strategy="sampling", default_beam_size=1)
+    add_process_flags(p)
     return p
 
 
-def read_input(path: Optional[str], mode: str) -> List[str]:
+def validate(args: argparse.Namespace) -> argparse.Namespace:
+    """Every generation flag's rule, checked before the bundle is read (the input file is read later)."""
+    require_finite(args)
+    require_positive(args, "num_samples", "interpolation_steps", "beam_size", "max_out_len", "temperature",
+                     "num_threads")
+    require(args.mode == "sample" or bool(args.input_file), f"--mode {args.mode} needs --input_file")
+    return args
+
+
+def read_input(path: str, mode: str) -> List[str]:
     """Every line of the input file, blank ones included (BOM dropped, LF or CRLF)."""
-    if not path:
-        raise UsageError(f"--mode {mode} needs --input_file")
     lines = read_text(path).splitlines()
     if not any(line.strip() for line in lines):
         raise DataError(f"{path}: no sentences (the file is empty or holds only blank lines)")
@@ -87,8 +97,8 @@ def generate_lines(vae, args: argparse.Namespace) -> List[str]:
 
 @cli_entry
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv, build_parser())
-    runtime.set_device(args.device)
+    args = validate(build_parser().parse_args(argv))
+    runtime.set_device(args.device or default_device())
     runtime.set_threads(args.num_threads)
     # Lazy on purpose: it loads Paddle, so `predict --help` and a flag error answer at once.
     from .generator import VAEGenerator

@@ -127,11 +127,18 @@ def vocab_stats(train: List[Sentence]) -> Dict[str, Any]:
             "coverage": {f"top_{k // 1000}k": round(sum(ranked[:k]) / total, 4) for k in (10000, 20000)}}
 
 
-def prepare(args: argparse.Namespace) -> Dict[str, Any]:
-    """Run the whole pipeline; returns what prepare.json holds."""
-    fractions = parse_fractions(args.split)
+def validate(args: argparse.Namespace) -> argparse.Namespace:
+    """Every flag's rule, checked before any file is read."""
+    parse_fractions(args.split)
     if args.min_len < 1 or args.max_len < args.min_len:
         raise UsageError(f"need 1 <= --min_len <= --max_len, got {args.min_len} and {args.max_len}")
+    return args
+
+
+def prepare(args: argparse.Namespace) -> Dict[str, Any]:
+    """Run the whole pipeline on validated flags (it validates them itself, as a caller may skip `main`);
+    returns what prepare.json holds."""
+    validate(args)
     existing = [f"{n}.txt" for n in SPLITS if os.path.exists(os.path.join(args.output_dir, f"{n}.txt"))]
     if existing and not args.overwrite:
         raise UsageError(f"{args.output_dir} already holds {', '.join(existing)}; pass --overwrite to replace "
@@ -145,8 +152,8 @@ def prepare(args: argparse.Namespace) -> Dict[str, Any]:
     num_sentences = sum(len(p) for p in tokenized)
     kept, filtered = filter_sentences(tokenized, args.min_len, args.max_len, args.dedupe)
     units = kept if args.split_by == "paragraph" else [[s] for p in kept for s in p]
-    parts = {name: [s for i in idx for s in units[i]] for name, idx in split_units(len(units), fractions,
-                                                                                     args.seed).items()}
+    parts = {name: [s for i in idx for s in units[i]]
+             for name, idx in split_units(len(units), parse_fractions(args.split), args.seed).items()}
     os.makedirs(args.output_dir, exist_ok=True)
     for name in SPLITS:
         write_text_atomic(os.path.join(args.output_dir, f"{name}.txt"),

@@ -11,7 +11,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from paddle_vae import train, trainer  # noqa: E402
+from paddle_vae import train  # noqa: E402
+from paddle_vae.training import trainer  # noqa: E402
 
 RANK = int(os.environ.get("PADDLE_TRAINER_ID", "0"))
 

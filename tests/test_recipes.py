@@ -196,10 +196,8 @@ def test_logistic_flags_reach_the_training_loss(tmp_path):
 
 
 def test_a_non_positive_logistic_steepness_is_refused():
-    from paddle_vae.training.flags import add_recipe_flags, build_parser, parse_args, validate_recipe
     from paddle_vae.errors import UsageError
+    from paddle_vae.train import parse_args
 
-    parser = build_parser()
-    add_recipe_flags(parser)
     with pytest.raises(UsageError, match="--kl_logistic_k must be positive"):
-        validate_recipe(parse_args(["--kl_schedule", "logistic", "--kl_logistic_k", "0"], parser))
+        parse_args(["--kl_schedule", "logistic", "--kl_logistic_k", "0"])

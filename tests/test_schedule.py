@@ -10,10 +10,8 @@ from conftest import TINY
 def _plateau_trainer(tmp_path, *flags):
     from paddle_vae import train
 
-    parser = train.build_parser()
-    train.add_train_flags(parser)
     args = train.parse_args(TINY + ["--dataset", "sample", "--model_path", str(tmp_path), "--lr_decay", "plateau",
-                                    "--decay_patience", "2", *flags], parser)
+                                    "--decay_patience", "2", *flags])
     return train.Trainer(args)
 
 
