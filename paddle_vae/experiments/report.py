@@ -127,7 +127,7 @@ def record_progress(table: Table, runs_dir: str, results_dir: str) -> None:
                 os.remove(path)
             continue
         write_json_atomic(path, {k: s.get(k) for k in ("epoch", "step", "best_dev_nll", "lr", "max_epoch",
-                                                        "train_wall_seconds", "num_decays")})
+                                                        "train_wall_seconds", "num_decays", "dev_nll_by_epoch")})
 
 
 def dev_curves_table(table: Table, results_dir: str) -> str:
