@@ -24,13 +24,15 @@ import sys
 from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .files import write_json_atomic, write_text_atomic
 from .data.corpus import SPLITS
 from .errors import DataError, UsageError, cli_entry
-from .files import PREPARE_FILE, read_text
+from .files import (PREPARE_FILE, OutputKind, check_output, publish_dir, read_text, text_lines, write_json_atomic,
+                    write_text_atomic)
 from .data.tokenizers import TOKENIZERS, cjk_share, default_tokenizer, paragraphs, split_sentences, tokenize
 
 logger = logging.getLogger("paddle_vae")
+# A prepared corpus folder: the split files and the prepare.json written last, which marks it finished.
+CORPUS = OutputKind("prepared corpus", PREPARE_FILE, frozenset([f"{name}.txt" for name in SPLITS] + [PREPARE_FILE]))
 Sentence = List[str]
 
 
@@ -50,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split_by", choices=["sentence", "paragraph"], default="sentence",
                    help="paragraph: whole paragraphs go to one split, so neighbouring sentences do not leak")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--overwrite", action="store_true", help="replace split files already in --output_dir")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the corpus already in --output_dir (a folder holding other files is never replaced)")
     p.add_argument("--verbose", action="store_true", help="show third-party warnings")
     return p
 
@@ -71,8 +74,9 @@ def read_paragraphs(paths: Sequence[str]) -> Tuple[List[str], int]:
     out, num_lines = [], 0
     for path in paths:
         text = read_text(path)
-        num_lines += len(text.splitlines())
-        out.extend(paragraphs(text))
+        lines = text_lines(text)
+        num_lines += len(lines)
+        out.extend(paragraphs(lines))
     return out, num_lines
 
 
@@ -139,10 +143,7 @@ def prepare(args: argparse.Namespace) -> Dict[str, Any]:
     """Run the whole pipeline on validated flags (it validates them itself, as a caller may skip `main`);
     returns what prepare.json holds."""
     validate(args)
-    existing = [f"{n}.txt" for n in SPLITS if os.path.exists(os.path.join(args.output_dir, f"{n}.txt"))]
-    if existing and not args.overwrite:
-        raise UsageError(f"{args.output_dir} already holds {', '.join(existing)}; pass --overwrite to replace "
-                         f"them, or choose another --output_dir")
+    check_output(args.output_dir, CORPUS, args.overwrite, inputs=args.raw)
     paras, num_lines = read_paragraphs(args.raw)
     if not paras:
         raise DataError(f"no text in {', '.join(args.raw)} (empty or blank files)")
@@ -154,10 +155,6 @@ def prepare(args: argparse.Namespace) -> Dict[str, Any]:
     units = kept if args.split_by == "paragraph" else [[s] for p in kept for s in p]
     parts = {name: [s for i in idx for s in units[i]]
              for name, idx in split_units(len(units), parse_fractions(args.split), args.seed).items()}
-    os.makedirs(args.output_dir, exist_ok=True)
-    for name in SPLITS:
-        write_text_atomic(os.path.join(args.output_dir, f"{name}.txt"),
-                          "".join(" ".join(s) + "\n" for s in parts[name]))
     options = {k: getattr(args, k) for k in ("raw", "lowercase", "min_len", "max_len", "dedupe", "split",
                                               "split_by", "seed")}
     options["tokenizer"] = tokenizer
@@ -166,7 +163,13 @@ def prepare(args: argparse.Namespace) -> Dict[str, Any]:
             "splits": {name: {"sentences": len(parts[name]), "tokens": sum(len(s) for s in parts[name])}
                        for name in SPLITS},
             "train": vocab_stats(parts["train"])}
-    write_json_atomic(os.path.join(args.output_dir, PREPARE_FILE), info)
+
+    def fill(folder: str) -> None:
+        for name in SPLITS:
+            write_text_atomic(os.path.join(folder, f"{name}.txt"), "".join(" ".join(s) + "\n" for s in parts[name]))
+        write_json_atomic(os.path.join(folder, PREPARE_FILE), info)  # last: it marks a finished corpus
+
+    publish_dir(args.output_dir, fill, CORPUS)  # the four files swapped in as one: never old and new mixed
     return info
 
 

@@ -6,6 +6,7 @@ import pytest
 from conftest import FIXTURES
 from paddle_vae import prepare_corpus
 from paddle_vae.errors import DataError, UsageError
+from paddle_vae.files import text_lines
 from paddle_vae.data.tokenizers import default_tokenizer, paragraphs, split_sentences, tokenize
 
 EN = FIXTURES / "raw" / "en_wrapped.txt"
@@ -87,7 +88,8 @@ def test_split_is_deterministic_and_follows_the_seed(tmp_path):
 
 def test_split_by_paragraph_keeps_neighbours_together(tmp_path):
     info, lines = prepare(tmp_path, "--split_by", "paragraph")
-    paras = [[tokenize(s, "basic") for s in split_sentences(p)] for p in paragraphs(EN.read_text("utf-8-sig"))]
+    paras = [[tokenize(s, "basic") for s in split_sentences(p)]
+             for p in paragraphs(text_lines(EN.read_text("utf-8-sig")))]
     where = {line: name for name, split in lines.items() for line in split}
     assert sum(len(p) for p in paras) == len(where)
     for para in paras:  # every paragraph's sentences all landed in one split
@@ -134,8 +136,9 @@ def test_too_little_text_is_a_one_line_error(tmp_path):
     raw = tmp_path / "one.txt"
     raw.write_text("Just one sentence here.\n", encoding="utf-8")
     with pytest.raises(UsageError, match="too few"):
-        prepare_corpus.prepare(prepare_corpus.build_parser().parse_args([str(raw), "--output_dir", str(tmp_path)]))
+        prepare_corpus.prepare(prepare_corpus.build_parser().parse_args([str(raw), "--output_dir",
+                                                                         str(tmp_path / "out")]))
     (tmp_path / "blank.txt").write_text("\n \n", encoding="utf-8")
     with pytest.raises(DataError, match="no text"):
         prepare_corpus.prepare(prepare_corpus.build_parser().parse_args([str(tmp_path / "blank.txt"),
-                                                                         "--output_dir", str(tmp_path)]))
+                                                                         "--output_dir", str(tmp_path / "out")]))

@@ -62,10 +62,10 @@ def join_lines(lines: List[str]) -> str:
     return out
 
 
-def paragraphs(text: str) -> List[str]:
-    """Paragraphs of a text whose lines are wrapped: a blank line ends a paragraph."""
+def paragraphs(lines: List[str]) -> List[str]:
+    """Paragraphs of a text's lines (`files.text_lines`), wrapped: a blank line ends a paragraph."""
     out, current = [], []
-    for line in text.splitlines():
+    for line in lines:
         if line.strip():
             current.append(line)
         elif current:

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..files import write_json_atomic, write_text_atomic
 from ..data.corpus import SAMPLE_DIR, SPLIT_FILES
 from ..errors import DataError, UsageError
-from ..files import read_text
+from ..files import read_text, text_lines
 from .report import result_of
 from .runfolder import read_json
 from .runner import Runner
@@ -96,7 +96,7 @@ def split_lines(table, split: str, count: int) -> List[str]:
     if table.data_dir is None and table.dataset != "sample":
         raise UsageError(f"table {table.name}: examples need the table's data_dir")
     path = os.path.join(table.data_dir or str(SAMPLE_DIR), SPLIT_FILES[table.dataset][split])
-    lines = [line.strip() for line in read_text(path).splitlines() if line.strip()][:count]
+    lines = [line.strip() for line in text_lines(read_text(path)) if line.strip()][:count]
     if len(lines) < max(count, 2):
         raise DataError(f"{path}: fewer than {max(count, 2)} sentences for the examples")
     return lines
@@ -143,7 +143,7 @@ def make_examples(runner: Runner, name: str, why: str) -> str:
         code = runner.execute(row, f"examples {mode}", cmd)
         if code != 0 or not os.path.isfile(output_file):
             return f"{mode} failed (exit {code}, see {run.file('train.out')})"
-        record[mode] = {"inputs": lines, "outputs": read_text(output_file).splitlines(),
+        record[mode] = {"inputs": lines, "outputs": text_lines(read_text(output_file)),
                         "command": " ".join(runner.portable(cmd))}
     record.update(machine=runner.machine, commit=runner.commit)
     write_json_atomic(out_path, record)
