@@ -25,7 +25,7 @@ def _paddle_vae():
 
 
 def vae_seq2seq(checkpoint=None, pretrained=False, embed_dim=256, hidden_size=256, latent_size=32, num_layers=1,
-                init_scale=0.1, vocab=None, seed=1, allow_pickle=False):
+                init_scale=0.1, vocab=None, seed=1, max_bytes=2 * 2 ** 30):
     """LSTM text VAE (Bowman et al. 2015) as a ready VAEGenerator.
 
     Args:
@@ -36,8 +36,8 @@ def vae_seq2seq(checkpoint=None, pretrained=False, embed_dim=256, hidden_size=25
             (PTB defaults), used only without `checkpoint`.
         vocab (list[str]): tokens of an untrained model; defaults to a 10k placeholder vocabulary.
         seed (int): initialisation seed of an untrained model.
-        allow_pickle (bool): also load an old-format checkpoint (model.pdparams, a pickle, which can run
-            code when loaded); only for checkpoints you trust.
+        max_bytes (int): refuse a checkpoint whose config.json declares more float32 weights than this
+            (2 GiB), before anything is built; raise it for a model you trust to be that large.
 
     Returns:
         VAEGenerator with sample / reconstruct / interpolate / encode / score / save_pretrained.
@@ -47,7 +47,7 @@ def vae_seq2seq(checkpoint=None, pretrained=False, embed_dim=256, hidden_size=25
         raise ValueError("paddle_vae publishes no pretrained weights; train with run_train.sh and pass "
                          "checkpoint='MODEL_PATH/best'")
     if checkpoint is not None:
-        return generate.VAEGenerator.from_pretrained(checkpoint, allow_pickle=allow_pickle)
+        return generate.VAEGenerator.from_pretrained(checkpoint, max_bytes)
     return generate.untrained_generator(vocab, embed_dim, hidden_size, latent_size, num_layers, init_scale, seed)
 
 

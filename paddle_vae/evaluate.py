@@ -17,8 +17,8 @@ from .errors import cli_entry
 from .evaluation.metrics import evaluate_loader
 from .evaluation.progress import ProgressFile, wants_progress
 from .files import write_json_atomic
-from .flag_groups import (add_bundle_flags, add_data_flags, add_process_flags, default_device, new_parser, require,
-                          require_finite, require_positive)
+from .flag_groups import (add_bundle_flags, add_data_flags, add_process_flags, bundle_budget, default_device,
+                          new_parser, require, require_finite, require_positive)
 
 
 def format_table(metrics: Dict[str, float]) -> str:
@@ -63,7 +63,8 @@ def validate(args: argparse.Namespace) -> argparse.Namespace:
     """Every evaluation flag's rule, checked before the bundle or the data is read."""
     require(args.init_from_ckpt is not None, "--init_from_ckpt BUNDLE is required")
     require_finite(args)
-    require_positive(args, "batch_size", "max_len", "max_sentences", "mi_batch_size", "max_rows", "num_threads")
+    require_positive(args, "batch_size", "max_len", "max_sentences", "mi_batch_size", "max_rows", "num_threads",
+                     "max_bundle_mb")
     require(args.iw_samples >= 0, f"--iw_samples must be >= 0, got {args.iw_samples}")
     require(args.dataset != "text" or bool(args.data_dir),
             "--dataset text needs --data_dir holding train.txt, valid.txt and test.txt")
@@ -79,7 +80,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     runtime.set_device(args.device or default_device())
     runtime.set_threads(args.num_threads)
-    vae = VAEGenerator.from_pretrained(args.init_from_ckpt, allow_pickle=args.allow_pickle)
+    vae = VAEGenerator.from_pretrained(args.init_from_ckpt, bundle_budget(args))
     # Read the split as the bundle was trained, unless the flags say otherwise.
     args.tokenizer, args.lowercase = args.tokenizer or vae.tokenizer, args.lowercase or vae.lowercase
     corpus = load_and_encode(args, vocab=vae.vocab)

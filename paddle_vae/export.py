@@ -29,11 +29,12 @@ from paddle import inference
 
 from . import runtime
 from .bundle import CONFIG_FILE, VOCAB_FILE, read_bundle, replace_dir
+from .config import DEFAULT_MAX_BYTES
 from .data.corpus import vocab_from_tokens
 from .errors import CheckpointError, UsageError, cli_entry
 from .files import write_json_atomic
-from .flag_groups import (DEFAULT_BUNDLE, add_bundle_flags, add_decode_flags, add_process_flags, new_parser,
-                          require_finite, require_positive)
+from .flag_groups import (DEFAULT_BUNDLE, add_bundle_flags, add_decode_flags, add_process_flags, bundle_budget,
+                          new_parser, require_finite, require_positive)
 from .generator import VAEGenerator
 
 PREFIX = "vae_decoder"
@@ -48,7 +49,7 @@ BROKEN_PASSES = ("constant_folding_pass",)
 
 
 def export(bundle: str, output_dir: str, strategy: str = "greedy", beam_size: int = 4, max_out_len: int = 100,
-           temperature: float = 1.0, allow_pickle: bool = False) -> str:
+           temperature: float = 1.0, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     """Trace the decoder into a temporary sibling of `output_dir` and rename it into place when whole."""
     output_dir = os.path.normpath(output_dir)
     if os.path.isdir(bundle) and os.path.exists(output_dir) and os.path.samefile(bundle, output_dir):
@@ -56,7 +57,7 @@ def export(bundle: str, output_dir: str, strategy: str = "greedy", beam_size: in
     if os.path.exists(output_dir) and not os.path.isfile(os.path.join(output_dir, PREFIX + ".pdiparams")) \
             and (not os.path.isdir(output_dir) or os.listdir(output_dir)):
         raise UsageError(f"--output_dir {output_dir} exists and is not an earlier export; not replacing it")
-    config, tokens, state_dict, _ = read_bundle(bundle, allow_pickle=allow_pickle)
+    config, tokens, state_dict, _ = read_bundle(bundle, max_bytes)
     if config.get("model") == "lm":
         raise UsageError(f"export writes a z -> sentence decoder; {bundle} is a language model (--model lm), which "
                          f"has no z (sample from it with VAEGenerator or paddle_vae.predict)")
@@ -147,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 def validate(args: argparse.Namespace) -> argparse.Namespace:
     """Every export flag's rule, checked before the bundle is read (the folders are checked by `export`)."""
     require_finite(args)
-    require_positive(args, "beam_size", "max_out_len", "temperature", "num_threads")
+    require_positive(args, "beam_size", "max_out_len", "temperature", "num_threads", "max_bundle_mb")
     return args
 
 
@@ -158,7 +159,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     runtime.set_device("cpu")
     runtime.set_threads(args.num_threads)
     out = export(args.init_from_ckpt, args.output_dir, args.decode_strategy, args.beam_size, args.max_out_len,
-                 args.temperature, args.allow_pickle)
+                 args.temperature, bundle_budget(args))
     print(f"exported {args.decode_strategy} decoder to {out}")
     return 0
 

@@ -10,6 +10,7 @@ import argparse
 import math
 from typing import Optional
 
+from .config import DEFAULT_MAX_BYTES
 from .data.tokenizers import TOKENIZERS
 from .errors import UsageError
 
@@ -44,10 +45,15 @@ def add_bundle_flags(p: argparse.ArgumentParser, default: Optional[str], help: s
     """The bundle (checkpoint folder) a command reads (returned, so training can add --finetune to it)."""
     g = p.add_argument_group("bundle")
     g.add_argument("--init_from_ckpt", type=str, default=default, help=help)
-    g.add_argument("--allow_pickle", action="store_true",
-                   help="load an old-format bundle (model.pdparams, a pickle, which can run code when loaded); "
-                        "only for bundles you trust. `python -m paddle_vae.bundle convert` is safer")
+    g.add_argument("--max_bundle_mb", type=int, default=DEFAULT_MAX_BYTES // 2 ** 20, metavar="MB",
+                   help="refuse a bundle whose config.json declares more float32 weights than this, before "
+                        "anything is built; raise it for a model you trust to be that large")
     return g
+
+
+def bundle_budget(args: argparse.Namespace) -> int:
+    """--max_bundle_mb in bytes, as `read_bundle` and `VAEGenerator.from_pretrained` take it."""
+    return args.max_bundle_mb * 2 ** 20
 
 
 def add_process_flags(p: argparse.ArgumentParser, device: bool = True) -> None:

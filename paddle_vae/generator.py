@@ -12,8 +12,9 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 import paddle
 
+from . import arguments as check
 from .bundle import load_weights, read_bundle, save_bundle
-from .config import ModelConfig
+from .config import DEFAULT_MAX_BYTES, MAX_POSITIONS, ModelConfig, inference_options
 from .data.corpus import (BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, UNK_TOKEN, encode_sentences, prepare_train_input,
                    unknown_share, vocab_from_tokens, vocab_tokens)
 from .models.decoding import STRATEGIES
@@ -41,11 +42,7 @@ class VAEGenerator:
         self.net.eval()
         self.model = paddle.Model(self.net)
         self.model.prepare()
-        train_args = config.get("train_args", {})
-        self.lowercase = bool(train_args.get("lowercase", False))
-        self.max_len = int(train_args.get("max_len", 1280))
-        # Bundles from before --tokenizer existed were trained on whitespace-split text.
-        self.tokenizer = train_args.get("tokenizer") or "whitespace"
+        self.tokenizer, self.lowercase, self.max_len = inference_options(config)
 
     def _require_latent(self, operation: str) -> None:
         if is_lm(self.net):
@@ -54,11 +51,13 @@ class VAEGenerator:
 
     # -- construction -----------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path: str, allow_pickle: bool = False) -> "VAEGenerator":
+    def from_pretrained(cls, path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> "VAEGenerator":
         """Load a bundle folder written by training (or by `save_pretrained`).
 
-        `allow_pickle=True` also loads an old-format bundle, whose pickle can run code: only for trusted ones."""
-        config, tokens, state_dict, _ = read_bundle(path, allow_pickle=allow_pickle)
+        Every file is checked before anything is built (a CheckpointError of one line otherwise), and a bundle
+        whose config.json declares more than `max_bytes` of weights (2 GiB by default) is refused: raise it
+        for a model you trust to be that large. Loading runs none of the bundle's code: it holds no pickles."""
+        config, tokens, state_dict, _ = read_bundle(path, check.integer("max_bytes", max_bytes))
         return cls(config, tokens, state_dict, source=path)
 
     def save_pretrained(self, path: str) -> str:
@@ -103,16 +102,19 @@ class VAEGenerator:
                temperature: float = 1.0, seed: Optional[int] = None, progress: Optional[bool] = None) -> List[str]:
         """Decode sentences from latent codes [N, latent_size] (a progress bar for long inputs on a terminal)."""
         self._require_latent("decoding")
-        return self._generate(np.asarray(latent_z, dtype="float32"), strategy, beam_size, max_len, temperature,
-                              seed, progress)
+        return self._generate(check.latent_codes(latent_z, self.net.latent_size), strategy, beam_size, max_len,
+                              temperature, seed, progress)
 
     def _generate(self, inputs: np.ndarray, strategy: str, beam_size: int, max_len: int, temperature: float,
                   seed: Optional[int], progress: Optional[bool]) -> List[str]:
         """One sentence per row of the network's input: latent codes for the VAE, <bos> ids for the LM."""
-        if strategy not in STRATEGIES:
-            raise UsageError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-        if max_len <= 0 or beam_size <= 0 or temperature <= 0:
-            raise UsageError("max_len, beam_size and temperature must be positive")
+        check.choice("strategy", strategy, STRATEGIES)
+        beam_size = check.integer("beam_size", beam_size)
+        # The Transformer's position table (and so its decoding cache) has MAX_POSITIONS slots.
+        max_len = check.integer("max_len", max_len, 1, MAX_POSITIONS if self.config.get("decoder") == "transformer"
+                                else None)
+        temperature = check.positive_number("temperature", temperature)
+        seed, progress = check.seed(seed), check.optional_flag("progress", progress)
         if seed is not None:
             paddle.seed(seed)
         net = self.net
@@ -130,12 +132,11 @@ class VAEGenerator:
     def sample(self, num: int = 10, strategy: str = "sampling", beam_size: int = 4, max_len: int = 50,
                temperature: float = 1.0, seed: Optional[int] = None, progress: Optional[bool] = None) -> List[str]:
         """Sentences decoded from z ~ N(0, I); from a language-model bundle, sentences the LM generates."""
-        if not isinstance(num, int) or num <= 0:
-            raise UsageError(f"num must be a positive integer, got {num!r}")
+        num = check.integer("num", num)
         if is_lm(self.net):
             starts = np.full((num, 1), self.config["bos_id"], dtype="int64")
             return self._generate(starts, strategy, beam_size, max_len, temperature, seed, progress)
-        rng = np.random.RandomState(seed)
+        rng = np.random.RandomState(check.seed(seed))
         z = rng.standard_normal((num, self.net.latent_size)).astype("float32")
         return self.decode(z, strategy, beam_size, max_len, temperature, seed, progress)
 
@@ -159,8 +160,7 @@ class VAEGenerator:
     def interpolate(self, sentence_a: str, sentence_b: str, steps: int = 5, strategy: str = "greedy",
                     beam_size: int = 4, max_len: int = 50, seed: Optional[int] = None) -> List[str]:
         """Decode `steps` evenly spaced points on the line between two posterior means (Bowman et al.)."""
-        if not isinstance(steps, int) or steps < 2:
-            raise UsageError(f"steps must be an integer >= 2, got {steps!r}")
+        steps = check.integer("steps", steps, minimum=2)
         z_a, z_b = self.encode([sentence_a, sentence_b])
         alphas = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None]
         return self.decode((1 - alphas) * z_a + alphas * z_b, strategy, beam_size, max_len, seed=seed)
@@ -169,8 +169,7 @@ class VAEGenerator:
     def score(self, sentences: Sequence[str], iw_samples: int = 100, seed: Optional[int] = 1,
               progress: Optional[bool] = None) -> np.ndarray:
         """Per-sentence NLL estimate in nats: -log p(x) by importance sampling (as `evaluate` computes it)."""
-        if not isinstance(iw_samples, int) or iw_samples <= 0:
-            raise UsageError(f"iw_samples must be a positive integer, got {iw_samples!r}")
+        iw_samples, seed = check.integer("iw_samples", iw_samples), check.seed(seed)
         tokenized = self._check_sentences(sentences)
         if seed is not None:
             paddle.seed(seed)

@@ -22,8 +22,8 @@ from . import runtime
 from .data.corpus import warn_unknown_share
 from .errors import DataError, cli_entry
 from .files import read_text, write_text_atomic
-from .flag_groups import (DEFAULT_BUNDLE, add_bundle_flags, add_decode_flags, add_process_flags, default_device,
-                          new_parser, require, require_finite, require_positive)
+from .flag_groups import (DEFAULT_BUNDLE, add_bundle_flags, add_decode_flags, add_process_flags, bundle_budget,
+                          default_device, new_parser, require, require_finite, require_positive)
 
 logger = logging.getLogger("paddle_vae")
 
@@ -50,7 +50,7 @@ def validate(args: argparse.Namespace) -> argparse.Namespace:
     """Every generation flag's rule, checked before the bundle is read (the input file is read later)."""
     require_finite(args)
     require_positive(args, "num_samples", "interpolation_steps", "beam_size", "max_out_len", "temperature",
-                     "num_threads")
+                     "num_threads", "max_bundle_mb")
     require(args.mode == "sample" or bool(args.input_file), f"--mode {args.mode} needs --input_file")
     return args
 
@@ -103,7 +103,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     # Lazy on purpose: it loads Paddle, so `predict --help` and a flag error answer at once.
     from .generator import VAEGenerator
 
-    lines = generate_lines(VAEGenerator.from_pretrained(args.init_from_ckpt, allow_pickle=args.allow_pickle), args)
+    lines = generate_lines(VAEGenerator.from_pretrained(args.init_from_ckpt, bundle_budget(args)), args)
     write_text_atomic(args.infer_output_file, "".join(line + "\n" for line in lines))
     print(f"wrote {len(lines)} lines to {args.infer_output_file}")
     return 0

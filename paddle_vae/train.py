@@ -98,7 +98,7 @@ def validate(args: argparse.Namespace) -> argparse.Namespace:
                      "embed_dim", "hidden_size", "beam_size", "warm_up", "num_samples", "num_blocks", "num_heads",
                      "ffn_size", "max_steps", "save_steps", "keep_last", "patience", "decay_patience",
                      "final_eval_sentences", "num_threads", "kl_cycles", "learning_rate", "max_grad_norm",
-                     "kl_logistic_k")
+                     "kl_logistic_k", "max_bundle_mb")
     require_fraction(args, "dec_dropout", "enc_dropout", "word_dropout", "trans_dropout")
     require(args.free_bits >= 0, f"--free_bits must be >= 0, got {args.free_bits}")
     require(args.init_scale >= 0, f"--init_scale must be >= 0, got {args.init_scale}")

@@ -16,7 +16,7 @@ REFERENCE_FLAGS = {"--dataset", "--learning_rate", "--num_layers", "--embed_dim"
                    "--warm_up", "--kl_start", "--init_from_ckpt"}
 TRAINING_ONLY = {"--warm_up", "--kl_start", "--free_bits", "--word_dropout", "--embed_dim", "--learning_rate",
                  "--model_path", "--tie_embeddings", "--no_attn_bias", "--max_epoch"}
-BUNDLE = {"--init_from_ckpt", "--allow_pickle"}
+BUNDLE = {"--init_from_ckpt", "--max_bundle_mb"}
 PROCESS = {"--num_threads", "--verbose"}
 DECODING = {"--decode_strategy", "--beam_size", "--max_out_len", "--temperature"}
 OWN_FLAGS = {
@@ -50,7 +50,7 @@ def test_train_lists_the_references_flags_and_every_flag_it_had(capsys):
     listed = help_flags("paddle_vae.train", capsys)
     assert REFERENCE_FLAGS | TRAINING_ONLY <= listed
     assert {"--free_bits", "--kl_schedule", "--bn_vae", "--lr_decay", "--decoder", "--z_path", "--num_samples",
-            "--tokenizer", "--max_vocab", "--allow_pickle", "--num_threads", "--verbose"} <= listed
+            "--tokenizer", "--max_vocab", "--max_bundle_mb", "--num_threads", "--verbose"} <= listed
     assert len(listed) == 66 and not listed & {"--mode", "--decode_strategy", "--iw_samples", "--output_dir"}
 
 

@@ -259,9 +259,11 @@ def test_a_progress_file_tells_the_remaining_seconds_at_the_pace_so_far(tmp_path
     assert eta_seconds(str(tmp_path / "absent.npz")) is None
 
 
-def test_an_older_progress_file_without_pace_loads_its_sums_and_gives_no_eta(tmp_path):
-    """Files written before the pace keys existed still resume their pass; they just cannot time it. A file
-    cut short (or being replaced) gives no ETA rather than an error in `experiments status`."""
+def test_a_progress_file_lacking_a_field_is_refused_whole_and_a_cut_one_gives_no_eta(tmp_path):
+    """A file without the pace keys is not a progress file of this build: refused with one line and kept as it
+    is, never half-read. A file cut short (or being replaced) gives no ETA rather than an error in
+    `experiments status`."""
+    from paddle_vae.errors import UsageError
     from paddle_vae.evaluation.progress import COUNTS, SUMS, ProgressFile, eta_seconds
 
     path = tmp_path / "old.npz"
@@ -269,8 +271,10 @@ def test_an_older_progress_file_without_pace_loads_its_sums_and_gives_no_eta(tmp
     old = {"key": np.array(json.dumps(key, sort_keys=True)), **{k: np.array(1.5) for k in SUMS},
            **{k: np.array(7) for k in COUNTS}}
     np.savez(path, **old)
-    state = ProgressFile(str(path), key).load()
-    assert (state.rec_sum, state.num_sentences, state.timed_sentences, state.total_sentences) == (1.5, 7, 0, 0)
+    before = path.read_bytes()
+    with pytest.raises(UsageError, match="not a progress file"):
+        ProgressFile(str(path), key).load()
+    assert path.read_bytes() == before
     assert eta_seconds(str(path)) is None
     path.write_bytes(path.read_bytes()[:40])
     assert eta_seconds(str(path)) is None

@@ -1,6 +1,6 @@
 """The Transformer's parts that replace Paddle's: attention to z's one-position memory, computed as what it
-reduces to, dropout with a numpy-drawn mask, and the blocks themselves against the paddle stacks of the
-first layout, whose bundles still load; each against what it replaces."""
+reduces to, dropout with a numpy-drawn mask, and the blocks themselves against paddle's own Transformer
+stacks; each against what it replaces."""
 import numpy as np
 import paddle
 import paddle.nn as nn
@@ -72,28 +72,50 @@ def test_cpu_dropout_keeps_the_same_share_as_paddles_kernel_on_either_path(enabl
     assert abs(kept - 0.7) < 0.004 and abs(reference - 0.7) < 0.004
 
 
+# Paddle's TransformerDecoderLayer / TransformerEncoderLayer names -> ours. The cross-attention's query and key
+# projections and the LayerNorm before them have no counterpart: the softmax over z's one position is 1.
+STACK_NAMES = {"vae": {"norm1.": "self_norm.", "norm3.": "ffn_norm.", "cross_attn.v_proj.": "z_attn.v_proj.",
+                       "cross_attn.out_proj.": "z_attn.out_proj.", "cross_attn.q_proj.": None,
+                       "cross_attn.k_proj.": None, "norm2.": None},
+               "lm": {"norm1.": "self_norm.", "norm2.": "ffn_norm."}}
+
+
+def stack_weights_by_our_names(stack: nn.Layer, kind: str) -> dict:
+    renamed = {}
+    for key, value in stack.state_dict().items():
+        if key.startswith("norm."):
+            renamed["final_norm." + key[len("norm."):]] = value
+            continue
+        _, index, rest = key.split(".", 2)  # layers.N.rest
+        old = next((o for o in STACK_NAMES[kind] if rest.startswith(o)), None)
+        if old is None:
+            renamed[f"blocks.{index}.{rest}"] = value
+        elif STACK_NAMES[kind][old] is not None:
+            renamed[f"blocks.{index}.{STACK_NAMES[kind][old]}{rest[len(old):]}"] = value
+    return renamed
+
+
 @pytest.mark.parametrize("latent_size", [4, 0], ids=["vae", "lm"])
-def test_first_layout_bundles_load_and_compute_what_paddles_transformer_stacks_computed(latent_size, tmp_path):
-    """The first release stacked paddle's TransformerDecoderLayer (VAE) / TransformerEncoderLayer (LM); its
-    weights, renamed by layout.py, must give the current blocks the same logits as that stack."""
+def test_the_blocks_compute_what_paddles_transformer_stacks_compute(latent_size):
+    """Paddle's TransformerDecoderLayer (VAE) / TransformerEncoderLayer (LM) stacks, pre-norm: their weights,
+    mapped onto our blocks by name, must give the same logits."""
     from paddle_vae.bundle import load_weights
-    from paddle_vae.layout import upgrade_transformer_keys
     from paddle_vae.models.transformer import TransformerDecoder
 
     paddle.seed(0)
     config = dict(vocab_size=30, embed_dim=D, latent_size=latent_size, num_blocks=2, num_heads=H, ffn_size=32,
                   max_len=24)
-    old_rest = TransformerDecoder(**config)  # embedder, z_fc and output layer: the layouts share them
+    rest = TransformerDecoder(**config)  # the embedder, z_fc and output layer around the stack
     layer = dict(d_model=D, nhead=H, dim_feedforward=32, dropout=0.2, normalize_before=True)
     stack = (nn.TransformerDecoder(nn.TransformerDecoderLayer(**layer), 2, nn.LayerNorm(D)) if latent_size
              else nn.TransformerEncoder(nn.TransformerEncoderLayer(**layer), 2, nn.LayerNorm(D)))
     for param in stack.parameters():  # LayerNorms too, so a swapped name cannot go unnoticed
         param.set_value(paddle.uniform(param.shape, min=-0.5, max=0.5))
-    old_state = {k: v for k, v in old_rest.state_dict().items() if not k.startswith(("blocks.", "final_norm."))}
-    old_state.update({f"blocks.{k}": v for k, v in stack.state_dict().items()})
+    state = {k: v for k, v in rest.state_dict().items() if not k.startswith(("blocks.", "final_norm."))}
+    state.update(stack_weights_by_our_names(stack, "vae" if latent_size else "lm"))
 
     current = TransformerDecoder(**config)
-    load_weights(current, upgrade_transformer_keys(old_state), str(tmp_path))  # every current weight is found
+    load_weights(current, state, "paddle's stack")  # every current weight is found, and nothing else
     current.eval()
     stack.eval()
     trg = paddle.to_tensor([[1, 5, 7, 9, 0], [1, 4, 6, 0, 0]], dtype="int64")
@@ -106,18 +128,3 @@ def test_first_layout_bundles_load_and_compute_what_paddles_transformer_stacks_c
     expected = current.output_fc(paddle.gather_nd(out, paddle.nonzero(mask))).numpy()
     got = current.forward_fused(trg, paddle.to_tensor([4, 3]), mask, z).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
-
-
-def test_first_layout_optimizer_moments_follow_their_weights_names():
-    from paddle_vae.layout import upgrade_transformer_keys
-
-    old = {"decoder.blocks.layers.0.norm1.weight_moment1_0": 1, "decoder.blocks.layers.1.norm3.bias_moment2_0": 2,
-           "decoder.blocks.layers.0.cross_attn.q_proj.weight_moment1_0": 3,
-           "decoder.blocks.norm.bias_beta1_pow_acc_0": 4,
-           "decoder.blocks.layers.0.cross_attn.out_proj.weight": 5, "encoder.lstm.weight_ih_l0": 6}
-    assert upgrade_transformer_keys(old) == {
-        "decoder.blocks.0.self_norm.weight_moment1_0": 1, "decoder.blocks.1.ffn_norm.bias_moment2_0": 2,
-        "decoder.final_norm.bias_beta1_pow_acc_0": 4, "decoder.blocks.0.z_attn.out_proj.weight": 5,
-        "encoder.lstm.weight_ih_l0": 6}
-    current = {"decoder.blocks.0.self_norm.weight": 1}
-    assert upgrade_transformer_keys(current) is current

@@ -51,22 +51,21 @@ def old_format_copy(src, dst, payload_marker=None):
     return dst
 
 
-def test_a_pickle_payload_in_a_bundle_runs_nothing_by_default(small_run, tmp_path, capsys):
+def test_loading_never_unpickles_only_convert_does(small_run, tmp_path, capsys):
     marker = tmp_path / "pwned"
     evil = old_format_copy(small_run / "final", tmp_path / "evil", payload_marker=marker)
     from paddle_vae.generator import VAEGenerator
 
-    with pytest.raises(CheckpointError, match="pickle.*convert.*--allow_pickle"):
+    with pytest.raises(CheckpointError, match="pickle.*convert"):
         VAEGenerator.from_pretrained(str(evil))
     out = tmp_path / "samples.txt"
     assert predict.main(["--init_from_ckpt", str(evil), "--infer_output_file", str(out), "--num_samples", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "can run code" in err[0]
     assert not marker.exists() and not out.exists()
-    # The payload is real: a caller who opts in does run it (and then the bundle fails to load).
-    with pytest.warns(UserWarning, match="trust"), pytest.raises(CheckpointError):
-        VAEGenerator.from_pretrained(str(evil), allow_pickle=True)
-    assert marker.exists()
+    # The payload is real: `convert`, for bundles whose author you trust, does run it (and then refuses it).
+    assert bundle.main(["convert", str(evil), str(tmp_path / "converted")]) == 2
+    assert marker.exists() and not (tmp_path / "converted").exists()
 
 
 def test_an_old_bundle_converts_to_the_same_weights_and_resumes(small_run, tmp_path):

@@ -42,7 +42,7 @@ def progress_bar(total: Optional[int], desc: str, enabled: bool, unit: str = "se
 
 SUMS = ("rec_sum", "kl_sum", "iw_sum")
 COUNTS = ("batches", "num_sentences", "num_words")
-PACE = ("seconds", "timed_sentences", "total_sentences")  # for `experiments status`'s ETA; older files lack them
+PACE = ("seconds", "timed_sentences", "total_sentences")  # for `experiments status`'s ETA
 
 
 @dataclass
@@ -55,7 +55,7 @@ class PassState:
     num_sentences: int = 0
     num_words: int = 0
     seconds: float = 0.0  # wall seconds spent on the counted batches, over every process of the pass
-    timed_sentences: int = 0  # the sentences of those seconds (fewer than num_sentences in an older file)
+    timed_sentences: int = 0  # the sentences of those seconds
     total_sentences: int = 0  # of the split, so that a reader can tell how far the pass has got
     means: List[np.ndarray] = field(default_factory=list)
     log_vars: List[np.ndarray] = field(default_factory=list)
@@ -69,18 +69,24 @@ class ProgressFile:
         self.saved_at = time.time()
 
     def load(self) -> PassState:
+        """The pass saved in `path` (a fresh one when there is no file); a file that is not this pass's
+        progress, or not a progress file at all, is refused with one line and left as it is."""
         if not os.path.isfile(self.path):
             return PassState()
-        with np.load(self.path, allow_pickle=False) as f:
-            if str(f["key"]) != self.key:
-                raise UsageError(f"{self.path} holds the progress of another evaluation ({f['key']}); "
-                                 f"remove it or give another --resume_file")
-            state = PassState(**{k: float(f[k]) for k in SUMS}, **{k: int(f[k]) for k in COUNTS})
-            if "timed_sentences" in f.files:
-                state.seconds = float(f["seconds"])
-                state.timed_sentences, state.total_sentences = int(f["timed_sentences"]), int(f["total_sentences"])
-            if "means" in f.files:
-                state.means, state.log_vars = [f["means"]], [f["log_vars"]]
+        try:
+            with np.load(self.path, allow_pickle=False) as f:
+                key, state = str(f["key"]), PassState()
+                if key == self.key:  # read only what this pass saved: the file may be anything
+                    state = PassState(**{k: float(f[k]) for k in SUMS + ("seconds",)},
+                                      **{k: int(f[k]) for k in COUNTS + PACE[1:]})
+                    if "means" in f.files:
+                        state.means, state.log_vars = [f["means"]], [f["log_vars"]]
+        except (ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile):
+            raise UsageError(f"{self.path} is not a progress file of `evaluate`; remove it or give another "
+                             f"--resume_file") from None
+        if key != self.key:
+            raise UsageError(f"{self.path} holds the progress of another evaluation ({key}); "
+                             f"remove it or give another --resume_file")
         return state
 
     def save(self, state: PassState, force: bool = False) -> None:

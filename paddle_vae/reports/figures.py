@@ -115,7 +115,7 @@ def _sample_labels(split: str) -> Optional[List[List[str]]]:
 def plot_latent(bundle: str, args, out_path: str, split: str = "test", max_sentences: int = 5000) -> str:
     """Encode the split with the bundle, project the posterior means, colour by labels or by length."""
     plt = pyplot()
-    vae = VAEGenerator.from_pretrained(bundle, allow_pickle=getattr(args, "allow_pickle", False))
+    vae = VAEGenerator.from_pretrained(bundle)
     splits, _ = load_corpus(args)
     sentences = splits[split][:max_sentences]
     xy, explained = pca_2d(vae.encode([" ".join(s) for s in sentences]).astype("float64"))

@@ -144,7 +144,7 @@ class Trainer:
             self.best_copy.restore(self.net, self.optimizer)
         else:  # resumed, and dev has not improved since: the best bundle on this machine's disk
             best = self.run_dir.bundle_path("best")
-            load_weights(self.net, read_bundle(best)[2], best)
+            load_weights(self.net, read_bundle(best, max_bytes=None)[2], best)  # its own: no budget
             load_optimizer(self.optimizer, best, self.net)
         self.optimizer.set_lr(new_lr)
         self.log_event("lr_decay", lr=new_lr, rewound_to_step=self.state.best_step)
@@ -153,7 +153,8 @@ class Trainer:
     def _read_resume_bundle(self):
         if not self.args.init_from_ckpt:
             return None
-        config, tokens, state_dict, train_state = read_bundle(self.args.init_from_ckpt, self.args.allow_pickle)
+        budget = self.args.max_bundle_mb * 2 ** 20  # --max_bundle_mb: what the bundle may declare
+        config, tokens, state_dict, train_state = read_bundle(self.args.init_from_ckpt, budget)
         mismatched = ModelConfig.from_args(self.args, 0, 0, 0, 0, "").shape_mismatches(ModelConfig.from_bundle(config))
         if mismatched:
             raise CheckpointError(f"checkpoint {self.args.init_from_ckpt} does not match the flags: "
@@ -168,7 +169,7 @@ class Trainer:
         if self.args.finetune or train_state is None:
             logger.info("loaded weights from %s; starting a fresh schedule", path)
             return
-        load_optimizer(self.optimizer, path, self.net, self.args.allow_pickle)
+        load_optimizer(self.optimizer, path, self.net)
         self.state = TrainState.from_json(train_state)
         self.optimizer.set_lr(train_state["lr"])
         self.resume_skip = self.state.batch_in_epoch
@@ -242,7 +243,7 @@ class Trainer:
         splits = FINAL_EVAL_SPLITS[args.final_eval]
         for name in ("final", "best") if splits else ():
             if name == "best":
-                _, _, best_weights, _ = read_bundle(self.run_dir.bundle_path("best"))
+                _, _, best_weights, _ = read_bundle(self.run_dir.bundle_path("best"), max_bytes=None)
                 load_weights(self.net, best_weights, "best")
             summary[name] = {split: evaluate_loader(self.net, self._final_eval_loader(split),
                                                     args.eval_iw_samples, args.seed) for split in splits}
