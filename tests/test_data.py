@@ -1,21 +1,14 @@
 """Data pipeline: BOS/EOS placement, padding id, split wiring, batching order, corpora and bad files."""
-import argparse
 import logging
 
 import numpy as np
 import pytest
 
 from conftest import FIXTURES
+from helpers import data_args
 from paddle_vae.data import batching
 from paddle_vae.data import corpus as data
 from paddle_vae.errors import DataError
-
-
-def make_args(**kw):
-    base = dict(dataset="sample", data_dir=None, max_len=1280, batch_size=4, seed=1, max_vocab=None, min_freq=1,
-                lowercase=False)
-    base.update(kw)
-    return argparse.Namespace(**base)
 
 
 def write_splits(folder, train, valid=None, test=None):
@@ -35,7 +28,7 @@ def test_decoder_input_starts_with_bos_and_label_ends_with_eos():
 
 
 def test_padding_id_is_distinct_from_every_word_and_special():
-    corpus = data.load_and_encode(make_args())
+    corpus = data.load_and_encode(data_args())
     vocab = corpus.vocab
     assert len({corpus.pad_id, corpus.bos_id, corpus.eos_id, vocab.to_indices(vocab.unk_token)}) == 4
     word_ids = {i for sent in corpus.splits["train"] for i in sent}
@@ -48,7 +41,7 @@ def test_padding_id_is_distinct_from_every_word_and_special():
 
 def test_create_data_loader_returns_the_reference_tuple():
     """PaddleNLP's vae-seq2seq: (train_loader, dev_loader, test_loader, vocab, bos_id, pad_id, len(train_ds))."""
-    args = make_args(batch_size=64)
+    args = data_args(batch_size=64)
     result = data.create_data_loader(args)
     corpus = data.load_and_encode(args)
     assert len(result) == 7
@@ -60,7 +53,7 @@ def test_create_data_loader_returns_the_reference_tuple():
 
 
 def test_test_loader_iterates_the_test_split():
-    args = make_args(batch_size=64)
+    args = data_args(batch_size=64)
     _, dev_loader, test_loader, *_ = data.create_data_loader(args)
     corpus = data.load_and_encode(args)
 
@@ -102,18 +95,18 @@ def test_data_parallel_ranks_split_every_global_batch():
 
 def test_text_corpus_vocab_is_bounded_and_unknown_words_map_to_unk(tmp_path):
     write_splits(tmp_path, ["The cat sat .", "the cat ran !", "a dog sat"], test=["the zebra sat"])
-    corpus = data.load_and_encode(make_args(dataset="text", data_dir=str(tmp_path), lowercase=True, min_freq=2))
+    corpus = data.load_and_encode(data_args(dataset="text", data_dir=str(tmp_path), lowercase=True, min_freq=2))
     tokens = data.vocab_tokens(corpus.vocab)
     assert tokens[:4] == ["<pad>", "<bos>", "<eos>", "<unk>"]
     assert set(tokens[4:]) == {"the", "cat", "sat"}  # words seen at least twice, lowercased
     unk = corpus.vocab.to_indices("<unk>")
     assert corpus.splits["test"][0] == [corpus.vocab.to_indices("the"), unk, corpus.vocab.to_indices("sat")]
-    capped = data.load_and_encode(make_args(dataset="text", data_dir=str(tmp_path), max_vocab=1))
+    capped = data.load_and_encode(data_args(dataset="text", data_dir=str(tmp_path), max_vocab=1))
     assert len(capped.vocab) == 5
 
 
 def test_yahoo_layout_reads_its_own_vocab_file():
-    corpus = data.load_and_encode(make_args(dataset="yahoo", data_dir=str(FIXTURES / "yahoo")))
+    corpus = data.load_and_encode(data_args(dataset="yahoo", data_dir=str(FIXTURES / "yahoo")))
     tokens = data.vocab_tokens(corpus.vocab)
     assert tokens[:3] == ["<pad>", "<bos>", "<eos>"] and tokens[3] == "_UNK"
     file_vocab = (FIXTURES / "yahoo" / "vocab.txt").read_text().split()
@@ -134,7 +127,7 @@ def test_bad_split_file_is_a_one_line_data_error_naming_the_file(tmp_path, case)
     else:
         bad.write_bytes(b"fine line\nbad \xff\xfe bytes\n")
     with pytest.raises(DataError) as err:
-        data.load_and_encode(make_args(dataset="text", data_dir=str(tmp_path)))
+        data.load_and_encode(data_args(dataset="text", data_dir=str(tmp_path)))
     message = str(err.value)
     assert "valid.txt" in message and "\n" not in message
     if case == "non_utf8":
@@ -143,7 +136,7 @@ def test_bad_split_file_is_a_one_line_data_error_naming_the_file(tmp_path, case)
 
 def test_missing_data_dir_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="not a folder"):
-        data.load_and_encode(make_args(dataset="text", data_dir=str(tmp_path / "nope")))
+        data.load_and_encode(data_args(dataset="text", data_dir=str(tmp_path / "nope")))
 
 
 def test_long_lines_are_truncated_and_reported_once(tmp_path, caplog):
@@ -153,7 +146,7 @@ def test_long_lines_are_truncated_and_reported_once(tmp_path, caplog):
     propagate, package_logger.propagate = package_logger.propagate, False
     try:
         with caplog.at_level(logging.WARNING, logger="paddle_vae"):
-            corpus = data.load_and_encode(make_args(dataset="text", data_dir=str(tmp_path), max_len=10))
+            corpus = data.load_and_encode(data_args(dataset="text", data_dir=str(tmp_path), max_len=10))
     finally:
         package_logger.removeHandler(caplog.handler)
         package_logger.propagate = propagate
@@ -166,7 +159,7 @@ def test_ptb_reads_the_real_files_quickly(ptb_dir):
     import time
 
     start = time.time()
-    corpus = data.load_and_encode(make_args(dataset="ptb", data_dir=str(ptb_dir), batch_size=32))
+    corpus = data.load_and_encode(data_args(dataset="ptb", data_dir=str(ptb_dir), batch_size=32))
     loader = corpus.loader("train", 32, shuffle=True)
     next(iter(loader))
     assert time.time() - start < 20

@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+from helpers import data_args
 from paddle_vae.evaluate import main as evaluate_main
 from paddle_vae.evaluation.metrics import active_units, evaluate_loader, mutual_information
 
@@ -13,11 +14,9 @@ from paddle_vae.evaluation.metrics import active_units, evaluate_loader, mutual_
 def test_iw_nll_is_at_most_the_elbo(trained_bundle):
     from paddle_vae.data.corpus import load_and_encode
     from paddle_vae.generator import VAEGenerator
-    import argparse
 
     vae = VAEGenerator.from_pretrained(str(trained_bundle / "final"))
-    args = argparse.Namespace(dataset="sample", data_dir=None, max_len=1280, seed=1)
-    corpus = load_and_encode(args, vocab=vae.vocab)
+    corpus = load_and_encode(data_args(), vocab=vae.vocab)
     m = evaluate_loader(vae.net, corpus.loader("test", 64), iw_samples=20)
     assert m["nll_iw"] <= m["nll_elbo"] + 0.05
     assert m["ppl_elbo"] == pytest.approx(math.exp(m["nll_elbo"] * m["num_sentences"] / m["num_words"]), rel=1e-6)
@@ -82,15 +81,13 @@ def test_generator_bleu_scores_what_evaluate_scores(trained_bundle, monkeypatch)
     from paddle_vae.evaluation import bleu
     from paddle_vae.data.corpus import load_and_encode
     from paddle_vae.generator import VAEGenerator
-    import argparse
 
     seen = []
     real_bleu = bleu.corpus_bleu
     monkeypatch.setattr(bleu, "corpus_bleu", lambda h, r: seen.append(Counter(map(tuple, zip(map(tuple, r), map(
         tuple, h))))) or real_bleu(h, r))
     vae = VAEGenerator.from_pretrained(str(trained_bundle / "best"))
-    corpus = load_and_encode(argparse.Namespace(dataset="sample", data_dir=None, max_len=1280, seed=1),
-                             vocab=vae.vocab)
+    corpus = load_and_encode(data_args(), vocab=vae.vocab)
     m = evaluate_loader(vae.net, corpus.loader("test", 32), bleu=True)
     sentences = [" ".join(vae.vocab.idx_to_token[i] for i in ids) for ids in corpus.splits["test"]]
     assert vae.bleu(sentences) == pytest.approx(m["bleu_greedy"], abs=0.5)

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from conftest import ROOT, TINY
+from conftest import ROOT
+from helpers import write_table
 from paddle_vae.experiments.__main__ import main as experiments_main
 from paddle_vae.experiments.examples import chosen_rows, examples_markdown
 from paddle_vae.experiments.goals import goals_markdown, judge
@@ -21,16 +22,12 @@ BEATS = {"name": "beats", "rows": ["ref", "a", "b"], "min": {"kl": 8, "au": 16},
 
 
 def write_spec(tmp_path, rows=ROWS, goals=(BEATS,), examples=None):
-    (tmp_path / "experiments").mkdir(exist_ok=True)
-    flags = [f for f in TINY if f not in ("--num_threads", "1")] + ["--max_epoch", "2", "--log_freq", "20"]
-    spec = {"dataset": "sample", "train_flags": flags, "save_steps": 20, "rows": rows, "goals": list(goals),
-            "eval": {"iw_samples": 3, "baseline": "lm"}, "examples": examples or {"reference": "ref"}}
-    path = tmp_path / "experiments" / "tiny.json"
-    path.write_text(json.dumps(spec))
-    return str(path)
+    return str(write_table(tmp_path / "experiments" / "tiny.json", rows, ["--max_epoch", "2", "--log_freq", "20"],
+                           {"iw_samples": 3, "baseline": "lm"}, goals=list(goals),
+                           examples=examples or {"reference": "ref"}))
 
 
-def write_table(tmp_path, **kwargs):
+def tiny_table(tmp_path, **kwargs):
     return load_table(write_spec(tmp_path, **kwargs))
 
 
@@ -44,7 +41,7 @@ def write_results(table, **rows):
 
 
 def test_a_goal_is_open_until_its_rows_finish_then_met_or_missed_by_the_closest_rows_shortfall(tmp_path):
-    table = write_table(tmp_path)
+    table = tiny_table(tmp_path)
     results = write_results(table, lm={"nll_iw": 100.0}, a={"nll_iw": 100.2, "kl": 9.0, "au": 20})
     verdict = judge(table, results, BEATS)
     assert verdict["verdict"] == "open" and (verdict["finished"], verdict["rows"]) == (1, 3)
@@ -73,7 +70,7 @@ RECONSTRUCT = {"for": "reconstruction", "highest": "bleu_greedy", "max": {"nll_i
 
 
 def test_a_recommendation_picks_the_best_row_within_its_bounds_and_is_provisional_until_all_finish(tmp_path):
-    table = write_table(tmp_path)
+    table = tiny_table(tmp_path)
     results = write_results(table, lm={"nll_iw": 100.0}, a={"nll_iw": 100.5, "bleu_greedy": 4.0},
                             b={"nll_iw": 104.0, "bleu_greedy": 30.0})  # b reconstructs best but costs 4 nats
     best, finished, total = pick(table, results, RECONSTRUCT)
@@ -88,7 +85,7 @@ def test_a_recommendation_picks_the_best_row_within_its_bounds_and_is_provisiona
 
 
 def test_a_row_whose_baseline_has_not_finished_counts_as_unfinished_for_picks_and_goals(tmp_path):
-    table = write_table(tmp_path)
+    table = tiny_table(tmp_path)
     results = write_results(table, a={"nll_iw": 100.5, "bleu_greedy": 4.0, "kl": 9.0, "au": 20})
     assert pick(table, results, RECONSTRUCT) == (None, 0, 3)
     assert judge(table, results, BEATS)["finished"] == 0
@@ -114,7 +111,7 @@ def test_a_malformed_recommendation_or_goal_is_a_one_line_error(tmp_path, capsys
 
 
 def test_examples_show_the_reference_the_row_closest_to_the_lm_and_the_highest_rate_row(tmp_path):
-    table = write_table(tmp_path)
+    table = tiny_table(tmp_path)
     results = write_results(table, lm={"nll_iw": 100.0}, ref={"nll_iw": 100.5, "kl": 1.0})
     assert chosen_rows(table, results) == {"ref": "the reference recipe"}
     assert examples_markdown(table, results).startswith("No examples yet")
@@ -127,7 +124,7 @@ def test_examples_show_the_reference_the_row_closest_to_the_lm_and_the_highest_r
 
 @pytest.mark.slow
 def test_examples_come_from_the_inference_cli_on_the_rows_best_bundle_and_line_up_with_their_inputs(tmp_path):
-    table = write_table(tmp_path, rows=ROWS[:2], goals=[])
+    table = tiny_table(tmp_path, rows=ROWS[:2], goals=[])
     args = ["--runs_dir", str(tmp_path / "runs"), "--threads", "1"]
     path = str(tmp_path / "experiments" / "tiny.json")
     assert experiments_main(["examples", path, *args]) == 0  # nothing finished: nothing to show yet
@@ -169,7 +166,7 @@ def test_every_generated_block_in_the_readme_and_docs_is_what_its_table_generate
 
 def test_the_headline_shows_the_reproduction_the_published_rows_the_lm_and_each_pick_linked_to_its_json(
         tmp_path, capsys):
-    table = write_table(tmp_path)
+    table = tiny_table(tmp_path)
     table.recommend = [{"for": "likelihood", "lowest": "nll_iw"}, RECONSTRUCT]
     results = write_results(table, lm={"nll_iw": 100.0, "nll_elbo": 100.0, "kl": 0.0, "au": 0},
                             ref={"nll_iw": 100.5, "nll_elbo": 101.0, "kl": 1.0, "au": 2, "bleu_greedy": 6.0,
@@ -199,7 +196,7 @@ def test_examples_of_a_row_whose_run_folder_was_lost_say_so_without_running_anyt
     from paddle_vae.experiments.examples import make_examples
     from paddle_vae.experiments.runner import Runner
 
-    table = write_table(tmp_path)
+    table = tiny_table(tmp_path)
     results = write_results(table, lm={"nll_iw": 100.0}, ref={"nll_iw": 100.5, "kl": 1.0})
     runner = Runner(table, str(tmp_path / "runs"), results, jobs=1, threads=1)
     outcome = make_examples(runner, "ref", "the reference recipe")
@@ -218,7 +215,7 @@ def test_a_pick_whose_bundle_is_lost_passes_to_the_next_row_and_comes_back_when_
     from paddle_vae.experiments import examples
     from paddle_vae.experiments.runner import Runner
 
-    table = write_table(tmp_path)
+    table = tiny_table(tmp_path)
     results = write_results(table, lm={"nll_iw": 100.0}, ref={"nll_iw": 100.5, "kl": 1.0},
                             a={"nll_iw": 100.6, "kl": 9.0}, b={"nll_iw": 103.0, "kl": 30.0})
     runner = Runner(table, str(tmp_path / "runs"), results, jobs=1, threads=1)
@@ -254,7 +251,7 @@ def test_a_pick_whose_bundle_is_lost_passes_to_the_next_row_and_comes_back_when_
 def test_the_runner_calls_after_row_for_each_finished_row_and_keeps_what_it_said(tmp_path):
     from paddle_vae.experiments.runner import Runner
 
-    table = write_table(tmp_path)
+    table = tiny_table(tmp_path)
     results = write_results(table, lm={"nll_iw": 100.0}, ref={"nll_iw": 100.5, "kl": 1.0})
     seen = []
     runner = Runner(table, str(tmp_path / "runs"), results, jobs=1, threads=1,

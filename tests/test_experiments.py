@@ -10,21 +10,20 @@ import time
 
 import pytest
 
-from conftest import ROOT, TINY
+import helpers
+from conftest import ROOT
 from paddle_vae.experiments.__main__ import main as experiments_main
 from paddle_vae.experiments.report import machines_line, markdown_table
 from paddle_vae.experiments.spec import load_table
 
 
 def write_table(path, rows=None):
-    flags = [f for f in TINY if f not in ("--num_threads", "1")] + [
-        "--max_epoch", "5", "--lr_decay", "plateau", "--max_decays", "2", "--warm_up", "2", "--log_freq", "20"]
-    spec = {"dataset": "sample", "train_flags": flags, "save_steps": 20,
-            "eval": {"iw_samples": 3, "iw_samples_close": 5, "close_nats": 1000.0, "baseline": "lm"},
-            "rows": rows or [{"name": "lm", "label": "LM", "flags": ["--model", "lm"]},
-                             {"name": "vae", "label": "VAE", "flags": ["--bn_vae", "0.7"]}]}
-    path.write_text(json.dumps(spec))
-    return path
+    """The runner's tiny table: an LM and a BN-VAE row, 5 epochs under the plateau rule."""
+    return helpers.write_table(
+        path, rows or [{"name": "lm", "label": "LM", "flags": ["--model", "lm"]},
+                       {"name": "vae", "label": "VAE", "flags": ["--bn_vae", "0.7"]}],
+        ["--max_epoch", "5", "--lr_decay", "plateau", "--max_decays", "2", "--warm_up", "2", "--log_freq", "20"],
+        {"iw_samples": 3, "iw_samples_close": 5, "close_nats": 1000.0, "baseline": "lm"})
 
 
 def cli(*argv):
@@ -206,11 +205,9 @@ def test_background_script_runs_a_table_under_nohup_refuses_a_second_start_and_r
     repo = tmp_path / "repo"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
     (repo / "paddle_vae" / "train.py").write_text('raise SystemExit("the work tree was used, not the clone")\n')
-    flags = [f for f in TINY if f not in ("--num_threads", "1")] + ["--max_epoch", "1", "--log_freq", "50"]
-    table = tmp_path / "one.json"  # outside the checkout: read where it is
-    table.write_text(json.dumps({"dataset": "sample", "train_flags": flags, "save_steps": 50,
-                                 "eval": {"iw_samples": 2, "baseline": "lm"},
-                                 "rows": [{"name": "lm", "label": "LM", "flags": ["--model", "lm"]}]}))
+    table = helpers.write_table(tmp_path / "one.json", [{"name": "lm", "label": "LM", "flags": ["--model", "lm"]}],
+                                ["--max_epoch", "1", "--log_freq", "50"], {"iw_samples": 2, "baseline": "lm"},
+                                save_steps=50)  # outside the checkout: read where it is
     run = _background(repo, table, tmp_path)
     results = tmp_path / "results"
     try:

@@ -11,6 +11,7 @@ import warnings
 import pytest
 
 from conftest import FIXTURES, ROOT, TINY, run_train
+from helpers import data_args
 from paddle_vae import prepare_corpus
 from paddle_vae.data import corpus as data
 from paddle_vae import runtime
@@ -59,9 +60,13 @@ def test_raw_sentences_are_tokenised_as_the_bundle_was_trained(en_bundle):
     vae = VAEGenerator.from_pretrained(str(en_bundle))
     assert vae.tokenize("\ufeff" + RAW_SENTENCE)[:4] == ["mr", ".", "alder", "lit"]
     assert vae.unknown_share([RAW_SENTENCE]) == 0.0  # every token is in the fixture's vocabulary
-    raw, pre = vae.encode([RAW_SENTENCE, "mr . alder lit the lamp , and the ship turned away !"])
+    tokenised = "mr . alder lit the lamp , and the ship turned away !"
+    raw, pre = vae.encode([RAW_SENTENCE, tokenised])
     assert (raw == pre).all()
-    assert len(vae.reconstruct([RAW_SENTENCE, "Hello, world!"])) == 2
+    outputs = vae.reconstruct([RAW_SENTENCE, "Hello, world!"])
+    assert outputs[0] == vae.reconstruct([tokenised])[0]  # the same z, so the same greedy decoding
+    assert len(outputs) == 2 and all(word in vae.vocab.token_to_idx for line in outputs for word in line.split())
+    assert not any(special in line.split() for line in outputs for special in ("<pad>", "<bos>", "<eos>"))
 
 
 def test_bundle_from_before_the_tokenizer_flag_loads_and_splits_on_whitespace(en_bundle, tmp_path):
@@ -98,13 +103,13 @@ def test_mostly_unknown_tokens_warn_once_per_split_with_the_share(en_bundle, tmp
 
     vae = VAEGenerator.from_pretrained(str(en_bundle))
     zh = prepared(tmp_path / "zh", ZH)
-    args = argparse_ns(dataset="text", data_dir=str(zh))
+    args = data_args(dataset="text", data_dir=str(zh))
     data.load_and_encode(args, vocab=vae.vocab)  # what evaluate and --init_from_ckpt training do
     messages = [r.getMessage() for r in package_log.records]
     assert len([m for m in messages if "unknown to the bundle's vocabulary" in m]) == 3
     assert any(m.startswith("text/test: 100.0% of tokens are unknown") for m in messages)
     package_log.clear()
-    data.load_and_encode(argparse_ns(dataset="text", data_dir=str(prepared(tmp_path / "en", EN, "--lowercase"))),
+    data.load_and_encode(data_args(dataset="text", data_dir=str(prepared(tmp_path / "en", EN, "--lowercase"))),
                          vocab=vae.vocab)
     # its own training split: no warning (the tiny fixture's valid/test do hold many unseen words)
     assert not any(r.getMessage().startswith("text/train") for r in package_log.records)
@@ -115,18 +120,10 @@ def test_mostly_unknown_tokens_warn_once_per_split_with_the_share(en_bundle, tmp
     assert any("zh_in.txt: 100.0% of tokens are unknown" in r.getMessage() for r in package_log.records)
 
 
-def argparse_ns(**kw):
-    import argparse
-
-    base = dict(max_len=1280, batch_size=4, seed=1, max_vocab=None, min_freq=1, lowercase=False, tokenizer=None)
-    base.update(kw)
-    return argparse.Namespace(**base)
-
-
 def test_text_folder_without_valid_and_test_points_at_prepare_corpus(tmp_path):
     (tmp_path / "book.txt").write_text("one raw file\n", encoding="utf-8")
     with pytest.raises(DataError) as err:
-        data.load_and_encode(argparse_ns(dataset="text", data_dir=str(tmp_path)))
+        data.load_and_encode(data_args(dataset="text", data_dir=str(tmp_path)))
     message = str(err.value)
     assert "train.txt, valid.txt, test.txt" in message and "\n" not in message
     assert f"python -m paddle_vae.prepare_corpus {tmp_path / 'book.txt'} --output_dir" in message
@@ -135,7 +132,7 @@ def test_text_folder_without_valid_and_test_points_at_prepare_corpus(tmp_path):
 def test_bom_is_stripped_from_split_files(tmp_path):
     for name in ("train", "valid", "test"):
         (tmp_path / f"{name}.txt").write_bytes("\ufeffhello world\r\nhello again\r\n".encode("utf-8"))
-    corpus = data.load_and_encode(argparse_ns(dataset="text", data_dir=str(tmp_path)))
+    corpus = data.load_and_encode(data_args(dataset="text", data_dir=str(tmp_path)))
     assert "hello" in corpus.vocab.token_to_idx and "\ufeffhello" not in corpus.vocab.token_to_idx
 
 
@@ -167,7 +164,8 @@ def test_a_normal_inference_run_prints_no_third_party_warnings(en_bundle, tmp_pa
     # --verbose shows what Paddle itself prints on import, whatever this Paddle version prints (3.x: a missing
     # ccache; 2.6.2: nothing), so the filter hides only what it should.
     bare = subprocess.run([sys.executable, "-c", "import paddle"], capture_output=True, text=True, env=env, timeout=300)
-    verbose = subprocess.run(base + ["--verbose"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    verbose = subprocess.run(base + ["--verbose", "--infer_output_file", str(tmp_path / "v.txt")],  # a new output
+                             capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert verbose.returncode == 0
     for line in bare.stderr.splitlines():
         if "Warning" in line:
@@ -194,5 +192,8 @@ def test_raw_file_to_trained_model_to_reconstruction_with_the_scripts(tmp_path):
                            capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert infer.returncode == 0, infer.stderr[-2000:]
     assert "unknown" not in infer.stderr  # the raw sentence was tokenised as the corpus was
-    assert len(out.read_text(encoding="utf-8").splitlines()) == 1
+    from paddle_vae import VAEGenerator
+
+    api = VAEGenerator.from_pretrained(str(model / "final")).reconstruct([RAW_SENTENCE], strategy="greedy", max_len=8)
+    assert out.read_text(encoding="utf-8").splitlines() == api  # one line, the API's reconstruction of the raw text
     assert json.loads((model / "final" / "config.json").read_text())["train_args"]["tokenizer"] == "basic"

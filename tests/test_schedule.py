@@ -1,10 +1,10 @@
 """The learning-rate plateau schedule and early stopping: rewinds to the best weights, halvings, the stop."""
-import json
 
 import numpy as np
 import pytest
 
 from conftest import TINY
+from helpers import read_log
 
 
 def _plateau_trainer(tmp_path, *flags):
@@ -32,8 +32,7 @@ def test_lr_plateau_rewinds_to_the_best_weights_and_halves_the_rate(tmp_path):
     trainer.record_dev(10.1, 1.0)  # the second plateau is the last one allowed
     assert trainer.optimizer.get_lr() == pytest.approx(2.5e-4)
     assert trainer.control.stop and trainer.model.stop_training
-    decays = [r for r in map(json.loads, (tmp_path / "train_log.jsonl").read_text().splitlines())
-              if r["event"] == "lr_decay"]
+    decays = [r for r in read_log(tmp_path) if r["event"] == "lr_decay"]
     assert [d["rewound_to_step"] for d in decays] == [0, 0]
 
 

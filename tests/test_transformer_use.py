@@ -1,12 +1,12 @@
 """The Transformer decoder through the whole package on the demo corpus: training (VAE, LM, remedies), exact
 resume, bundles that rebuild themselves, VAEGenerator and hub, evaluation, and export's refusal."""
-import json
 
 import numpy as np
 import paddle
 import pytest
 
 from conftest import ROOT, TINY, run_train
+from helpers import latent, read_log
 from paddle_vae import export
 from paddle_vae.bundle import read_bundle
 from paddle_vae.generator import VAEGenerator
@@ -32,7 +32,7 @@ def test_the_bundle_records_and_rebuilds_the_transformer(transformer_vae):
     vae = VAEGenerator.from_pretrained(str(transformer_vae / "best"))
     assert type(vae.net.decoder).__name__ == "TransformerDecoder" and vae.net.decoder.output_fc.bias is None
     hub = paddle.hub.load(str(ROOT), "vae_seq2seq", source="local", checkpoint=str(transformer_vae / "best"))
-    z = np.random.RandomState(0).standard_normal((3, 8)).astype("float32")
+    z = latent(3, 8)
     assert hub.decode(z, strategy="greedy") == vae.decode(z, strategy="greedy")
 
 
@@ -66,8 +66,7 @@ def test_a_resumed_transformer_run_equals_the_uninterrupted_one(tmp_path):
     assert run_train(flags + ["--model_path", str(tmp_path / "b"), "--init_from_ckpt", str(tmp_path / "b" / "step_9")]) == 0
 
     def losses(run):
-        return [r["loss"] for r in map(json.loads, (run / "train_log.jsonl").read_text().splitlines())
-                if r["event"] == "step"]
+        return [r["loss"] for r in read_log(run) if r["event"] == "step"]
     assert losses(tmp_path / "b") == pytest.approx(losses(tmp_path / "a"), rel=1e-5)
 
 
@@ -96,7 +95,7 @@ def test_unsupported_transformer_flags_are_refused(bad, tmp_path, capsys):
                                     ["--lr_decay", "plateau", "--decay_patience", "1", "--max_epoch", "2"]])
 def test_the_other_remedies_train_with_the_transformer(remedy, tmp_path):
     assert run_train(SHORT + remedy + ["--model_path", str(tmp_path / "m")]) == 0
-    log = [json.loads(line) for line in (tmp_path / "m" / "train_log.jsonl").read_text().splitlines()]
+    log = read_log(tmp_path / "m")
     assert any(r["event"] == "epoch" and np.isfinite(r["dev_nll"]) for r in log)
     if "--aggressive" in remedy:
         assert any(r["event"] == "aggressive" for r in log)
