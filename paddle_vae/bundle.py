@@ -20,14 +20,13 @@ trusted one in the safe format.
 """
 import argparse
 import os
-import shutil
 import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 from safetensors.numpy import load_file, save
 
-from .files import write_bytes_atomic, write_json_atomic, write_text_atomic
+from .files import OutputKind, publish_dir, write_bytes_atomic, write_json_atomic, write_text_atomic
 from .bundle_checks import check_budget, check_finite, check_tensor_header, read_json, read_vocab
 from .config import DEFAULT_MAX_BYTES, ModelConfig, inference_options
 from .errors import CheckpointError, cli_entry
@@ -37,6 +36,10 @@ PARAMS_FILE, OPT_FILE = "model.safetensors", "optimizer.safetensors"
 PICKLE_PARAMS_FILE, PICKLE_OPT_FILE = "model.pdparams", "model.pdopt"  # the old, unsafe format
 CONFIG_FILE, VOCAB_FILE, STATE_FILE = "config.json", "vocab.txt", "train_state.json"
 FORMAT_VERSION = 2  # 2: safetensors; 1: pickles (model.pdparams)
+# What a bundle folder may hold: `save_pretrained` and export replace only such a folder (with overwrite).
+BUNDLE = OutputKind("bundle", CONFIG_FILE, frozenset(
+    {PARAMS_FILE, OPT_FILE, PARAMS_FILE + ".json", OPT_FILE + ".json", CONFIG_FILE, VOCAB_FILE, STATE_FILE,
+     PICKLE_PARAMS_FILE, PICKLE_OPT_FILE}))
 
 
 def save_tensors(state: Dict[str, Any], path: str) -> None:
@@ -94,35 +97,18 @@ def save_bundle(path: str, network, config: Dict[str, Any], vocab_tokens, optimi
 def write_bundle(path: str, weights: Dict[str, Any], config: Dict[str, Any], vocab_tokens,
                  optimizer_state: Optional[Dict[str, Any]] = None,
                  train_state: Optional[Dict[str, Any]] = None) -> str:
-    """Write a bundle's files to a temporary sibling and rename it to `path` only once it is whole."""
-    path = os.path.normpath(path)
-    parent = os.path.dirname(path) or "."
-    os.makedirs(parent, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        os.makedirs(tmp)
+    """Write a bundle's files to a temporary sibling and swap it in for `path` only once it is whole
+    (`files.publish_dir`); config.json, which marks a finished bundle, is written last."""
+    def fill(tmp: str) -> None:
         save_tensors(weights, os.path.join(tmp, PARAMS_FILE))
         if optimizer_state is not None:
             save_tensors(optimizer_state, os.path.join(tmp, OPT_FILE))
-        write_json_atomic(os.path.join(tmp, CONFIG_FILE), dict(config, format_version=FORMAT_VERSION))
         write_text_atomic(os.path.join(tmp, VOCAB_FILE), "".join(t + "\n" for t in vocab_tokens))
         if train_state is not None:
             write_json_atomic(os.path.join(tmp, STATE_FILE), train_state)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # a half-written bundle would hold the space a full disk needs
-        raise
-    return replace_dir(tmp, path)
+        write_json_atomic(os.path.join(tmp, CONFIG_FILE), dict(config, format_version=FORMAT_VERSION))
 
-
-def replace_dir(tmp: str, path: str) -> str:
-    """Move the finished folder `tmp` to `path`; an older `path` survives as `path.old*` until then."""
-    old = f"{path}.old{os.getpid()}"
-    if os.path.exists(path):
-        os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
-    return path
+    return publish_dir(path, fill, BUNDLE)
 
 
 def _pickle_refusal(path: str) -> CheckpointError:

@@ -28,11 +28,11 @@ import paddle
 from paddle import inference
 
 from . import runtime
-from .bundle import CONFIG_FILE, VOCAB_FILE, read_bundle, replace_dir
+from .bundle import CONFIG_FILE, VOCAB_FILE, read_bundle
 from .config import DEFAULT_MAX_BYTES
 from .data.corpus import vocab_from_tokens
 from .errors import CheckpointError, UsageError, cli_entry
-from .files import write_json_atomic
+from .files import OutputKind, check_output, publish_dir, write_json_atomic
 from .flag_groups import (DEFAULT_BUNDLE, add_bundle_flags, add_decode_flags, add_process_flags, bundle_budget,
                           new_parser, require_finite, require_positive)
 from .generator import VAEGenerator
@@ -46,17 +46,19 @@ META_FILE = "export.json"
 # - with oneDNN (on by default) finished beams emit <pad> instead of EOS after
 #   their EOS, unlike the dynamic graph and `paddle.jit.load`.
 BROKEN_PASSES = ("constant_folding_pass",)
+# Everything an export folder holds (Paddle 3 writes the program as .json, Paddle 2.6 as .pdmodel + .info).
+EXPORT = OutputKind("export", META_FILE, frozenset(
+    {PREFIX + ext for ext in (".json", ".pdmodel", ".pdiparams", ".pdiparams.info")} | {CONFIG_FILE, VOCAB_FILE,
+                                                                                          META_FILE}))
 
 
 def export(bundle: str, output_dir: str, strategy: str = "greedy", beam_size: int = 4, max_out_len: int = 100,
-           temperature: float = 1.0, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
-    """Trace the decoder into a temporary sibling of `output_dir` and rename it into place when whole."""
-    output_dir = os.path.normpath(output_dir)
-    if os.path.isdir(bundle) and os.path.exists(output_dir) and os.path.samefile(bundle, output_dir):
-        raise UsageError("--output_dir must differ from --init_from_ckpt")
-    if os.path.exists(output_dir) and not os.path.isfile(os.path.join(output_dir, PREFIX + ".pdiparams")) \
-            and (not os.path.isdir(output_dir) or os.listdir(output_dir)):
-        raise UsageError(f"--output_dir {output_dir} exists and is not an earlier export; not replacing it")
+           temperature: float = 1.0, max_bytes: int = DEFAULT_MAX_BYTES, overwrite: bool = False) -> str:
+    """Trace the decoder into a temporary sibling of `output_dir` and swap it into place when whole.
+
+    An earlier export there is replaced only with `overwrite`; any other non-empty folder, or the bundle
+    itself, never (`files.check_output`)."""
+    check_output(output_dir, EXPORT, overwrite, inputs=[bundle], how="--overwrite")
     config, tokens, state_dict, _ = read_bundle(bundle, max_bytes)
     if config.get("model") == "lm":
         raise UsageError(f"export writes a z -> sentence decoder; {bundle} is a language model (--model lm), which "
@@ -69,17 +71,15 @@ def export(bundle: str, output_dir: str, strategy: str = "greedy", beam_size: in
     net.decode_strategy, net.beam_size, net.max_out_len, net.temperature = strategy, beam_size, max_out_len, temperature
     spec = [paddle.static.InputSpec([None, net.latent_size], "float32", name="latent_z")]
 
-    tmp = f"{output_dir}.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    paddle.jit.save(paddle.jit.to_static(net, input_spec=spec, full_graph=True),
-                    os.path.join(tmp, PREFIX))
-    for name in (CONFIG_FILE, VOCAB_FILE):
-        shutil.copyfile(os.path.join(bundle, name), os.path.join(tmp, name))
-    write_json_atomic(os.path.join(tmp, META_FILE), {
-        "decode_strategy": strategy, "beam_size": beam_size, "max_out_len": max_out_len,
-        "temperature": temperature, "paddle_version": paddle.__version__})
-    return replace_dir(tmp, output_dir)
+    def fill(tmp: str) -> None:
+        paddle.jit.save(paddle.jit.to_static(net, input_spec=spec, full_graph=True), os.path.join(tmp, PREFIX))
+        for name in (CONFIG_FILE, VOCAB_FILE):
+            shutil.copyfile(os.path.join(bundle, name), os.path.join(tmp, name))
+        write_json_atomic(os.path.join(tmp, META_FILE), {  # last: it marks a finished export
+            "decode_strategy": strategy, "beam_size": beam_size, "max_out_len": max_out_len,
+            "temperature": temperature, "paddle_version": paddle.__version__})
+
+    return publish_dir(output_dir, fill, EXPORT)
 
 
 def model_files(path: str):
@@ -139,7 +139,9 @@ class ExportedGenerator:
 def build_parser() -> argparse.ArgumentParser:
     p = new_parser("Export a trained bundle's z -> sentence decoder for Paddle Inference.")
     add_bundle_flags(p, default=DEFAULT_BUNDLE, help="the bundle folder whose decoder to export")
-    p.add_argument("--output_dir", required=True, help="folder to (re)write; replaced only once complete")
+    p.add_argument("--output_dir", required=True, help="a new folder, or an earlier export to replace with "
+                                                         "--overwrite (swapped in only once complete)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier export in --output_dir")
     add_decode_flags(p, default_strategy="greedy", default_beam_size=4)
     add_process_flags(p, device=False)
     return p
@@ -159,7 +161,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     runtime.set_device("cpu")
     runtime.set_threads(args.num_threads)
     out = export(args.init_from_ckpt, args.output_dir, args.decode_strategy, args.beam_size, args.max_out_len,
-                 args.temperature, bundle_budget(args))
+                 args.temperature, bundle_budget(args), args.overwrite)
     print(f"exported {args.decode_strategy} decoder to {out}")
     return 0
 

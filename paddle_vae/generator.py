@@ -7,18 +7,19 @@
 All decoding runs through `paddle.Model.predict_batch` on a
 `VAESeq2SeqInferModel`, i.e. `paddle.nn.dynamic_decode(..., latent_z=...)`.
 """
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import paddle
 
 from . import arguments as check
-from .bundle import load_weights, read_bundle, save_bundle
+from .bundle import BUNDLE, load_weights, read_bundle, save_bundle
 from .config import DEFAULT_MAX_BYTES, MAX_POSITIONS, ModelConfig, inference_options
 from .data.corpus import (BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, UNK_TOKEN, encode_sentences, prepare_train_input,
                    unknown_share, vocab_from_tokens, vocab_tokens)
 from .models.decoding import STRATEGIES
 from .errors import UsageError
+from .files import check_output
 from .evaluation.bleu import bleu_greedy, cut_at_eos
 from .evaluation.metrics import iw_log_likelihood
 from .evaluation.row_cap import is_lm
@@ -60,7 +61,13 @@ class VAEGenerator:
         config, tokens, state_dict, _ = read_bundle(path, check.integer("max_bytes", max_bytes))
         return cls(config, tokens, state_dict, source=path)
 
-    def save_pretrained(self, path: str) -> str:
+    def save_pretrained(self, path: str, overwrite: bool = False) -> str:
+        """Write this model as a bundle folder at `path`, swapped in whole once written.
+
+        As training does, it never replaces what someone may need: an existing
+        bundle only with `overwrite=True`; a file, a run folder or any other
+        non-empty folder never (a ValueError says so, and nothing is written)."""
+        check_output(path, BUNDLE, overwrite, how="overwrite=True")
         return save_bundle(path, self.net, self.config, vocab_tokens(self.vocab))
 
     # -- helpers -----------------------------------------------------------------
@@ -102,12 +109,18 @@ class VAEGenerator:
                temperature: float = 1.0, seed: Optional[int] = None, progress: Optional[bool] = None) -> List[str]:
         """Decode sentences from latent codes [N, latent_size] (a progress bar for long inputs on a terminal)."""
         self._require_latent("decoding")
-        return self._generate(check.latent_codes(latent_z, self.net.latent_size), strategy, beam_size, max_len,
-                              temperature, seed, progress)
+        z = check.latent_codes(latent_z, self.net.latent_size)
+        batches = (z[start:start + DECODE_BATCH] for start in range(0, len(z), DECODE_BATCH))
+        return list(self._generate(batches, len(z), strategy, beam_size, max_len, temperature, seed, progress))
 
-    def _generate(self, inputs: np.ndarray, strategy: str, beam_size: int, max_len: int, temperature: float,
-                  seed: Optional[int], progress: Optional[bool]) -> List[str]:
-        """One sentence per row of the network's input: latent codes for the VAE, <bos> ids for the LM."""
+    def _generate(self, batches: Iterator[np.ndarray], total: int, strategy: str, beam_size: int, max_len: int,
+                  temperature: float, seed: Optional[int], progress: Optional[bool]) -> Iterator[str]:
+        """One sentence per row of each batch of the network's input (latent codes for the VAE, <bos> ids for
+        the LM), decoded batch by batch as the caller takes them, so only one batch is ever held.
+
+        The arguments are checked now, not at the first sentence; the decoding
+        settings are set again for each batch, as another generation may have run
+        in between."""
         check.choice("strategy", strategy, STRATEGIES)
         beam_size = check.integer("beam_size", beam_size)
         # The Transformer's position table (and so its decoding cache) has MAX_POSITIONS slots.
@@ -115,30 +128,48 @@ class VAEGenerator:
                                 else None)
         temperature = check.positive_number("temperature", temperature)
         seed, progress = check.seed(seed), check.optional_flag("progress", progress)
-        if seed is not None:
-            paddle.seed(seed)
-        net = self.net
-        net.decode_strategy, net.beam_size = strategy, beam_size
-        net.max_out_len, net.temperature = max_len, temperature
-        out, bar = [], self._progress(len(inputs), "decode", progress)
-        for start in range(0, len(inputs), DECODE_BATCH):
-            ids = self.model.predict_batch([inputs[start:start + DECODE_BATCH]])[0]
-            out.extend(self.ids_to_text(row) for row in ids)
-            bar.update(len(ids))
-        bar.close()
-        return out
+        settings = dict(decode_strategy=strategy, beam_size=beam_size, max_out_len=max_len, temperature=temperature)
+
+        def sentences() -> Iterator[str]:
+            if seed is not None:
+                paddle.seed(seed)
+            bar = self._progress(total, "decode", progress)
+            try:
+                for inputs in batches:
+                    for name, value in settings.items():
+                        setattr(self.net, name, value)
+                    ids = self.model.predict_batch([inputs])[0]
+                    bar.update(len(ids))
+                    yield from (self.ids_to_text(row) for row in ids)
+            finally:
+                bar.close()
+
+        return sentences()
 
     # -- the public operations ----------------------------------------------------
     def sample(self, num: int = 10, strategy: str = "sampling", beam_size: int = 4, max_len: int = 50,
                temperature: float = 1.0, seed: Optional[int] = None, progress: Optional[bool] = None) -> List[str]:
         """Sentences decoded from z ~ N(0, I); from a language-model bundle, sentences the LM generates."""
-        num = check.integer("num", num)
-        if is_lm(self.net):
-            starts = np.full((num, 1), self.config["bos_id"], dtype="int64")
-            return self._generate(starts, strategy, beam_size, max_len, temperature, seed, progress)
-        rng = np.random.RandomState(check.seed(seed))
-        z = rng.standard_normal((num, self.net.latent_size)).astype("float32")
-        return self.decode(z, strategy, beam_size, max_len, temperature, seed, progress)
+        return list(self.iter_sample(num, strategy, beam_size, max_len, temperature, seed, progress))
+
+    def iter_sample(self, num: int = 10, strategy: str = "sampling", beam_size: int = 4, max_len: int = 50,
+                    temperature: float = 1.0, seed: Optional[int] = None, progress: Optional[bool] = None,
+                    batch_size: int = DECODE_BATCH) -> Iterator[str]:
+        """`sample`'s sentences one at a time: z is drawn and decoded `batch_size` rows at a time, so memory
+        stays flat in `num` (10**9 works). The same arguments give `sample`'s sentences, when no other Paddle
+        sampling runs while the iterator is being read."""
+        num, batch_size = check.integer("num", num), check.integer("batch_size", batch_size)
+        lm, rng = is_lm(self.net), np.random.RandomState(check.seed(seed))  # one stream: batch by batch, the same draws
+
+        def inputs() -> Iterator[np.ndarray]:
+            for start in range(0, num, batch_size):
+                rows = min(batch_size, num - start)
+                if lm:
+                    yield np.full((rows, 1), self.config["bos_id"], dtype="int64")
+                else:
+                    yield rng.standard_normal((rows, self.net.latent_size)).astype("float32")
+
+        return self._generate(inputs(), num, strategy, beam_size, max_len, temperature, seed, progress)
 
     @paddle.no_grad()
     def encode(self, sentences: Sequence[str]) -> np.ndarray:
@@ -160,10 +191,23 @@ class VAEGenerator:
     def interpolate(self, sentence_a: str, sentence_b: str, steps: int = 5, strategy: str = "greedy",
                     beam_size: int = 4, max_len: int = 50, seed: Optional[int] = None) -> List[str]:
         """Decode `steps` evenly spaced points on the line between two posterior means (Bowman et al.)."""
-        steps = check.integer("steps", steps, minimum=2)
+        return list(self.iter_interpolate(sentence_a, sentence_b, steps, strategy, beam_size, max_len, seed))
+
+    def iter_interpolate(self, sentence_a: str, sentence_b: str, steps: int = 5, strategy: str = "greedy",
+                         beam_size: int = 4, max_len: int = 50, seed: Optional[int] = None,
+                         batch_size: int = DECODE_BATCH) -> Iterator[str]:
+        """`interpolate`'s sentences one at a time, `batch_size` points decoded at once: memory flat in `steps`."""
+        steps, batch_size = check.integer("steps", steps, minimum=2), check.integer("batch_size", batch_size)
         z_a, z_b = self.encode([sentence_a, sentence_b])
-        alphas = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None]
-        return self.decode((1 - alphas) * z_a + alphas * z_b, strategy, beam_size, max_len, seed=seed)
+
+        def points() -> Iterator[np.ndarray]:
+            for start in range(0, steps, batch_size):
+                # np.linspace(0, 1, steps)'s values, a batch at a time
+                index = np.arange(start, min(start + batch_size, steps))
+                alphas = np.where(index == steps - 1, 1.0, index * (1.0 / (steps - 1))).astype("float32")[:, None]
+                yield (1 - alphas) * z_a + alphas * z_b
+
+        return self._generate(points(), steps, strategy, beam_size, max_len, 1.0, seed, None)
 
     @paddle.no_grad()
     def score(self, sentences: Sequence[str], iw_samples: int = 100, seed: Optional[int] = 1,

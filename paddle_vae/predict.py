@@ -4,7 +4,8 @@
     python -m paddle_vae.predict --init_from_ckpt model/best --mode reconstruct --input_file sents.txt
 
 Outputs go to --infer_output_file, one sentence (or one vector) per line,
-written to a temporary name and renamed when complete. reconstruct and encode
+written as they are made to a temporary name and renamed when complete; an
+existing file is replaced only with --overwrite, and never the input. reconstruct and encode
 write exactly one line per input line (a blank line for a blank one), and
 tokenise each raw input line as the bundle's corpus was (its --tokenizer and
 --lowercase), so "Hello, world!" works.
@@ -16,12 +17,12 @@ setup_command()  # a command owns its process: before Paddle loads, quiet known 
 import argparse
 import logging
 import sys
-from typing import Callable, List, Optional
+from typing import Callable, Iterable, List, Optional
 
 from . import runtime
 from .data.corpus import warn_unknown_share
 from .errors import DataError, cli_entry
-from .files import read_text, write_text_atomic
+from .files import atomic_file, check_output, read_text, text_lines
 from .flag_groups import (DEFAULT_BUNDLE, add_bundle_flags, add_decode_flags, add_process_flags, bundle_budget,
                           default_device, new_parser, require, require_finite, require_positive)
 
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--interpolation_steps", type=int, default=5)
     g.add_argument("--infer_output_file", type=str, default="infer_output.txt",
                    help="one output line per sample, or per input line")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing --infer_output_file")
     g.add_argument("--seed", type=int, default=1, help="seeds the prior samples and sampled decoding")
     g.add_argument("--quiet", action="store_true",
                    help="no progress bar (one is drawn on a terminal for inputs over 512 sentences)")
@@ -56,8 +58,9 @@ def validate(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def read_input(path: str, mode: str) -> List[str]:
-    """Every line of the input file, blank ones included (BOM dropped, LF or CRLF)."""
-    lines = read_text(path).splitlines()
+    """Every line of the input file, blank ones included (BOM dropped, LF or CRLF; no other character ends a
+    line, so outputs line up with the lines an editor shows)."""
+    lines = text_lines(read_text(path))
     if not any(line.strip() for line in lines):
         raise DataError(f"{path}: no sentences (the file is empty or holds only blank lines)")
     if mode == "interpolate":
@@ -77,17 +80,17 @@ def per_line(lines: List[str], run: Callable[[List[str]], List[str]], path: str)
     return ["" if not line.strip() else next(results) for line in lines]
 
 
-def generate_lines(vae, args: argparse.Namespace) -> List[str]:
-    """The output lines of --mode for a loaded `VAEGenerator`."""
+def generate_lines(vae, args: argparse.Namespace) -> Iterable[str]:
+    """The output lines of --mode for a loaded `VAEGenerator` (sample and interpolate: made as they are read)."""
     decode = dict(strategy=args.decode_strategy, beam_size=args.beam_size, max_len=args.max_out_len,
                   seed=args.seed)
     bar = dict(progress=False if getattr(args, "quiet", False) else None)
     if args.mode == "sample":
-        return vae.sample(num=args.num_samples, temperature=args.temperature, **decode, **bar)
+        return vae.iter_sample(num=args.num_samples, temperature=args.temperature, **decode, **bar)
     inputs = read_input(args.input_file, args.mode)
     warn_unknown_share(vae.unknown_share([line for line in inputs if line.strip()]), args.input_file)
     if args.mode == "interpolate":
-        return vae.interpolate(inputs[0], inputs[1], steps=args.interpolation_steps, **decode)
+        return vae.iter_interpolate(inputs[0], inputs[1], steps=args.interpolation_steps, **decode)
     if args.mode == "reconstruct":
         return per_line(inputs, lambda s: vae.reconstruct(s, temperature=args.temperature, **decode, **bar),
                         args.input_file)
@@ -103,9 +106,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     # Lazy on purpose: it loads Paddle, so `predict --help` and a flag error answer at once.
     from .generator import VAEGenerator
 
+    check_output(args.infer_output_file, overwrite=args.overwrite, inputs=[args.input_file, args.init_from_ckpt])
     lines = generate_lines(VAEGenerator.from_pretrained(args.init_from_ckpt, bundle_budget(args)), args)
-    write_text_atomic(args.infer_output_file, "".join(line + "\n" for line in lines))
-    print(f"wrote {len(lines)} lines to {args.infer_output_file}")
+    count = 0
+    with atomic_file(args.infer_output_file) as out:  # written as made, renamed into place when complete
+        for count, line in enumerate(lines, 1):
+            out.write(line + "\n")
+    print(f"wrote {count} lines to {args.infer_output_file}")
     return 0
 
 

@@ -22,12 +22,12 @@ DECODING = {"--decode_strategy", "--beam_size", "--max_out_len", "--temperature"
 OWN_FLAGS = {
     "paddle_vae.predict": BUNDLE | PROCESS | DECODING | {"--device", "--mode", "--num_samples", "--input_file",
                                                          "--interpolation_steps", "--infer_output_file", "--seed",
-                                                         "--quiet"},
+                                                         "--quiet", "--overwrite"},
     "paddle_vae.evaluate": BUNDLE | PROCESS | {"--device", "--dataset", "--data_dir", "--max_len", "--batch_size",
                                                "--tokenizer", "--lowercase", "--split", "--iw_samples", "--seed",
                                                "--output_json", "--max_sentences", "--mi_batch_size", "--no_bleu",
                                                "--max_rows", "--quiet", "--resume_file"},
-    "paddle_vae.export": BUNDLE | PROCESS | DECODING | {"--output_dir"},
+    "paddle_vae.export": BUNDLE | PROCESS | DECODING | {"--output_dir", "--overwrite"},
 }
 
 

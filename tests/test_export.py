@@ -72,12 +72,14 @@ def test_sampling_export_runs(final, tmp_path):
     assert len(gen.decode(latent(5, gen.latent_size))) == 5
 
 
-def test_reexport_replaces_the_previous_export(final, tmp_path):
+def test_reexport_replaces_the_previous_export_when_asked(final, tmp_path):
     import json
 
     out = tmp_path / "export"
     assert run_export(final, out, "--decode_strategy", "greedy") == 0
-    assert run_export(final, out, "--decode_strategy", "beam", "--beam_size", "2") == 0
+    assert run_export(final, out, "--decode_strategy", "beam", "--beam_size", "2") == 2  # not without asking
+    assert json.loads((out / "export.json").read_text())["decode_strategy"] == "greedy"
+    assert run_export(final, out, "--decode_strategy", "beam", "--beam_size", "2", "--overwrite") == 0
     assert json.loads((out / "export.json").read_text())["decode_strategy"] == "beam"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
 

@@ -10,7 +10,9 @@ A folder that already holds bundles is a trained model someone may need: a new
 training into it stops with one line, unless it continues that run
 (--init_from_ckpt MODEL_PATH/step_N or MODEL_PATH/final) or --overwrite says
 to replace it. Two trainings into one folder at once would interleave their
-bundles and logs, so the second one stops too.
+bundles and logs, so the second one stops too. What a killed training left
+(step_N.tmpPID folders, a swap stopped half-way) is tidied when the next
+training claims the folder.
 """
 import json
 import logging
@@ -19,8 +21,8 @@ import shutil
 import time
 from typing import Any, Dict, List, Optional
 
-from ..files import append_line, write_json_atomic
-from ..bundle import save_bundle
+from ..files import append_line, clean_leftovers, write_json_atomic
+from ..bundle import BUNDLE, save_bundle
 from ..errors import UsageError
 
 logger = logging.getLogger("paddle_vae")
@@ -53,6 +55,7 @@ class RunDirLock:
         import fcntl
 
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        created = not os.path.exists(self.path)
         self.handle = open(self.path, "a+", encoding="utf-8")
         try:
             fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -63,10 +66,16 @@ class RunDirLock:
             self.handle = None
             raise UsageError(f"another training (pid {owner}) is writing to {os.path.dirname(self.path)}; "
                              f"wait for it to end or choose another --model_path") from None
-        self.handle.seek(0)
-        self.handle.truncate()
-        self.handle.write(str(os.getpid()))
-        self.handle.flush()
+        try:
+            self.handle.seek(0)
+            self.handle.truncate()
+            self.handle.write(str(os.getpid()))
+            self.handle.flush()
+        except OSError as exc:  # a full disk: no empty lock file left, and the error names it
+            self.release()
+            if created:
+                os.remove(self.path)
+            raise OSError(exc.errno, exc.strerror, self.path) from None
         return self
 
     def release(self) -> None:
@@ -78,6 +87,7 @@ class RunDirLock:
 def claim(model_path: str, init_from_ckpt: Optional[str], overwrite: bool) -> RunDirLock:
     """Lock MODEL_PATH for this training and check it may write there (see the module docstring)."""
     lock = RunDirLock(model_path).acquire()
+    clean_leftovers(model_path, kind=BUNDLE)  # step_N.tmpPID and the like from a killed training
     existing = bundle_names(model_path)
     continuing = init_from_ckpt is not None and _inside(init_from_ckpt, model_path)
     if existing and not continuing:
