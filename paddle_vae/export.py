@@ -17,6 +17,7 @@ from .runtime import setup_command
 setup_command()  # a command owns its process: before Paddle loads, quiet known warnings and tune the CPU
 
 import argparse
+import errno
 import json
 import os
 import shutil
@@ -73,6 +74,7 @@ def export(bundle: str, output_dir: str, strategy: str = "greedy", beam_size: in
 
     def fill(tmp: str) -> None:
         paddle.jit.save(paddle.jit.to_static(net, input_spec=spec, full_graph=True), os.path.join(tmp, PREFIX))
+        check_saved(os.path.join(tmp, PREFIX))
         for name in (CONFIG_FILE, VOCAB_FILE):
             shutil.copyfile(os.path.join(bundle, name), os.path.join(tmp, name))
         write_json_atomic(os.path.join(tmp, META_FILE), {  # last: it marks a finished export
@@ -80,6 +82,18 @@ def export(bundle: str, output_dir: str, strategy: str = "greedy", beam_size: in
             "temperature": temperature, "paddle_version": paddle.__version__})
 
     return publish_dir(output_dir, fill, EXPORT)
+
+
+def check_saved(prefix: str) -> None:
+    """Read a traced program back: `paddle.jit.save` reports no failed write (on a full disk it leaves a
+    truncated .pdiparams and returns), so an export that does not load is an OSError naming that file."""
+    try:
+        paddle.jit.load(prefix)
+    except Exception:
+        params = prefix + ".pdiparams"
+        full = os.statvfs(os.path.dirname(prefix)).f_bavail == 0
+        raise OSError(errno.ENOSPC if full else errno.EIO,
+                      os.strerror(errno.ENOSPC) if full else "written incompletely (it does not load)", params) from None
 
 
 def model_files(path: str):

@@ -236,6 +236,24 @@ def test_leftovers_of_killed_writers_are_tidied_and_errors_name_the_output(bundl
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # the dead one's folder and ours are gone
 
 
+def test_an_export_paddle_wrote_truncated_is_not_published(bundle, tmp_path, monkeypatch, capsys):
+    """paddle.jit.save reports no failed write: on a full disk it leaves a truncated .pdiparams and returns."""
+    from paddle_vae import export
+
+    real_save = export.paddle.jit.save
+
+    def save_onto_a_full_disk(layer, prefix, **kwargs):
+        real_save(layer, prefix, **kwargs)
+        with open(prefix + ".pdiparams", "r+b") as f:
+            f.truncate(16)
+
+    monkeypatch.setattr(export.paddle.jit, "save", save_onto_a_full_disk)
+    out = tmp_path / "export"
+    assert export.main(["--init_from_ckpt", str(bundle), "--output_dir", str(out), "--num_threads", "1"]) == 2
+    assert one_line(capsys).startswith(f"error: {out / 'vae_decoder.pdiparams'}: ")
+    assert list(tmp_path.iterdir()) == []
+
+
 # 8 ------------------------------------------------------------------------------------------------------------
 ODD = ["form\x0cfeed", "file\x1csep group\x1dsep record\x1esep", "next\x85line", "line\u2028sep", "lone\rreturn",
        "crlf end"]
