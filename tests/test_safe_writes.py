@@ -296,7 +296,7 @@ def test_ctrl_c_in_any_command_is_one_line_and_exit_130(bundle, tmp_path, monkey
 
 # 13 -----------------------------------------------------------------------------------------------------------
 class FullDiskFile:
-    """A file whose writes fail as on a full disk: the OS names no file."""
+    """A file on a full disk, as Python sees one: a write is buffered, then flush and close fail, naming no file."""
 
     def __init__(self, handle):
         self.handle = handle
@@ -305,6 +305,13 @@ class FullDiskFile:
         return getattr(self.handle, name)
 
     def write(self, data):
+        return len(data)
+
+    def flush(self):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def close(self):
+        self.handle.close()
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
@@ -320,6 +327,27 @@ def test_training_onto_a_full_disk_names_the_path_and_leaves_no_lock(tmp_path, m
     assert run_train(TINY + ["--dataset", "sample", "--model_path", str(model), "--max_steps", "2"]) == 2
     assert one_line(capsys) == f"error: {model / '.lock'}: No space left on device"
     assert not (model / ".lock").exists()
+
+
+def test_a_real_full_disk_leaves_no_lock(tmp_path):
+    """The same on a full tmpfs (root on Linux only), through the command line."""
+    mount = tmp_path / "full_disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root on Linux")
+    try:
+        (mount / "m").mkdir()
+        with open(mount / "filler", "wb") as f, pytest.raises(OSError):
+            f.write(b"\0" * 200_000)
+        proc = subprocess.run([sys.executable, "-m", "paddle_vae.train", *TINY, "--dataset", "sample",
+                               "--max_steps", "2", "--model_path", str(mount / "m")], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+        assert proc.returncode == 2 and errors == [f"error: {mount / 'm' / '.lock'}: No space left on device"]
+        assert os.listdir(mount / "m") == []
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
 
 
 # 15 -----------------------------------------------------------------------------------------------------------

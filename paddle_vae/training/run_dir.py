@@ -14,6 +14,7 @@ bundles and logs, so the second one stops too. What a killed training left
 (step_N.tmpPID folders, a swap stopped half-way) is tidied when the next
 training claims the folder.
 """
+import contextlib
 import json
 import logging
 import os
@@ -72,7 +73,9 @@ class RunDirLock:
             self.handle.write(str(os.getpid()))
             self.handle.flush()
         except OSError as exc:  # a full disk: no empty lock file left, and the error names it
-            self.release()
+            with contextlib.suppress(OSError):  # closing flushes the same bytes again, and fails again
+                self.release()
+            self.handle = None
             if created:
                 os.remove(self.path)
             raise OSError(exc.errno, exc.strerror, self.path) from None
