@@ -262,3 +262,37 @@ def test_the_runner_calls_after_row_for_each_finished_row_and_keeps_what_it_said
     seen.clear()
     runner.run(["lm"])
     assert seen == []
+
+
+def test_published_rows_sit_beside_ours_by_decoder_with_our_distance_to_the_best_and_unfinished_rows_named(
+        tmp_path):
+    rows = ROWS + [{"name": "t", "label": "Trans", "flags": ["--decoder", "transformer"]}]
+    table = tiny_table(tmp_path, rows=rows)
+    results = write_results(table, ref={"nll_elbo": 101.0, "ppl_elbo": 104.0},
+                            t={"nll_elbo": 100.5, "ppl_elbo": 102.0})
+    published = {"rows": [{"label": "Peer LSTM", "decoder": "lstm", "nll_elbo": 101.5, "ppl_elbo": 105.0,
+                           "url": "https://x"},
+                          {"label": "Peer LSTM 2", "decoder": "lstm", "nll_elbo": 102.0, "ppl_elbo": 107.0,
+                           "url": "https://y"},
+                          {"label": "Peer Trans", "decoder": "transformer", "nll_elbo": 101.0, "ppl_elbo": 103.0,
+                           "url": "https://z"}]}
+    (tmp_path / "docs" / "results" / "published.json").write_text(json.dumps(published))
+    lines = generated("published", table, results, str(tmp_path)).splitlines()
+    body = [line for line in lines if line.startswith("| lstm") or line.startswith("| transformer")]
+    assert [line.split(" | ")[1] for line in body] == [
+        "[Peer LSTM](https://x) (published)", "[Peer LSTM 2](https://y) (published)", "reference (tiny)",
+        "[Peer Trans](https://z) (published)", "Trans (tiny)"]
+    assert body[2].endswith("| -0.50 | -1.00 |") and "(docs/results/tiny/ref.json)" in body[2]  # vs 101.5 / 105
+    assert body[4].endswith("| -0.50 | -1.00 |")  # its decoder's best, not the LSTM's
+    assert lines[-1] == "Not finished yet: lm; A; B."
+
+
+def test_an_empty_generated_block_is_filled_without_touching_the_blocks_after_it(tmp_path):
+    from paddle_vae.reports.page_blocks import update_blocks
+
+    page = tmp_path / "page.md"
+    page.write_text("<!-- table X -->\n<!-- /table -->\nprose\n<!-- curves X -->\nold\n<!-- /curves -->\n"
+                    "<!-- table Y -->\nkept\n<!-- /table -->\n")
+    assert update_blocks(str(page), "X", "NEW", "table") == 1
+    assert page.read_text() == ("<!-- table X -->\nNEW\n<!-- /table -->\nprose\n<!-- curves X -->\nold\n"
+                                "<!-- /curves -->\n<!-- table Y -->\nkept\n<!-- /table -->\n")

@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m paddle_vae.experiments", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("action", choices=["run", "status", "table", "curves", "goals", "recommend", "examples",
-                                           "headline"])
+                                           "headline", "published"])
     p.add_argument("table", help="the table file, e.g. experiments/ptb_latent.json")
     p.add_argument("--runs_dir", default=None, help="default ~/paddle_vae_runs/TABLE")
     p.add_argument("--results_dir", default=None, help="default docs/results/TABLE beside experiments/")
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--update", nargs="+", default=None, metavar="PAGE",
                    help="table: rewrite the generated blocks of each Markdown page instead of printing "
                         "(between <!-- KIND TABLE --> and <!-- /KIND -->, KIND one of table, curves, goals, "
-                        "recommend, examples, headline and TABLE as given here)")
+                        "recommend, examples, headline, published and TABLE as given here)")
     p.add_argument("--record", action="store_true",
                    help="status: also write RESULTS/ROW.progress.json for unfinished rows (shown by table)")
     return p
@@ -55,7 +55,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.rows:
         for name in args.rows:
             table.row(name)
-    if args.action in ("table", "curves", "goals", "recommend", "headline"):
+    if args.action in ("table", "curves", "goals", "recommend", "headline", "published"):
         from .pages import GENERATORS, generated
         from ..reports.page_blocks import update_pages
 

@@ -9,41 +9,16 @@ LM (`eval.baseline`) and the row each recommendation picks. The picks are comput
 headline follows the table when a row finishes or a pick changes. Every figure of ours links to the result
 JSON it comes from, relative to the page, and a line under the table names the machines those rows ran on.
 """
-import json
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
-from ..errors import UsageError
 from .examples import plan_of
+from .published import linked, published_cell, published_path, published_rows
 from .recommend import pick
 from .report import machines_line, result_of
 from .spec import Table, is_lm
 
-PUBLISHED_KEYS = {"name", "label", "decoder", "nll_elbo", "ppl_elbo", "note", "headline", "source", "url"}
 COLUMNS = ["row", "flags", "ELBO NLL", "ELBO PPL", "IW-NLL (K)", "KL", "AU", "BLEU"]
-
-
-def published_path(results_dir: str) -> str:
-    """docs/results/published.json: beside the table's own results folder (docs/results/TABLE)."""
-    return os.path.join(os.path.dirname(os.path.abspath(results_dir)), "published.json")
-
-
-def published_rows(path: str) -> List[Dict[str, Any]]:
-    """The published figures in `path` (none when there is no such file); a malformed file is one line."""
-    if not os.path.isfile(path):
-        return []
-    try:
-        with open(path, encoding="utf-8") as f:
-            rows = json.load(f)["rows"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"{path} is not a list of published rows ({exc})") from None
-    for row in rows:
-        missing = {"label", "nll_elbo", "ppl_elbo", "url"} - set(row)
-        unknown = set(row) - PUBLISHED_KEYS
-        if missing or unknown:
-            raise UsageError(f"{path}: row {row.get('name')!r} lacks {sorted(missing)} or has unknown "
-                             f"{sorted(unknown)}")
-    return rows
 
 
 def our_rows(table: Table, results_dir: str) -> List[Tuple[str, str]]:
@@ -61,26 +36,21 @@ def our_rows(table: Table, results_dir: str) -> List[Tuple[str, str]]:
     return [(name, ", ".join(reasons)) for name, reasons in why.items()]
 
 
-def _linked(value: Optional[float], link: str, digits: int = 2) -> str:
-    return "–" if value is None else f"[{value:.{digits}f}]({link})"
-
-
 def _our_line(table: Table, results_dir: str, page_dir: str, name: str, why: str) -> List[str]:
     result = result_of(results_dir, name)
     link = os.path.relpath(os.path.join(results_dir, f"{name}.json"), page_dir).replace(os.sep, "/")
     flags = table.row(name).flags
     k = "exact" if is_lm(table.row(name)) else result.get("iw_samples")
     return [f"{result.get('label') or name} ({why})", "`" + " ".join(flags) + "`" if flags else "(none)",
-            _linked(result.get("nll_elbo"), link), _linked(result.get("ppl_elbo"), link),
-            f"{_linked(result.get('nll_iw'), link)} ({k})", _linked(result.get("kl"), link),
+            linked(result.get("nll_elbo"), link), linked(result.get("ppl_elbo"), link),
+            f"{linked(result.get('nll_iw'), link)} ({k})", linked(result.get("kl"), link),
             f"[{result['au']}]({link})" if result.get("au") is not None else "–",
-            _linked(result.get("bleu_greedy"), link)]
+            linked(result.get("bleu_greedy"), link)]
 
 
 def _published_line(row: Dict[str, Any]) -> List[str]:
-    note = f", {row['note']}" if row.get("note") else ""
-    return [f"[{row['label']}]({row['url']}) (published{note})", "–", _linked(row["nll_elbo"], row["url"]),
-            _linked(row["ppl_elbo"], row["url"]), "–", "–", "–", "–"]
+    return [published_cell(row), "–", linked(row["nll_elbo"], row["url"]), linked(row["ppl_elbo"], row["url"]),
+            "–", "–", "–", "–"]
 
 
 def headline_markdown(table: Table, results_dir: str, page_dir: str = ".") -> str:

@@ -1,5 +1,6 @@
 """The Markdown a table generates for the README and docs pages: its results table, goals, recommendations,
-examples, dev curves and the README's headline.
+examples, dev curves, the README's headline and
+the comparison with peers' published rows.
 
 A page holds each as a block between `<!-- KIND TABLE -->` and `<!-- /KIND -->`, KIND being one of
 GENERATORS' keys and TABLE the table file as given on the command line; `table --update PAGE` rewrites them
@@ -11,6 +12,7 @@ from typing import Callable, Dict
 from .examples import examples_markdown
 from .goals import goals_markdown
 from .headline import headline_markdown
+from .published import published_markdown
 from .recommend import recommend_markdown
 from .report import dev_curves_table, markdown_table
 from .spec import Table
@@ -22,6 +24,7 @@ GENERATORS: Dict[str, Callable[[Table, str, str], str]] = {
     "examples": lambda table, results_dir, page_dir: examples_markdown(table, results_dir),
     "curves": lambda table, results_dir, page_dir: dev_curves_table(table, results_dir),
     "headline": headline_markdown,
+    "published": published_markdown,
 }
 
 

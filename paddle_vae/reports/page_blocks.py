@@ -14,8 +14,11 @@ from ..errors import UsageError
 
 
 def block_pattern(kind: str, arg: str) -> "re.Pattern[str]":
-    """The blocks of KIND for ARG; groups: the opening line, the text, the closing line."""
-    return re.compile(rf"(<!-- {kind} {re.escape(arg)} -->\n)(.*?)(\n<!-- /{kind} -->)", re.S)
+    """The blocks of KIND for ARG; groups: the opening line, the text, the closing line. The text may be
+    empty, and never runs into another block's opening line, so an empty block cannot swallow the page up
+    to a later block's closing line."""
+    return re.compile(rf"(<!-- {kind} {re.escape(arg)} -->)((?:\n(?:(?!<!-- \w+ \S+ -->).)*?)?)(\n<!-- /{kind} -->)",
+                      re.S)
 
 
 def has_block(page: str, arg: str, kind: str) -> bool:
@@ -28,7 +31,7 @@ def update_blocks(page: str, arg: str, markdown: str, kind: str = "table") -> in
     whole or not at all, and not at all when nothing changes."""
     with open(page, encoding="utf-8") as f:
         text = f.read()
-    new, count = block_pattern(kind, arg).subn(lambda m: m.group(1) + markdown + m.group(3), text)
+    new, count = block_pattern(kind, arg).subn(lambda m: m.group(1) + "\n" + markdown + m.group(3), text)
     if count and new != text:
         write_text_atomic(page, new)
     return count
