@@ -15,13 +15,14 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["paddle_vae", "paddle_vae.*"]),
     # Read at run time: the demo corpus is the default --dataset, so a wheel must carry it.
-    package_data={"paddle_vae.data": ["demo_corpus/*.txt", "demo_corpus/*.labels", "demo_corpus/README.md"]},
+    package_data={"paddle_vae.data": ["demo_corpus/*.txt", "demo_corpus/*.labels", "demo_corpus/README.md"],
+                  "paddle_vae.serve": ["page.html"]},  # the explorer page, read at run time
     python_requires=">=3.8",
     install_requires=requirements,
     extras_require={
         "cpu": ["paddlepaddle>=2.6.2"],
         "gpu": ["paddlepaddle-gpu>=2.6.2"],
-        "test": ["pytest", "pytest-xdist"],
+        "test": ["pytest", "pytest-xdist", "playwright"],
     },
     entry_points={"console_scripts": [
         "paddle-vae-train=paddle_vae.train:main",
@@ -29,5 +30,6 @@ setup(
         "paddle-vae-evaluate=paddle_vae.evaluate:main",
         "paddle-vae-prepare-corpus=paddle_vae.prepare_corpus:main",
         "paddle-vae-experiments=paddle_vae.experiments.__main__:main",
+        "paddle-vae-serve=paddle_vae.serve.__main__:main",
     ]},
 )
