@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: sets up the environment if needed, then runs the suite.
-EXTRA_PIP="pytest pytest-xdist pyflakes" source "$(dirname "$0")/scripts/ensure_env.sh"
+EXTRA_PIP="pytest pytest-xdist pyflakes playwright" source "$(dirname "$0")/scripts/ensure_env.sh"
 cd "$ROOT"
 # Two workers (pytest-xdist): most tests use one core (tiny models, subprocess start-up), so one process leaves
 # the second core idle. Each test file goes to one worker (its module fixtures are built once), in collection

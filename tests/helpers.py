@@ -52,3 +52,12 @@ def write_table(path: Path, rows: List[Dict[str, Any]], train_flags: List[str],
             "eval": eval_plan or {}, "rows": rows, **fields}
     path.write_text(json.dumps(spec))
     return path
+
+
+def demo_bundle(out: Path, *flags: str) -> Path:
+    """A tiny model trained for two epochs of the demo corpus (a few seconds on one core), `flags` after TINY's;
+    its best bundle, inside the run folder `out` (which holds its train_summary.json)."""
+    from conftest import run_train
+
+    assert run_train(TINY + ["--dataset", "sample", "--max_epoch", "2", "--model_path", str(out), *flags]) == 0
+    return Path(out) / "best"
