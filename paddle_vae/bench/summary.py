@@ -12,7 +12,8 @@ pages' `<!-- bench GLOB -->` blocks (ours, PyTorch, the Transformer, the GEMM fl
 blocks (one line per CPU model, for the README), with links relative to each page; the suite checks that
 the committed blocks equal what this writes. JSONs without training rows (an evaluation-only run) are left
 out of those, and shown by `<!-- bench-eval GLOB -->` blocks (the evaluation and Yahoo-shape rows); a
-`<!-- bench-profile GLOB -->` block shows where a step goes, from `bench.profile_step --json` files.
+`<!-- bench-profile GLOB -->` block shows where a step goes, from `bench.profile_step --json` files. The
+served model's blocks (`bench-serve*`, from `bench.serve` JSONs) are written by serve_table.py.
 """
 import argparse
 import functools
@@ -24,6 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import UsageError, cli_entry
 from ..reports.page_blocks import update_pages
+from . import serve_table
 
 Column = Tuple[str, Callable[[Dict[str, Any]], str]]  # (header, the cell of one run)
 
@@ -219,6 +221,7 @@ def generators(pattern: str) -> Dict[str, Callable[[str], str]]:
     kinds["bench-cpus"] = functools.partial(by_cpu_markdown, pattern)
     kinds["bench-profile"] = functools.partial(profile_markdown, pattern)
     kinds["bench-eval"] = functools.partial(eval_markdown, pattern)
+    kinds.update({kind: functools.partial(make, pattern) for kind, make in serve_table.GENERATORS.items()})
     return kinds
 
 
