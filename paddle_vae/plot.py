@@ -16,8 +16,8 @@ from typing import Dict, List, Optional
 
 from .errors import DataError, UsageError, cli_entry
 from .flag_groups import DATASETS
-from .reports.figures import pyplot, save_figure
-from .reports.figures import plot_rate
+from .experiments.rate_plot import plot_rate
+from .reports.figures import plot_latent, pyplot, save_figure
 
 
 def read_log(run_dir: str) -> List[Dict]:
@@ -75,8 +75,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.rate is not None:
         out = plot_rate(args.rate, args.output or "rate.png")
     elif args.latent is not None:
-        from .reports.figures import plot_latent  # lazy: it loads Paddle (through generate), the other pictures do not
-
         out = plot_latent(args.latent, args, args.output or os.path.join(args.latent, "latent.png"))
     elif args.run_dir is not None:
         out = plot_curves(read_log(args.run_dir), args.output or os.path.join(args.run_dir, "curves.png"))

@@ -1,35 +1,25 @@
-"""Process set-up that has to happen before Paddle's first BLAS call.
+"""The process a command runs in: CPU tuning, the device, the seeds of replayable steps, and quiet warnings.
 
-Paddle runs its CPU kernels on one thread unless told otherwise, and its bundled
-MKLML (2019) takes a slow generic code path on AMD CPUs unless
-MKL_DEBUG_CPU_TYPE=5 is set before the first matrix product; on the 2-core
-AMD EPYC dev machine that alone is a 2.8x faster output projection
-(see README, "Speed"). Paddle's strided-view kernels are turned off
-(FLAGS_use_stride_kernel=0) for the same reason: speed, at the same numbers.
+The library never calls any of this on import; a command calls `setup_command()` first thing, before Paddle
+loads, and a library user may call `tune_cpu()` for the same speed:
+- MKL_DEBUG_CPU_TYPE=5 on AMD CPUs: Paddle's bundled MKLML (2019) otherwise takes a slow generic path there
+  (a 2.8x slower output projection on a 2-core AMD EPYC, docs/speed.md);
+- copy kernels instead of strided views (FLAGS_use_stride_kernel off): the same numbers, faster;
+- glibc keeping freed buffers of up to 32 MiB instead of unmapping them;
+- Paddle's and numpy's BLAS threads (Paddle uses one unless told).
+Whatever the user set (the variable, the flag, MALLOC_*, OMP_NUM_THREADS) wins.
 
-One seed per (run seed, counter): what makes training steps and evaluation batches replayable.
-
-A process resumed at step (or batch) i reseeds exactly as the uninterrupted process did there, so it draws
-the same dropout masks and z samples without saving Paddle's generator state.
-
-A quiet start: hide the known, harmless third-party warnings that bury the package's own output.
-
-Installed by `paddle_vae/__init__.py` before anything imports Paddle (most of
-these fire on import). Only the messages listed here are hidden, each by its
-text, so every warning of the package's own, and any new third-party one,
-still shows. `--verbose` on any command line (or PADDLE_VAE_VERBOSE=1) keeps
-them all.
+`quiet_known_warnings` hides the known, harmless third-party warnings that bury a command's own output,
+each by its text, so that every warning of ours and any new third-party one still shows (`--verbose` or
+PADDLE_VAE_VERBOSE=1 keeps them all). `step_seed` gives one seed per (run seed, step): a process resumed at
+step i reseeds as the uninterrupted one did, so it draws the same dropout masks and z samples.
 """
 import ctypes
 import os
 import platform
 import sys
 import warnings
-import zlib  # before paddle: Paddle 2.6's libpaddle exports its own zlib (see below)
 from typing import Optional, Sequence
-
-
-ZLIB_VERSION = zlib.ZLIB_RUNTIME_VERSION  # the system libz this process bound first, before any Paddle import
 
 
 _USER_THREADS = None  # OMP_NUM_THREADS as the user set it, before Paddle overwrites it
@@ -51,17 +41,10 @@ def available_cores() -> int:
 
 
 def configure_cpu_env() -> None:
-    """Set the MKL default in the environment, leaving anything the user set alone.
+    """The MKL default, the copy-kernel flag and the allocator thresholds, leaving what the user set alone.
 
-    (This module imports `zlib` first thing: Paddle 2.6's libpaddle.so links the
-    system libz.so.1 but also exports its own inflate/deflate, so a libz first
-    loaded by `import paddle` gets bound to Paddle's copy, and any later zlib
-    user -- scipy, pyarrow, datasets, i.e. `import paddlenlp` -- fails with
-    "zlib.error: ... inconsistent stream state" or crashes. Loading libz through
-    Python's zlib module before Paddle avoids that; Paddle 3.x is unaffected.)
-
-    Threads are set after import by `set_threads` (OMP_NUM_THREADS > 1 in the
-    environment only makes Paddle print a warning on import).
+    Threads are set after Paddle's import by `set_threads` (OMP_NUM_THREADS > 1 in the environment only makes
+    Paddle print a warning on import).
     """
     global _USER_THREADS
     _keep_freed_buffers()

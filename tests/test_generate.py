@@ -77,7 +77,8 @@ def test_hub_lists_documents_and_loads_entries(trained_bundle):
     assert type(loaded).__name__ == "VAEGenerator"
     assert len(loaded.sample(num=2, seed=1)) == 2
     untrained = paddle.hub.load(str(ROOT), "vae_yahoo", source="local", latent_size=8)
-    assert (untrained.net.hidden_size, untrained.net.embed_dim, untrained.net.latent_size) == (550, 512, 8)
+    config = untrained.net.config
+    assert (config.hidden_size, config.embed_dim, config.latent_size) == (550, 512, 8)
     with pytest.raises(ValueError, match="no pretrained weights"):
         paddle.hub.load(str(ROOT), "vae_ptb", source="local", pretrained=True)
 

@@ -12,15 +12,21 @@ from conftest import ROOT
 from paddle_vae.evaluation import bleu
 from paddle_vae.evaluation import metrics
 from paddle_vae.data.corpus import prepare_train_input
+from paddle_vae.config import ModelConfig
 from paddle_vae.models.loss import sentence_rec_loss
-from paddle_vae.models.vae import VAESeq2SeqModel
+from paddle_vae.models.vae import TrainingOptions, VAESeq2SeqModel
 
 VOCAB, PAD, BOS, EOS = 30, 0, 1, 2
 
 
+def tiny_config(**fields) -> ModelConfig:
+    return ModelConfig(vocab_size=VOCAB, embed_dim=8, hidden_size=16, latent_size=4, pad_id=PAD, init_scale=0.5,
+                       **fields)
+
+
 def tiny_vae(decoder_impl: str = "fused") -> VAESeq2SeqModel:
     paddle.seed(0)
-    net = VAESeq2SeqModel(8, 16, 4, VOCAB, PAD_ID=PAD, init_scale=0.5, decoder_impl=decoder_impl)
+    net = VAESeq2SeqModel(tiny_config(), TrainingOptions(decoder_impl=decoder_impl))
     net.eval()
     return net
 
@@ -32,17 +38,20 @@ def tiny_batch(lengths=(3, 9, 1, 6, 12, 4)):
 
 
 class RowSpy:
-    """Wraps a net's decode_logits and records the logit rows of every decoder pass."""
+    """Wraps a net's teacher-forced passes (its logits, or the hidden rows the folded scorer reads) and records
+    the rows of every decoder pass."""
 
     def __init__(self, net):
-        self.rows, inner = [], net.decode_logits
+        self.rows = []
+        for name in ("decode_logits", "decode_hidden"):
+            setattr(net, name, self._spy(getattr(net, name)))
 
+    def _spy(self, inner):
         def spy(*a, **kw):
             out = inner(*a, **kw)
             self.rows.append(int(np.prod(out.shape[:-1])))
             return out
-
-        net.decode_logits = spy
+        return spy
 
 
 def test_row_groups_respect_the_cap_and_keep_an_oversized_item_alone():
@@ -132,7 +141,7 @@ def test_folding_the_bias_into_the_product_changes_no_estimate():
     net, batch = tiny_vae(), tiny_batch()
     with paddle.no_grad():
         paddle.seed(0)
-        lm = LSTMLanguageModel(8, 16, VOCAB, PAD_ID=PAD, init_scale=0.5)
+        lm = LSTMLanguageModel(tiny_config(model="lm"))
         net.decoder.output_fc.bias.set_value(paddle.randn([VOCAB]))  # a zero bias would hide a dropped one
         lm.decoder.output_fc.bias.set_value(paddle.randn([VOCAB]))
     lm.eval()
@@ -141,7 +150,7 @@ def test_folding_the_bias_into_the_product_changes_no_estimate():
         paddle.seed(7)
         estimates[fold] = (metrics.iw_log_likelihood(net, *batch, num_samples=25, max_rows=20, fold_bias=fold),
                            metrics.reconstruction_nll(lm, *batch[2:], None, fold_bias=fold))
-    assert metrics.token_scorer(net) is not None and metrics.token_scorer(tiny_vae("cell")) is None
+    assert metrics.folded_scorer(net) is not None and metrics.folded_scorer(tiny_vae("cell")) is None
     for folded, unfolded in zip(estimates[True], estimates[False]):
         np.testing.assert_allclose(folded, unfolded, rtol=1e-5)
 

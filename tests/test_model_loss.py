@@ -5,19 +5,21 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_vae.models import vae as model_mod
+from paddle_vae.config import ModelConfig
+from paddle_vae.models import decoding, lstm as lstm_mod
 from paddle_vae.data.corpus import prepare_train_input
-from paddle_vae.models.loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity, kl_weight_at, sentence_rec_loss
-from paddle_vae.models.vae import VAESeq2SeqInferModel, VAESeq2SeqModel
+from paddle_vae.models.loss import (CrossEntropyWithKL, HapiLoss, NegativeLogLoss, Perplexity, kl_weight_at,
+                                    sentence_rec_loss)
+from paddle_vae.models.vae import TrainingOptions, VAEOutput, VAESeq2SeqInferModel, VAESeq2SeqModel
 
 V, PAD, BOS, EOS = 12, 0, 1, 2
 
 
 def tiny_model(impl="fused", dec_dropout=0.0, num_layers=1, cls=VAESeq2SeqModel, **kw):
     paddle.seed(7)
-    return cls(8, 16, 4, V, num_layers=num_layers, PAD_ID=PAD, dec_dropout=dec_dropout, decoder_impl=impl, **kw) \
-        if cls is VAESeq2SeqModel else cls(8, 16, 4, V, num_layers=num_layers, PAD_ID=PAD, start_token=BOS,
-                                           end_token=EOS, **kw)
+    cfg = ModelConfig(vocab_size=V, embed_dim=8, hidden_size=16, latent_size=4, num_layers=num_layers, pad_id=PAD,
+                      bos_id=BOS, eos_id=EOS, dec_dropout=dec_dropout)
+    return cls(cfg, TrainingOptions(decoder_impl=impl)) if cls is VAESeq2SeqModel else cls(cfg, **kw)
 
 
 def batch(insts=((3, 4, 5, 6), (7, 8), (9, 10, 11))):
@@ -35,10 +37,12 @@ def test_loss_matches_a_numpy_elbo(impl):
     net.eval()
     src, src_len, trg, trg_len, label = batch()
     paddle.seed(3)
-    kl_loss, dec_output, trg_mask = net(src, src_len, trg, trg_len)
+    output = net(src, src_len, trg, trg_len)
+    assert isinstance(output, VAEOutput)
+    kl_loss, dec_output, trg_mask = output.kl_objective, output.logits, output.trg_mask
     lf = CrossEntropyWithKL(base_kl_weight=0.25, anneal_r=0.0)
     lf.train()
-    loss = float(lf(kl_loss, dec_output, trg_mask, label))
+    loss = float(lf(*output, label))
 
     logits = dec_output.numpy()
     labels, mask = label.numpy()[..., 0], trg_mask.numpy()
@@ -52,7 +56,9 @@ def test_loss_matches_a_numpy_elbo(impl):
     assert mask.sum() == 4 + 1 + 2 + 1 + 3 + 1  # words + EOS per sentence, pads excluded
     assert loss == pytest.approx(rec + 0.25 * float(kl_loss), rel=1e-5)
     lf.eval()  # evaluation reports the ELBO at KL weight 1, whatever the anneal says
-    assert float(lf(kl_loss, dec_output, trg_mask, label)) == pytest.approx(rec + float(kl_loss), rel=1e-5)
+    terms = lf.terms(output, label)
+    assert float(terms.loss) == pytest.approx(rec + float(kl_loss), rel=1e-5) and terms.kl_weight == 1.0
+    assert float(terms.rec) == pytest.approx(rec, rel=1e-5) and float(terms.kl) == float(output.kl)
 
 
 def test_per_sentence_rec_loss_of_packed_rows_matches_the_padded_layout_with_its_gradients():
@@ -111,13 +117,13 @@ def test_fused_path_gradients_match_the_cell_path():
 
 def test_decoder_dropout_is_applied_once_per_layer_output(monkeypatch):
     calls = []
-    real = model_mod.F.dropout
+    real = lstm_mod.F.dropout
 
     def counting(x, p, *a, **kw):
         calls.append(tuple(x.shape))
         return real(x, p, *a, **kw)
 
-    monkeypatch.setattr(model_mod.F, "dropout", counting)
+    monkeypatch.setattr(lstm_mod.F, "dropout", counting)
     net = tiny_model("cell", dec_dropout=0.5)
     net.train()
     src, src_len, trg, trg_len, _ = batch()
@@ -153,17 +159,20 @@ def test_evaluation_does_not_advance_the_anneal(tmp_path):
         assert r["kl_weight"] == pytest.approx(min(1.0, 0.1 + anneal_r * (r["step"] - 1)), rel=1e-6)
 
 
-def test_metrics_count_eos_and_skip_padding():
+def test_metrics_count_eos_and_skip_padding_from_the_terms_of_the_loss_hapi_called():
     lf = CrossEntropyWithKL(1.0, 0.0)
-    ppl, nll = Perplexity(lf), NegativeLogLoss(lf)
+    hapi_loss = HapiLoss(lf)
+    ppl, nll = Perplexity(hapi_loss), NegativeLogLoss(hapi_loss)
     net = tiny_model()
     src, src_len, trg, trg_len, label = batch()
     lf.eval()
     outputs = net(src, src_len, trg, trg_len)
-    lf(*outputs, label)
+    assert float(hapi_loss(*outputs, label)) == float(lf(*outputs, label))  # what paddle.Model backpropagates
     for metric in (ppl, nll):
-        metric.update(*[t.numpy() for t in metric.compute()])
-    sentence_nll = lf.sentence_nll.numpy()
+        metric.update(*[t.numpy() for t in metric.compute(*outputs, label)])
+    sentence_nll = hapi_loss.terms.sentence_nll.numpy()
+    rec = sentence_rec_loss(outputs.logits, label, outputs.trg_mask).numpy()
+    np.testing.assert_allclose(sentence_nll, rec + float(outputs.kl), rtol=1e-6)  # rec + true KL, at weight 1
     assert nll.accumulate() == pytest.approx(sentence_nll.mean(), rel=1e-6)
     assert ppl.accumulate() == pytest.approx(math.exp(sentence_nll.sum() / (5 + 3 + 4)), rel=1e-6)
 
@@ -198,7 +207,7 @@ def test_every_strategy_decodes_through_dynamic_decode(strategy, monkeypatch):
         calls.append(sorted(kw))
         return real(decoder, **kw)
 
-    monkeypatch.setattr(model_mod.nn, "dynamic_decode", spy)
+    monkeypatch.setattr(decoding.nn, "dynamic_decode", spy)
     net = tiny_model(cls=VAESeq2SeqInferModel, decode_strategy=strategy, beam_size=3, max_out_len=7)
     net.eval()
     with paddle.no_grad():
@@ -217,6 +226,6 @@ def test_sample_without_eos_keeps_every_token():
 
 
 def test_perplexity_of_a_diverged_run_is_inf_not_an_overflow_error():
-    metric = Perplexity(CrossEntropyWithKL(0.1, 0.0))
+    metric = Perplexity(HapiLoss(CrossEntropyWithKL(0.1, 0.0)))
     metric.update(np.array([1e6]), np.array([10]))
     assert metric.accumulate() == math.inf

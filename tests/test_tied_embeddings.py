@@ -37,8 +37,8 @@ def test_the_output_layer_and_the_embedding_are_one_parameter_and_stay_equal(dec
     ids = paddle.to_tensor(np.random.RandomState(0).randint(3, 40, (4, 7)).astype("int64"))
     length = paddle.full([4], 7, dtype="int64")
     for _ in range(3):
-        kl, logits, _ = net(ids, length, ids, length)
-        (logits.mean() + kl).backward()
+        output = net(ids, length, ids, length)
+        (output.logits.mean() + output.kl_objective).backward()
         opt.step()
         opt.clear_grad()
     after = dec.trg_embedder.weight.numpy()

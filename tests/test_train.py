@@ -299,7 +299,7 @@ def test_signal_during_the_dev_pass_finishes_it_and_resumes_like_an_uninterrupte
     fired = []
 
     def signal_in_second_dev_pass(self, step, logs=None):
-        if self.t.state.epoch == 2 and not fired:
+        if self.run.state.epoch == 2 and not fired:  # the run behind the callback: the Trainer
             fired.append(step)
             os.kill(os.getpid(), signal.SIGTERM)
 

@@ -1,10 +1,11 @@
-"""The Transformer decoder: its step cell and its teacher-forced pass are one model, and model.py's
-decoders driven by the cell find what the teacher-forced pass scores."""
+"""The Transformer decoder: its step cell and its teacher-forced pass are one model, and the decoders of
+decoding.py driven by the cell find what the teacher-forced pass scores."""
 import numpy as np
 import paddle
 import paddle.nn.functional as F
 import pytest
 
+from paddle_vae.config import ModelConfig
 from paddle_vae.models.decoding import BeamSearchDecoder, SamplingDecoder
 from paddle_vae.models.transformer import TransformerDecoder
 
@@ -15,9 +16,16 @@ CONFIGS = [pytest.param(LATENT, "memory", id="vae-memory"), pytest.param(LATENT,
 
 def tiny(latent_size: int, z_path: str) -> TransformerDecoder:
     paddle.seed(0)
-    dec = TransformerDecoder(V, D, latent_size, num_blocks=2, num_heads=2, ffn_size=32, z_path=z_path, max_len=24)
+    cfg = ModelConfig(vocab_size=V, embed_dim=D, decoder="transformer", num_blocks=2, num_heads=2, ffn_size=32,
+                      z_path=z_path)
+    dec = TransformerDecoder(cfg, latent_size, max_len=24)
     dec.eval()  # dropout off: the two paths must agree exactly
     return dec
+
+
+def teacher_forced(dec, trg, lengths, mask, z):
+    """Logits at the non-pad positions: the decoder's hidden rows through its output layer."""
+    return dec.output_fc(dec.hidden(trg, lengths, mask, z))
 
 
 def padded(rows):
@@ -54,7 +62,7 @@ def test_step_cell_matches_teacher_forcing_at_every_position(latent_size, z_path
     dec = tiny(latent_size, z_path)
     trg, lengths, mask = padded(random_rows([6, 3, 1, 4]))
     z = latent(dec, trg.shape[0])
-    fused = dec.forward_fused(trg, lengths, mask, z).numpy()
+    fused = teacher_forced(dec, trg, lengths, mask, z).numpy()
 
     states = start_states(dec, z, trg.shape[0], trg.shape[1])
     steps = []
@@ -73,9 +81,9 @@ def test_padding_leaves_the_words_outputs_unchanged(latent_size, z_path):
     rows = random_rows([7, 3, 5])
     trg, lengths, mask = padded(rows)
     z = latent(dec, len(rows))
-    in_batch = dec.forward_fused(trg, lengths, mask, z).numpy()[8:12]  # row 1's 4 positions, after row 0's 8
+    in_batch = teacher_forced(dec, trg, lengths, mask, z).numpy()[8:12]  # row 1's 4 positions, after row 0's 8
     trg1, lengths1, mask1 = padded(rows[1:2])
-    alone = dec.forward_fused(trg1, lengths1, mask1, None if z is None else z[1:2]).numpy()
+    alone = teacher_forced(dec, trg1, lengths1, mask1, None if z is None else z[1:2]).numpy()
     np.testing.assert_allclose(in_batch, alone, atol=1e-5, rtol=0)
 
 
@@ -84,7 +92,7 @@ def greedy_by_teacher_forcing(dec, z, batch, steps):
     ids = np.full([batch, 1], BOS, "int64")
     for _ in range(steps):
         trg = paddle.to_tensor(ids)
-        logits = dec.forward_fused(trg, None, paddle.ones(trg.shape), z).numpy().reshape(batch, ids.shape[1], V)
+        logits = teacher_forced(dec, trg, None, paddle.ones(trg.shape), z).numpy().reshape(batch, ids.shape[1], V)
         ids = np.concatenate([ids, logits[:, -1].argmax(-1)[:, None]], axis=1)
     return ids[:, 1:]
 
@@ -149,7 +157,7 @@ def test_beam_scores_are_the_teacher_forced_scores_of_the_beams(latent_size, z_p
             seq = ids[b, :, k].tolist()
             seq = seq[:seq.index(eos) + 1] if eos in seq else seq
             trg = paddle.to_tensor([[BOS] + seq[:-1]])
-            logp = F.log_softmax(dec.forward_fused(trg, None, paddle.ones(trg.shape),
+            logp = F.log_softmax(teacher_forced(dec, trg, None, paddle.ones(trg.shape),
                                                    None if z is None else z[b:b + 1]), axis=-1).numpy()
             np.testing.assert_allclose(logp[np.arange(len(seq)), seq].sum(), scores[b, k], atol=1e-4, rtol=0)
 
@@ -165,7 +173,7 @@ def test_z_reaches_the_logits_and_the_lm_has_no_cross_attention():
     trg, lengths, mask = padded(random_rows([5, 2]))
     for z_path in ("memory", "memory+embed"):
         dec = tiny(LATENT, z_path)
-        one, other = (dec.forward_fused(trg, lengths, mask, latent(dec, 2, seed)).numpy() for seed in (2, 3))
+        one, other = (teacher_forced(dec, trg, lengths, mask, latent(dec, 2, seed)).numpy() for seed in (2, 3))
         assert np.abs(one - other).max() > 1e-3
     assert any("z_attn" in n for n, _ in tiny(LATENT, "memory").named_parameters())
     assert not any("z_attn" in n or "z_fc" in n for n, _ in tiny(0, "memory").named_parameters())
@@ -177,7 +185,7 @@ def test_training_pass_drops_out_and_backpropagates_into_z():
     trg, lengths, mask = padded(random_rows([5, 2]))
     z = latent(dec, 2)
     z.stop_gradient = False
-    logits = dec.forward_fused(trg, lengths, mask, z)
-    assert not np.allclose(logits.numpy(), dec.forward_fused(trg, lengths, mask, z).numpy())  # dropout is on
+    logits = teacher_forced(dec, trg, lengths, mask, z)
+    assert not np.allclose(logits.numpy(), teacher_forced(dec, trg, lengths, mask, z).numpy())  # dropout is on
     logits.sum().backward()
     assert z.grad is not None and float(paddle.abs(z.grad).sum()) > 0

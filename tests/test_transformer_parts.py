@@ -1,14 +1,13 @@
 """The Transformer's parts that replace Paddle's: attention to z's one-position memory, computed as what it
-reduces to, dropout with a numpy-drawn mask, and the blocks themselves against paddle's own Transformer
-stacks; each against what it replaces."""
+reduces to, and the blocks themselves (our own attention layers) against paddle's own Transformer stacks;
+each against what it replaces."""
 import numpy as np
 import paddle
 import paddle.nn as nn
-import paddle.nn.functional as F
 import pytest
 
-from paddle_vae.models import layers as cpu_dropout
-from paddle_vae.models.transformer import ZAttention
+from paddle_vae.config import ModelConfig
+from paddle_vae.models.attention import ZAttention
 
 B, T, D, H = 3, 5, 8, 2
 
@@ -48,30 +47,6 @@ def test_z_attention_in_training_drops_each_heads_weight_of_one():
     assert set(seen) == set(combos)  # all four patterns occur over 400 positions
 
 
-def test_cpu_dropout_keeps_one_minus_p_scales_by_its_inverse_and_backpropagates_through_the_mask():
-    x = paddle.ones([200, 1000])
-    x.stop_gradient = False
-    paddle.seed(5)
-    y = cpu_dropout.dropout(x, 0.2)
-    y.sum().backward()
-    values = y.numpy()
-    assert abs((values != 0).mean() - 0.8) < 0.003
-    np.testing.assert_allclose(values[values != 0], 1.25, rtol=1e-6)
-    np.testing.assert_array_equal(x.grad.numpy(), values)  # d(sum)/dx is the scaled mask
-    paddle.seed(5)
-    np.testing.assert_array_equal(cpu_dropout.dropout(x, 0.2).numpy(), values)  # paddle.seed fixes the mask
-    assert cpu_dropout.dropout(x, 0.2, training=False) is x and cpu_dropout.dropout(x, 0.0) is x
-
-
-@pytest.mark.parametrize("enabled", [True, False])
-def test_cpu_dropout_keeps_the_same_share_as_paddles_kernel_on_either_path(enabled, monkeypatch):
-    monkeypatch.setattr(cpu_dropout, "ENABLED", enabled)
-    x = paddle.ones([100, 1000])
-    kept = (cpu_dropout.dropout(x, 0.3).numpy() != 0).mean()
-    reference = (F.dropout(x, 0.3).numpy() != 0).mean()
-    assert abs(kept - 0.7) < 0.004 and abs(reference - 0.7) < 0.004
-
-
 # Paddle's TransformerDecoderLayer / TransformerEncoderLayer names -> ours. The cross-attention's query and key
 # projections and the LayerNorm before them have no counterpart: the softmax over z's one position is 1.
 STACK_NAMES = {"vae": {"norm1.": "self_norm.", "norm3.": "ffn_norm.", "cross_attn.v_proj.": "z_attn.v_proj.",
@@ -103,9 +78,8 @@ def test_the_blocks_compute_what_paddles_transformer_stacks_compute(latent_size)
     from paddle_vae.models.transformer import TransformerDecoder
 
     paddle.seed(0)
-    config = dict(vocab_size=30, embed_dim=D, latent_size=latent_size, num_blocks=2, num_heads=H, ffn_size=32,
-                  max_len=24)
-    rest = TransformerDecoder(**config)  # the embedder, z_fc and output layer around the stack
+    config = ModelConfig(vocab_size=30, embed_dim=D, num_blocks=2, num_heads=H, ffn_size=32, decoder="transformer")
+    rest = TransformerDecoder(config, latent_size, max_len=24)  # the embedder, z_fc and output layer around it
     layer = dict(d_model=D, nhead=H, dim_feedforward=32, dropout=0.2, normalize_before=True)
     stack = (nn.TransformerDecoder(nn.TransformerDecoderLayer(**layer), 2, nn.LayerNorm(D)) if latent_size
              else nn.TransformerEncoder(nn.TransformerEncoderLayer(**layer), 2, nn.LayerNorm(D)))
@@ -114,7 +88,7 @@ def test_the_blocks_compute_what_paddles_transformer_stacks_compute(latent_size)
     state = {k: v for k, v in rest.state_dict().items() if not k.startswith(("blocks.", "final_norm."))}
     state.update(stack_weights_by_our_names(stack, "vae" if latent_size else "lm"))
 
-    current = TransformerDecoder(**config)
+    current = TransformerDecoder(config, latent_size, max_len=24)
     load_weights(current, state, "paddle's stack")  # every current weight is found, and nothing else
     current.eval()
     stack.eval()
@@ -126,5 +100,5 @@ def test_the_blocks_compute_what_paddles_transformer_stacks_compute(latent_size)
     causal = (paddle.cast(paddle.tril(paddle.ones([5, 5])), "float32") - 1.0) * 1e9
     out = stack(x, memory, tgt_mask=causal) if latent_size else stack(x, causal)
     expected = current.output_fc(paddle.gather_nd(out, paddle.nonzero(mask))).numpy()
-    got = current.forward_fused(trg, paddle.to_tensor([4, 3]), mask, z).numpy()
+    got = current.output_fc(current.hidden(trg, paddle.to_tensor([4, 3]), mask, z)).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)

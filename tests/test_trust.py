@@ -85,6 +85,24 @@ def test_an_old_bundle_converts_to_the_same_weights_and_resumes(small_run, tmp_p
     assert bundle.main(["convert", str(old), str(tmp_path / "new")]) == 2  # never over an existing folder
 
 
+def test_a_swap_a_kill_cut_short_is_undone_by_the_next_training_not_by_a_reader(small_run, tmp_path):
+    """A kill between a bundle swap's two renames leaves only NAME.oldPID. Reading NAME changes nothing on
+    disk (it is not there); the training that continues the run puts it back, under the folder's lock."""
+    model = tmp_path / "m"
+    shutil.copytree(small_run, model)
+    writer = subprocess.Popen([sys.executable, "-c", ""])
+    writer.wait()  # a writer that is no longer running
+    (model / "step_6").rename(model / f"step_6.old{writer.pid}")
+    before = sorted(os.listdir(model))
+    with pytest.raises(CheckpointError, match="not found"):
+        read_bundle(str(model / "step_6"))
+    assert sorted(os.listdir(model)) == before
+    assert run_train(SHORT + ["--model_path", str(model), "--max_steps", "8", "--init_from_ckpt",
+                              str(model / "step_6")]) == 0
+    assert read_bundle(str(model / "final"))[3]["global_step"] == 8
+    assert (model / "step_6").is_dir() and not [p for p in os.listdir(model) if ".old" in p]
+
+
 def test_training_into_a_trained_folder_stops_unless_it_continues_or_overwrites(small_run, tmp_path, capsys):
     model = tmp_path / "m"
     shutil.copytree(small_run, model)

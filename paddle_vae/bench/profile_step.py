@@ -29,9 +29,10 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
-from ..files import write_json_atomic
+from ..config import ModelConfig
 from ..data.corpus import load_and_encode
-from ..models.loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity
+from ..files import write_json_atomic
+from ..models.loss import CrossEntropyWithKL, HapiLoss, NegativeLogLoss, Perplexity
 from ..models.vae import VAESeq2SeqModel
 from ..runtime import available_cores, set_threads
 from .common import MODEL, gemm_gflops, step_flops
@@ -59,7 +60,7 @@ def profile(data_dir: str, threads: int, steps: int) -> Dict[str, Any]:
             break
     loader_s = (time.perf_counter() - start) / len(batches)
     paddle.seed(1)
-    net = VAESeq2SeqModel(**MODEL, vocab_size=len(corpus.vocab), PAD_ID=corpus.pad_id, dec_dropout=0.5)
+    net = VAESeq2SeqModel(ModelConfig(vocab_size=len(corpus.vocab), pad_id=corpus.pad_id, dec_dropout=0.5, **MODEL))
     loss_fn = CrossEntropyWithKL(0.1, 1e-4)
     opt = paddle.optimizer.Adam(1e-3, parameters=net.parameters(), grad_clip=paddle.nn.ClipGradByGlobalNorm(5.0))
     opt_seconds: List[float] = []
@@ -91,8 +92,8 @@ def profile(data_dir: str, threads: int, steps: int) -> Dict[str, Any]:
     def embeddings(b):
         (net.encoder.src_embedder(b[0]).sum() + net.decoder.trg_embedder(b[2]).sum()).backward()
 
-    hapi = paddle.Model(net)
-    hapi.prepare(opt, loss_fn, [Perplexity(loss_fn), NegativeLogLoss(loss_fn)])
+    hapi, hapi_loss = paddle.Model(net), HapiLoss(loss_fn)  # as the trainer prepares it
+    hapi.prepare(opt, hapi_loss, [Perplexity(hapi_loss), NegativeLogLoss(hapi_loss)])
     phases = {"bare step": bare_step, "output layer + loss": output_layer,
               "LSTMs": lstms,
               "embeddings": embeddings, "hapi train_batch": lambda b: hapi.train_batch(list(b[:4]), [b[4]])}

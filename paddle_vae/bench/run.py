@@ -18,8 +18,6 @@ Rows:
                   (PADDLE_VAE_STRIDE_KERNELS=1), to show what turning them off gives
   ours_transformer  the Transformer decoder (--decoder transformer) at Texar's sizes
   ours_transformer_stride_kernels  the same with the strided-view kernels left on
-  ours_transformer_paddle_dropout  the same with Paddle's dropout kernel instead of cpu_dropout's
-  ours_transformer_broadcast_bias  the same with Paddle's own bias gradient instead of linear.add_bias's
   torch           the same model in PyTorch (fused LSTMs, non-pad positions only), when
                   torch is importable (--torch_python)
 
@@ -124,8 +122,6 @@ def training_rows(args: argparse.Namespace, base: Dict[str, Any]) -> Dict[str, C
         "ours_stride_kernels": lambda: run_worker("train_paddle", fused, stride_kernels=True),
         "ours_transformer": lambda: run_worker("train_paddle", transformer),
         "ours_transformer_stride_kernels": lambda: run_worker("train_paddle", transformer, stride_kernels=True),
-        "ours_transformer_paddle_dropout": lambda: run_worker("train_paddle", dict(transformer, paddle_dropout=True)),
-        "ours_transformer_broadcast_bias": lambda: run_worker("train_paddle", dict(transformer, broadcast_bias=True)),
     }
     if not args.skip_torch and torch_available(args.torch_python):
         rows["torch"] = lambda: run_worker("train_torch", base, python=args.torch_python)

@@ -16,6 +16,7 @@ from typing import List, Optional
 import paddle
 from paddle.static import InputSpec
 
+from ..config import ModelConfig
 from ..data.corpus import load_and_encode
 from ..models.loss import CrossEntropyWithKL
 from ..models.vae import VAESeq2SeqModel
@@ -41,7 +42,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if len(batches) == args.steps + 3:
             break
     paddle.seed(1)
-    net = VAESeq2SeqModel(**MODEL, vocab_size=len(corpus.vocab), PAD_ID=corpus.pad_id, dec_dropout=0.5)
+    net = VAESeq2SeqModel(ModelConfig(vocab_size=len(corpus.vocab), pad_id=corpus.pad_id, dec_dropout=0.5, **MODEL))
     loss_fn = CrossEntropyWithKL(0.1, 1e-4)
     opt = paddle.optimizer.Adam(1e-3, parameters=net.parameters(), grad_clip=paddle.nn.ClipGradByGlobalNorm(5.0),
                                 use_multi_tensor=args.variant == "multi_tensor")

@@ -1,9 +1,10 @@
 """The bench's Paddle workers: one training, sampling or IW-evaluation row, run in its own process.
 
 `python -m paddle_vae.bench --_worker NAME` imports this module only in the
-worker process, so Paddle is loaded after `paddle_vae/__init__.py` has set the
-process up (runtime.configure_cpu_env) with the environment the orchestrator
-chose for the row, and the row's peak RSS is its own.
+worker process, so Paddle is loaded after the command has set the process up
+(runtime.setup_command) with the environment the orchestrator chose for the
+row, and the row's peak RSS is its own. Every row builds its network from a
+`ModelConfig` (and the training rows' `TrainingOptions`), as training does.
 """
 import time
 from typing import Any, Dict, List, Tuple
@@ -13,13 +14,12 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .. import cpu_dropout, linear
 from ..config import ModelConfig
-from ..models.loss import CrossEntropyWithKL
 from ..evaluation.bleu import cut_at_eos
 from ..evaluation.metrics import iw_log_likelihood
 from ..evaluation.row_cap import default_max_rows
-from ..models.vae import VAESeq2SeqInferModel, VAESeq2SeqModel
+from ..models.loss import CrossEntropyWithKL
+from ..models.vae import TrainingOptions, VAESeq2SeqInferModel, VAESeq2SeqModel
 from ..runtime import set_threads
 from .common import BATCH_KEYS, MODEL, peak_rss_mb, time_steps
 
@@ -27,7 +27,7 @@ REF_SAMPLE_BATCH, REF_MAX_STEPS = 32, 100
 
 
 def paddle_setup(threads: int) -> None:
-    """The row's thread count, on CPU (the MKL and allocator set-up already ran, on package import)."""
+    """The row's thread count, on CPU (the MKL and allocator set-up already ran, in setup_command)."""
     set_threads(threads)
     paddle.set_device("cpu")
 
@@ -38,18 +38,22 @@ def load_batches(path: str) -> Tuple[Any, List[List[paddle.Tensor]]]:
     return data, [[paddle.to_tensor(data[f"{k}{i}"]) for k in BATCH_KEYS] for i in range(int(data["n"]))]
 
 
+def model_config(data: Any, sizes: Dict[str, int], **fields: Any) -> ModelConfig:
+    """The row's network: the saved batches' vocabulary and ids, `sizes` (PTB's or Yahoo's) and `fields`."""
+    ids = {k: int(data[f"{k}_id"]) for k in ("pad", "bos", "eos") if f"{k}_id" in data}
+    return ModelConfig(vocab_size=int(data["vocab_size"]), **{f"{k}_id": v for k, v in ids.items()}, **sizes,
+                       **fields)
+
+
 def worker_train_paddle(cfg: Dict[str, Any]) -> Dict[str, Any]:
     """Seconds per training step (Adam, global-norm clipping) of the configured model on the saved batches."""
     paddle_setup(cfg["threads"])
-    cpu_dropout.ENABLED = not cfg.get("paddle_dropout", False)
-    linear.ENABLED = not cfg.get("broadcast_bias", False)
     data, batches = load_batches(cfg["batches"])
     paddle.seed(1)
-    decoder = cfg.get("decoder", "lstm")  # the Transformer row: Texar's sizes, ModelConfig's defaults
-    transformer = ModelConfig(vocab_size=0).transformer_kwargs() if decoder == "transformer" else None
-    net = VAESeq2SeqModel(**cfg.get("model", MODEL), vocab_size=int(data["vocab_size"]), PAD_ID=int(data["pad_id"]),
-                          dec_dropout=0.5, init_scale=0.1, decoder_impl=cfg["impl"],
-                          decoder=decoder, transformer=transformer)
+    # the Transformer row: Texar's sizes, ModelConfig's defaults (its dropout is trans_dropout)
+    config = model_config(data, cfg.get("model", MODEL), dec_dropout=0.5, init_scale=0.1,
+                          decoder=cfg.get("decoder", "lstm"))
+    net = VAESeq2SeqModel(config, TrainingOptions(decoder_impl=cfg["impl"]))
     loss_fn = CrossEntropyWithKL(0.1, 1e-4)
     opt = paddle.optimizer.Adam(1e-3, parameters=net.parameters(), grad_clip=paddle.nn.ClipGradByGlobalNorm(5.0))
 
@@ -68,9 +72,7 @@ def worker_sample(cfg: Dict[str, Any]) -> Dict[str, Any]:
     paddle_setup(cfg["threads"])
     data = np.load(cfg["batches"])
     paddle.seed(1)
-    net = VAESeq2SeqInferModel(**MODEL, vocab_size=int(data["vocab_size"]), PAD_ID=int(data["pad_id"]),
-                               start_token=int(data["bos_id"]), end_token=int(data["eos_id"]),
-                               max_out_len=REF_MAX_STEPS, decode_strategy="sampling")
+    net = VAESeq2SeqInferModel(model_config(data, MODEL), max_out_len=REF_MAX_STEPS, decode_strategy="sampling")
     net.decoder.output_fc.bias.set_value(data["unigram_log_prob"].astype("float32"))
     net.eval()
     eos = int(data["eos_id"])
@@ -116,8 +118,7 @@ def worker_eval_iw(cfg: Dict[str, Any]) -> Dict[str, Any]:
     paddle_setup(cfg["threads"])
     data, batches = load_batches(cfg["eval_batches"])
     paddle.seed(1)
-    net = VAESeq2SeqModel(**cfg.get("model", MODEL), vocab_size=int(data["vocab_size"]), PAD_ID=int(data["pad_id"]),
-                          init_scale=0.1)
+    net = VAESeq2SeqModel(model_config(data, cfg.get("model", MODEL), init_scale=0.1))
     net.eval()
     start, nll, sentences = time.perf_counter(), 0.0, 0
     for batch in batches:

@@ -28,16 +28,17 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
-from .bleu import bleu_greedy
-from .progress import PassState, ProgressFile
 from ..models.loss import sentence_rec_loss
-from .progress import progress_bar
-from .row_cap import default_max_rows, is_lm, row_groups  # noqa: F401  (is_lm: also the CLIs')
 from ..runtime import step_seed
+from .bleu import bleu_greedy
+from .progress import PassState, ProgressFile, progress_bar
+from .row_cap import default_max_rows, is_lm, row_groups  # noqa: F401  (is_lm: also the CLIs')
 
 LOG_2PI = math.log(2 * math.pi)
 AU_THRESHOLD = 0.01
 MI_BATCH_SIZE = 32
+
+
 def _row_counts(net, trg: paddle.Tensor, trg_length: paddle.Tensor) -> np.ndarray:
     """Logit rows each sentence costs: its tokens, or the padded width for the reference's cell decoder."""
     lengths = trg_length.numpy().astype("int64").reshape(-1)
@@ -52,7 +53,7 @@ def rec_loss_per_sentence(rows: paddle.Tensor, label: paddle.Tensor, trg_mask: p
                           score: Callable = _logit_nll) -> paddle.Tensor:
     """Reconstruction NLL per sentence, [B]: a sorted segment sum over packed rows, no [rows, B] one-hot.
 
-    `rows` are the packed logits, or the hidden rows when `score` is a `TokenScorer`.
+    `rows` are the packed logits, or the decoder's hidden rows when `score` is a `FoldedScorer`.
     """
     if rows.ndim == 3:
         return sentence_rec_loss(rows, label, trg_mask)
@@ -61,17 +62,17 @@ def rec_loss_per_sentence(rows: paddle.Tensor, label: paddle.Tensor, trg_mask: p
     return paddle.geometric.segment_sum(score(rows, target), positions[:, 0])
 
 
-class TokenScorer:
-    """-log softmax(h W + b)[label] per row, with the bias as an extra row of W (ones appended to h).
+class FoldedScorer:
+    """-log softmax(h W + b)[label] per hidden row h, with the output layer's bias as an extra row of W.
 
-    `Linear` adds its bias in a pass of its own over the [N, V] logits; folded
-    into the product it costs one more input column: IW on the full PTB test
-    split ran 1.05x faster on the dev machine (README, "Evaluation"). The folded
-    weight is built once per call of the estimators below, during which the
-    weights do not change.
+    The output layer adds its bias in a pass of its own over the [N, V] logits; folded into the product it
+    costs one more input column: IW on the full PTB test split ran 1.05x faster on the dev machine
+    (docs/evaluation.md). It composes the decoder's public parts: the network's `decode_hidden` rows and
+    its `decoder.output_fc` (weight [H, V] and bias). The folded weight is built once per call of the
+    estimators below, during which the weights do not change.
     """
 
-    def __init__(self, output_fc: paddle.nn.Linear):
+    def __init__(self, output_fc: paddle.nn.Layer):
         self.weight = paddle.concat([output_fc.weight, output_fc.bias.unsqueeze(0)])  # [H + 1, V]
 
     def __call__(self, hidden: paddle.Tensor, target: paddle.Tensor) -> paddle.Tensor:
@@ -79,21 +80,23 @@ class TokenScorer:
         return _logit_nll(paddle.matmul(paddle.concat([hidden, ones], axis=1), self.weight), target)
 
 
-def token_scorer(net, fold_bias: bool = True) -> Optional[TokenScorer]:
-    """The folded scorer for the fused decoder (None: score the model's own logits, as the cell path must,
-    and as a bias-free output layer, the Transformer's, may: there is nothing to fold)."""
+def folded_scorer(net, fold_bias: bool = True) -> Optional[FoldedScorer]:
+    """The folded scorer for a fused decoder with an output bias (None: score the network's own logits, as
+    the cell path must, and as a bias-free output layer, the Transformer's, may: there is nothing to fold)."""
     output_fc = getattr(getattr(net, "decoder", None), "output_fc", None)
     if not fold_bias or output_fc is None or output_fc.bias is None or getattr(net, "decoder_impl", "fused") == "cell":
         return None
-    return TokenScorer(output_fc)
+    return FoldedScorer(output_fc)
 
 
-def _rec_loss(net, scorer: Optional[TokenScorer], trg: paddle.Tensor, trg_length: paddle.Tensor,
+def _rec_loss(net, scorer: Optional[FoldedScorer], trg: paddle.Tensor, trg_length: paddle.Tensor,
               mask: paddle.Tensor, label: paddle.Tensor, latent_z: Optional[paddle.Tensor]) -> np.ndarray:
     """-log p(x | z) per sentence of one decoder pass, [B] float64."""
-    hidden = {"return_hidden": True} if scorer else {}  # nets without an output_fc keep the 4-argument contract
-    rows = net.decode_logits(trg, trg_length, mask, latent_z, **hidden)
-    return rec_loss_per_sentence(rows, label, mask, scorer or _logit_nll).numpy().astype("float64")
+    if scorer is None:
+        rows, score = net.decode_logits(trg, trg_length, mask, latent_z), _logit_nll
+    else:
+        rows, score = net.decode_hidden(trg, trg_length, mask, latent_z), scorer
+    return rec_loss_per_sentence(rows, label, mask, score).numpy().astype("float64")
 
 
 @paddle.no_grad()
@@ -101,7 +104,7 @@ def reconstruction_nll(net, trg: paddle.Tensor, trg_length: paddle.Tensor, label
                        latent_z: Optional[paddle.Tensor], max_rows: Optional[int] = None,
                        fold_bias: bool = True) -> np.ndarray:
     """-log p(x | z) per sentence, [B] float64, decoding at most `max_rows` logit rows per pass."""
-    max_rows, scorer = max_rows or default_max_rows(net), token_scorer(net, fold_bias)
+    max_rows, scorer = max_rows or default_max_rows(net), folded_scorer(net, fold_bias)
     mask = net.trg_mask(trg)
     out = []
     for g in row_groups(_row_counts(net, trg, trg_length), max_rows):
@@ -128,11 +131,11 @@ def iw_log_likelihood(net, src: paddle.Tensor, src_length: paddle.Tensor, trg: p
 
     All K noise draws are made up front, so the row cap changes how the
     samples are batched into decoder passes but not which samples are drawn.
-    `fold_bias=False` scores the model's own logits instead of `TokenScorer`'s (same numbers, slower).
+    `fold_bias=False` scores the model's own logits instead of `FoldedScorer`'s (same numbers, slower).
     """
     if is_lm(net):
         return -reconstruction_nll(net, trg, trg_length, label, None, max_rows, fold_bias)
-    max_rows, scorer = max_rows or default_max_rows(net), token_scorer(net, fold_bias)
+    max_rows, scorer = max_rows or default_max_rows(net), folded_scorer(net, fold_bias)
     mean, log_var = net.encode(src, src_length)
     eps = paddle.normal(shape=[num_samples] + list(mean.shape))
     std, mask = paddle.exp(0.5 * log_var), net.trg_mask(trg)

@@ -1,17 +1,15 @@
-"""Progress bars with an ETA for long evaluations, built on tqdm (which paddlenlp already depends on).
+"""An evaluation's progress: a bar with an ETA on a terminal, and its running sums on disk so that a long
+IW evaluation continues where it was cut off.
 
-A bar is drawn on stderr only when it is a terminal and the caller did not ask
-for quiet output, so logs, pipes and CI output stay free of carriage returns.
+The bar (tqdm, which paddlenlp already brings) is drawn on stderr only when it is a terminal and the caller
+did not ask for quiet output, so logs, pipes and CI output stay free of carriage returns.
 
-An evaluation pass's running sums on disk, so that a long IW evaluation continues where it was cut off.
-
-K=500 on the PTB test split is about an hour on one core. Without this, a session's end or a SIGTERM throws
-the hour away. With a progress file, the pass saves its sums, counts and posterior moments every
-`save_seconds`. A rerun with the same file skips the batches already counted. The rerun's numbers equal
-those of one uninterrupted pass with the file, because such a pass reseeds Paddle's generator before every
-batch from (seed, batch index) (`seeding.step_seed`). A pass without the file draws from one stream seeded
-once, as before, so its results are unchanged. The file is npz (no pickles) and holds the pass's `key`; a
-file of another evaluation is refused.
+K=500 on the PTB test split is about an hour on one core; without a progress file a session's end or a
+SIGTERM throws the hour away. With one, the pass saves its sums, counts and posterior moments every
+`save_seconds`, and a rerun with the same file skips the batches already counted. The rerun's numbers equal
+one uninterrupted pass's with the file, because such a pass reseeds Paddle's generator before every batch
+from (seed, batch index) (`runtime.step_seed`). The file is npz (no pickles) and holds the pass's `key`; a
+file of another evaluation is refused in one line.
 """
 import io
 import json
@@ -74,7 +72,8 @@ class ProgressFile:
         if not os.path.isfile(self.path):
             return PassState()
         try:
-            with np.load(self.path, allow_pickle=False) as f:
+            # numpy leaves a file it opened itself open when it is not an archive: open it here
+            with open(self.path, "rb") as handle, np.load(handle, allow_pickle=False) as f:
                 key, state = str(f["key"]), PassState()
                 if key == self.key:  # read only what this pass saved: the file may be anything
                     state = PassState(**{k: float(f[k]) for k in SUMS + ("seconds",)},
@@ -108,7 +107,7 @@ class ProgressFile:
 def eta_seconds(path: str) -> Optional[float]:
     """Seconds the pass in `path` still needs at its pace so far (None without a pace), BLEU pass excluded."""
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as f:
             done, total = int(f["num_sentences"]), int(f["total_sentences"])
             seconds, timed = float(f["seconds"]), int(f["timed_sentences"])
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # being replaced, or cut short

@@ -10,6 +10,8 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle.nn.decode import Decoder
 
+from ..config import ModelConfig
+
 
 class SamplingDecoder(Decoder):
     """Greedy or ancestral-sampling decoding for `paddle.nn.dynamic_decode`.
@@ -85,16 +87,17 @@ class Generates:
     """The decoding half of a generation network (the VAE's from z, the LM's from nothing): its settings,
     <pad> and <bos> ruled out at every step, and the `dynamic_decode` call over `self.decoder`'s step cell."""
 
-    def init_generation(self, vocab_size: int, PAD_ID: int, start_token: int, end_token: int, beam_size: int,
-                        max_out_len: int, decode_strategy: str, temperature: float) -> None:
+    def init_generation(self, cfg: ModelConfig, beam_size: int, max_out_len: int, decode_strategy: str,
+                        temperature: float) -> None:
+        """Decoding from <bos> (`cfg.bos_id`) to <eos> (`cfg.eos_id`) with the given strategy and limits."""
         if decode_strategy not in STRATEGIES:
             raise ValueError(f"decode_strategy must be sampling, greedy or beam, got {decode_strategy!r}")
-        self.start_token, self.end_token = start_token, end_token
+        self.start_token, self.end_token = cfg.bos_id, cfg.eos_id
         self.beam_size, self.max_out_len = beam_size, max_out_len
         self.decode_strategy, self.temperature = decode_strategy, temperature
-        forbidden = paddle.zeros([vocab_size])
-        forbidden[PAD_ID] = -1e9
-        forbidden[start_token] = -1e9
+        forbidden = paddle.zeros([cfg.vocab_size])
+        forbidden[cfg.pad_id] = -1e9
+        forbidden[cfg.bos_id] = -1e9
         self.register_buffer("forbidden_logits", forbidden, persistable=False)
 
     def output_logits(self, cell_outputs: paddle.Tensor) -> paddle.Tensor:

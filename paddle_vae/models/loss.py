@@ -1,11 +1,15 @@
-"""`CrossEntropyWithKL` (annealed ELBO loss) and the per-epoch ELBO metrics.
+"""`CrossEntropyWithKL` (the annealed ELBO loss), what one call of it returns, and the per-epoch ELBO metrics.
 
-Honest counting: a sentence of n words has n + 1 predicted tokens (EOS
-counts) and padding counts nothing. Metrics always use KL weight 1, so the
-dev/test NLL and PPL are bounds on the true model, whatever the anneal is at.
+Honest counting: a sentence of n words has n + 1 predicted tokens (EOS counts) and padding counts
+nothing. Metrics always use KL weight 1, so the dev/test NLL and PPL are bounds on the true model,
+whatever the anneal is at.
+
+`paddle.Model` calls its loss as loss(*outputs, *labels), keeps nothing but the scalar it returns, and
+gives its metrics only the outputs and the labels. `HapiLoss` is the loss as hapi calls it: it keeps the
+`ELBOTerms` of its last call (`terms`), which the metrics and the training callback read.
 """
 import math
-from typing import Callable, List, Optional
+from typing import List, NamedTuple, Optional
 
 import numpy as np
 import paddle
@@ -13,6 +17,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ..training.schedules import KLSchedule, kl_weight_at
+from .vae import VAEOutput
 
 
 def sentence_rec_loss(dec_output: paddle.Tensor, label: paddle.Tensor, trg_mask: paddle.Tensor) -> paddle.Tensor:
@@ -36,6 +41,18 @@ def sentence_rec_loss(dec_output: paddle.Tensor, label: paddle.Tensor, trg_mask:
     return paddle.concat([per_sentence, paddle.zeros([missing], per_sentence.dtype)]) if missing else per_sentence
 
 
+class ELBOTerms(NamedTuple):
+    """One call of the loss: the value to optimise and what the log and the metrics report."""
+
+    loss: paddle.Tensor  # kl_objective * kl_weight + rec: what backward runs on
+    rec: paddle.Tensor  # batch-mean reconstruction NLL
+    kl: paddle.Tensor  # batch-mean true KL
+    kl_objective: paddle.Tensor  # the KL term the loss used (floored with free bits)
+    kl_weight: float  # the anneal's weight at this step (1 in evaluation)
+    sentence_nll: paddle.Tensor  # [B] rec + true KL at weight 1, detached: the metrics' sums
+    num_words: paddle.Tensor  # predicted tokens in the batch, detached
+
+
 class CrossEntropyWithKL(nn.Layer):
     """loss = kl_objective * kl_weight + reconstruction (summed over time, averaged over the batch).
 
@@ -44,24 +61,16 @@ class CrossEntropyWithKL(nn.Layer):
     resumed run continues it exactly. In eval mode the weight is 1. The
     default schedule is the reference's linear one; `schedule` replaces it.
 
-    The model's first output is the KL term the loss optimises: with free
-    bits the floored objective (`self.kl_objective`). `true_kl` (a callable
-    returning the batch-mean true KL, e.g. the model's `kl_true`) gives
-    `self.kl_loss`, the true KL, which keeps the logged KL and the metrics'
-    NLL honest.
+    Called as the reference calls it, loss(*model_output, label), it returns the scalar loss; `terms`
+    returns every term of the same computation.
     """
 
-    def __init__(self, base_kl_weight: float, anneal_r: float, schedule: Optional[KLSchedule] = None,
-                 true_kl: Optional[Callable[[], paddle.Tensor]] = None):
+    def __init__(self, base_kl_weight: float, anneal_r: float, schedule: Optional[KLSchedule] = None):
         super().__init__()
         self.base_kl_weight = base_kl_weight
         self.anneal_r = anneal_r
         self.schedule = schedule
-        self.true_kl = true_kl
         self.kl_weight = base_kl_weight if schedule is None else schedule(0)
-        self.loss = self.kl_loss = self.kl_objective = self.rec_loss = None
-        self.sentence_nll = None  # [B]: rec + true KL at weight 1, for the metrics
-        self.num_words = None  # predicted tokens in the batch
 
     def set_step(self, step: int) -> None:
         if self.schedule is not None:
@@ -69,29 +78,45 @@ class CrossEntropyWithKL(nn.Layer):
         else:
             self.kl_weight = kl_weight_at(step, self.base_kl_weight, self.anneal_r)
 
-    def forward(self, kl_objective, dec_output, trg_mask, label):
-        rec_per_sentence = sentence_rec_loss(dec_output, label, trg_mask)
-        self.rec_loss = paddle.mean(rec_per_sentence)
-        self.kl_objective = kl_objective
-        self.kl_loss = kl_objective if self.true_kl is None else self.true_kl()
+    def terms(self, output: VAEOutput, label: paddle.Tensor) -> ELBOTerms:
+        rec_per_sentence = sentence_rec_loss(output.logits, label, output.trg_mask)
+        rec = paddle.mean(rec_per_sentence)
         weight = self.kl_weight if self.training else 1.0
-        self.loss = kl_objective * weight + self.rec_loss
-        self.sentence_nll = (rec_per_sentence + self.kl_loss).detach()
-        self.num_words = trg_mask.sum().detach()
-        return self.loss
+        return ELBOTerms(loss=output.kl_objective * weight + rec, rec=rec, kl=output.kl,
+                         kl_objective=output.kl_objective, kl_weight=weight,
+                         sentence_nll=(rec_per_sentence + output.kl).detach(),
+                         num_words=output.trg_mask.sum().detach())
+
+    def forward(self, kl_objective, logits, trg_mask, kl, label) -> paddle.Tensor:
+        return self.terms(VAEOutput(kl_objective, logits, trg_mask, kl), label).loss
+
+
+class HapiLoss:
+    """`CrossEntropyWithKL` as `paddle.Model` calls it, keeping the `ELBOTerms` of its last call (`terms`)
+    for the ELBO metrics and the training callback: hapi hands them the model's outputs, not the loss's."""
+
+    def __init__(self, loss: CrossEntropyWithKL):
+        self.loss = loss
+        self.terms: Optional[ELBOTerms] = None
+
+    def __call__(self, *outputs_and_label: paddle.Tensor) -> paddle.Tensor:
+        *outputs, label = outputs_and_label
+        self.terms = self.loss.terms(VAEOutput(*outputs), label)
+        return self.terms.loss
 
 
 class _ELBOMetric(paddle.metric.Metric):
-    """Accumulates rec + KL (weight 1) from the loss layer's last call, which paddle.Model makes first."""
+    """Accumulates rec + KL (weight 1) from the terms of the loss's last call, which paddle.Model makes
+    before it computes the metrics."""
 
-    def __init__(self, loss: CrossEntropyWithKL, name: str):
+    def __init__(self, loss: HapiLoss, name: str):
         super().__init__()
-        self.loss_layer = loss
+        self.loss = loss
         self._name = name
         self.reset()
 
-    def compute(self, *args):
-        return self.loss_layer.sentence_nll, self.loss_layer.num_words
+    def compute(self, *outputs_and_label):
+        return self.loss.terms.sentence_nll, self.loss.terms.num_words
 
     def update(self, sentence_nll, num_words):
         self.total_nll += float(np.sum(sentence_nll))
@@ -108,7 +133,7 @@ class _ELBOMetric(paddle.metric.Metric):
 class Perplexity(_ELBOMetric):
     """exp(Σ(rec + KL) / Σ predicted tokens) over everything seen since the last reset."""
 
-    def __init__(self, loss: CrossEntropyWithKL, name: str = "ppl"):
+    def __init__(self, loss: HapiLoss, name: str = "ppl"):
         super().__init__(loss, name)
 
     def accumulate(self) -> float:
@@ -119,7 +144,7 @@ class Perplexity(_ELBOMetric):
 class NegativeLogLoss(_ELBOMetric):
     """Mean per-sentence −ELBO (rec + KL at weight 1)."""
 
-    def __init__(self, loss: CrossEntropyWithKL, name: str = "nll"):
+    def __init__(self, loss: HapiLoss, name: str = "nll"):
         super().__init__(loss, name)
 
     def accumulate(self) -> float:

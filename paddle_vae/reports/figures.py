@@ -1,34 +1,19 @@
-"""What every picture of the package shares: a headless matplotlib, and a figure written whole or not at all.
-
-matplotlib is imported only here and only when a picture is drawn: it is optional for training and
-inference, and slow to import.
-
-The rate-distortion picture of an experiment table: what likelihood and reconstruction cost per nat in z.
-
-    python -m paddle_vae.plot --rate experiments/ptb_latent.json --output docs/results/ptb_latent/rate.png
-
-Panel 1: IW-NLL against KL, each LM row as a horizontal line (a VAE point below its line beats the LM).
-Panel 2: greedy reconstruction BLEU against KL. Triangles are Transformer-decoder rows. One point per finished
-VAE row, named in the legend below the panels and read from the committed result JSONs, so the picture is
-regenerated from the same numbers as the table.
-
-A 2-D PCA picture of a split's posterior means: does z separate what the sentences say?
+"""The package's pictures: what every one shares (a headless matplotlib, a figure written whole or not at
+all) and the 2-D map of a split's posterior means.
 
     python -m paddle_vae.plot --latent BUNDLE --dataset sample        # coloured by topic and by tense
     python -m paddle_vae.plot --latent BUNDLE --dataset ptb --data_dir ../shared/data/ptb   # by length
 
-A collapsed posterior shows as one tight blob whatever the colouring.
+The map is a PCA of the posterior means: a collapsed posterior shows as one tight blob whatever the
+colouring. An experiment table's rate picture is `experiments.rate_plot`'s. matplotlib is imported only when
+a picture is drawn: it is optional and slow to import.
 """
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
 from ..data.corpus import SAMPLE_DIR, load_corpus
-from ..errors import UsageError
-from ..experiments.runfolder import read_json
-from ..experiments.spec import default_results_dir, flag_value, is_lm, load_table
-from ..generator import VAEGenerator
 
 
 def pyplot() -> Any:
@@ -53,49 +38,6 @@ def save_figure(fig: Any, out_path: str, dpi: int) -> str:
     return out_path
 
 
-def finished_rows(table_path: str) -> List[Dict]:
-    table = load_table(table_path)
-    results_dir = default_results_dir(table)
-    rows = []
-    for row in table.rows:
-        result = read_json(os.path.join(results_dir, f"{row.name}.json"))
-        if result is not None:
-            rows.append(dict(result, is_lm=is_lm(row),
-                             marker="^" if flag_value(row.flags, "decoder") == "transformer" else "o"))
-    return rows
-
-
-def plot_rate(table_path: str, out_path: str) -> str:
-    plt = pyplot()
-    rows = finished_rows(table_path)
-    vaes = [r for r in rows if not r["is_lm"]]
-    if not vaes:
-        raise UsageError(f"no finished VAE row in {table_path} yet: nothing to plot")
-    fig, (nll_ax, bleu_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for lm in (r for r in rows if r["is_lm"]):
-        nll_ax.axhline(lm["nll_iw"], linestyle="--", color="grey", linewidth=1)
-        # x in axes fractions, so the label stays in view whatever the KL range
-        nll_ax.annotate(f"{lm['label']} {lm['nll_iw']:.2f}", (0.01, lm["nll_iw"]),
-                        xycoords=nll_ax.get_yaxis_transform(), textcoords="offset points", xytext=(0, 3),
-                        fontsize=8, color="grey")
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, r in enumerate(vaes):  # a legend, not labels at the points: the rows near the LM crowd together
-        style = dict(s=22, marker=r["marker"], color=colors[i % len(colors)], label=r["label"])
-        nll_ax.scatter(r["kl"], r["nll_iw"], **style)
-        if r.get("bleu_greedy") is not None:
-            bleu_ax.scatter(r["kl"], r["bleu_greedy"], **style)
-    nll_ax.set(xlabel="KL (nats, test)", ylabel="IW-NLL (nats per sentence, test)", title="likelihood vs rate")
-    bleu_ax.set(xlabel="KL (nats, test)", ylabel="greedy reconstruction BLEU", title="reconstruction vs rate")
-    right = max(r["kl"] for r in vaes) * 1.1 + 0.5
-    for ax in (nll_ax, bleu_ax):
-        ax.set_xlim(0, right)  # rates are read from zero: the collapsed rows sit near it
-    bleu_ax.set_ylim(bottom=0)
-    fig.legend(*nll_ax.get_legend_handles_labels(), loc="lower center", ncol=min(len(vaes), 4), fontsize=8,
-               frameon=False)
-    fig.tight_layout(rect=(0, 0.06 * ((len(vaes) + 3) // 4), 1, 1))  # the legend's rows below the panels
-    return save_figure(fig, out_path, dpi=110)
-
-
 def pca_2d(points: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Projection on the top two principal axes, and the share of variance each explains."""
     centred = points - points.mean(axis=0)
@@ -114,6 +56,8 @@ def _sample_labels(split: str) -> Optional[List[List[str]]]:
 
 def plot_latent(bundle: str, args, out_path: str, split: str = "test", max_sentences: int = 5000) -> str:
     """Encode the split with the bundle, project the posterior means, colour by labels or by length."""
+    from ..generator import VAEGenerator  # lazy: it loads Paddle, which the other pictures do not need
+
     plt = pyplot()
     vae = VAEGenerator.from_pretrained(bundle)
     splits, _ = load_corpus(args)

@@ -1,22 +1,22 @@
 """The training loop's hapi callbacks and stop control, composed by `trainer.Trainer`.
 
-    VAETrainCallback  anneal, reseeding, logging, best-dev bundles, LR plateau decay, step bundles, NaN guard
+    VAETrainCallback  anneal, reseeding and logging; reports steps, epochs and dev passes to its `TrainingRun`
     VAEProgBar        Paddle's progress bar with the values VAEs are judged by
     TrainControl      what the batch samplers consult to end an epoch early
     StopOnSignals     SIGINT / SIGTERM ask for a step bundle and a clean stop
 
-Library code: the trainer object is passed in, this module never imports `train`.
+Library code: the callbacks get the few things they use (the run as a `TrainingRun`, the hapi loss), and
+this module never imports `train` or the trainer.
 """
-import math
 import signal
 import time
-from typing import Dict, Optional
+from typing import Any, Dict, Optional, Protocol
 
 import paddle
 from paddle.callbacks import Callback, ProgBarLogger
 
 from ..errors import PaddleVAEError
-from ..evaluation.metrics import evaluate_loader
+from ..models.loss import HapiLoss
 from ..runtime import step_seed
 
 
@@ -118,84 +118,83 @@ class LogWindow:
         return {**{k: v / n for k, v in self.sums.items()}, "tokens/s": self.words / max(self.seconds, 1e-9)}
 
 
-class VAETrainCallback(Callback):
-    """Anneal, reseeding, logging, best-dev bundles, LR plateau decay, early stop, step bundles, NaN guard."""
+class TrainingRun(Protocol):
+    """What `VAETrainCallback` asks of the run it serves (`trainer.Trainer` implements it). The run owns its
+    counters, bundles and stop rules; the callback reseeds, times and logs, and reports what hapi did."""
 
-    def __init__(self, trainer):
+    @property
+    def global_step(self) -> int:
+        """Steps done so far: the anneal's and the reseeding's clock."""
+
+    def count_step(self, loss: float, tokens: int, seconds: float) -> None:
+        """One more step done (raises `TrainingDiverged` on a NaN or infinite loss)."""
+
+    def after_step(self) -> None:
+        """What the new step count calls for: a step bundle, a stop at --max_steps or on a signal."""
+
+    def finish_epoch(self) -> None:
+        """hapi's epoch ended (after a stop, a part of one)."""
+
+    def dev_done(self, dev_nll: float, dev_ppl: float) -> None:
+        """A dev pass finished: the best bundle, the plateau rule, and a signal's stop."""
+
+    def log_event(self, kind: str, **values: Any) -> None:
+        """A train_log.jsonl record."""
+
+    def lr(self) -> float:
+        """The optimizer's current learning rate."""
+
+
+class VAETrainCallback(Callback):
+    """Anneal and reseed before each step, log the loss's terms after it, and report steps, epochs and dev
+    passes to the run. `loss` is the hapi loss, whose `terms` are the step's (`models.loss.HapiLoss`)."""
+
+    def __init__(self, run: TrainingRun, loss: HapiLoss, seed: int, log_freq: int, world_size: int = 1,
+                 log_kl_objective: bool = False):
         super().__init__()
-        self.t = trainer
+        self.run, self.loss, self.seed, self.log_freq = run, loss, seed, log_freq
+        self.world_size, self.log_kl_objective = world_size, log_kl_objective
         self.window = LogWindow()
 
     # -- train steps --------------------------------------------------------
     def on_train_batch_begin(self, step, logs=None):
-        t = self.t
-        t.loss_fn.train()
-        t.loss_fn.set_step(t.state.global_step)
-        paddle.seed(step_seed(t.args.seed, t.state.global_step))
+        step = self.run.global_step
+        self.loss.loss.train()
+        self.loss.loss.set_step(step)
+        paddle.seed(step_seed(self.seed, step))
         self._tic = time.time()
 
     def on_train_batch_end(self, step, logs=None):
-        t, state = self.t, self.t.state
-        loss_value = float(t.loss_fn.loss)
-        state.global_step += 1
-        state.batch_in_epoch += 1
-        if not math.isfinite(loss_value):
-            raise TrainingDiverged(
-                f"loss became {loss_value} at step {state.global_step}; the newest bundle in "
-                f"{t.args.model_path} is the last good one (try a lower --learning_rate or --max_grad_norm)")
-        dt = time.time() - self._tic
-        words = int(t.loss_fn.num_words) * t.world_size
-        state.train_seconds += dt
-        state.train_tokens += words
-        state.last_loss = loss_value
+        terms, dt = self.loss.terms, time.time() - self._tic
+        loss_value = float(terms.loss)
+        words = int(terms.num_words) * self.world_size
+        self.run.count_step(loss_value, words, dt)
         # "kl" is the true KL; with free bits the floored term the loss used is logged as "kl_objective"
-        values = {"loss": loss_value, "rec": float(t.loss_fn.rec_loss), "kl": float(t.loss_fn.kl_loss)}
-        if t.args.free_bits > 0:
-            values["kl_objective"] = float(t.loss_fn.kl_objective)
-        extra = {"rec": values["rec"], "kl": values["kl"], "kl_weight": t.loss_fn.kl_weight,
-                 "lr": t.optimizer.get_lr(), "tokens/s": words / max(dt, 1e-9)}
+        values = {"loss": loss_value, "rec": float(terms.rec), "kl": float(terms.kl)}
+        if self.log_kl_objective:
+            values["kl_objective"] = float(terms.kl_objective)
+        extra = {"rec": values["rec"], "kl": values["kl"], "kl_weight": terms.kl_weight, "lr": self.run.lr(),
+                 "tokens/s": words / max(dt, 1e-9)}
         if logs is not None:
             logs.update(extra)
         self.window.add(words, dt, **values)
-        if state.global_step % t.args.log_freq == 0:
-            t.log_event("step", **self.window.means(), kl_weight=extra["kl_weight"], lr=extra["lr"])
+        if self.run.global_step % self.log_freq == 0:
+            self.run.log_event("step", **self.window.means(), kl_weight=extra["kl_weight"], lr=extra["lr"])
             self.window = LogWindow()
-        if t.args.save_steps and state.global_step % t.args.save_steps == 0:
-            t.save_step_bundle()
-        if t.control.max_steps is not None and state.global_step >= t.control.max_steps:
-            t.control.request_stop(t.model)
-        t.control.stop_on_signal(t)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.t.state.batch_in_epoch = self.t.resume_skip
-        self.t.resume_skip = 0
+        self.run.after_step()
 
     def on_epoch_end(self, epoch, logs=None):
-        t = self.t
-        if t.state.batch_in_epoch >= t.steps_per_epoch:
-            t.state.epoch += 1
-            t.state.batch_in_epoch = 0
-        if t.world_size > 1 and not t.control.bundle_written:
-            # hapi's eval all-gathers outputs, which packed logits of unequal length cannot do; every rank
-            # holds the same weights, so each evaluates dev itself and all reach the same decisions.
-            metrics = evaluate_loader(t.net, t.corpus.loader("valid", t.args.batch_size), seed=t.args.seed)
-            self._dev_done(metrics["nll_elbo"], metrics["ppl_elbo"])
-
-    def _dev_done(self, dev_nll: float, dev_ppl: float) -> None:
-        """A signal during the dev pass let it finish: record it, then write step_N and stop, so a resumed
-        run's best/, plateau count and LR are the uninterrupted run's."""
-        self.t.record_dev(dev_nll, dev_ppl)
-        self.t.control.stop_on_signal(self.t)
+        self.run.finish_epoch()
 
     # -- evaluation -----------------------------------------------------------
     def on_eval_begin(self, logs=None):
-        self.t.loss_fn.eval()
-        paddle.seed(self.t.args.seed)
+        self.loss.loss.eval()
+        paddle.seed(self.seed)
 
     def on_eval_end(self, logs=None):
-        self.t.loss_fn.train()
-        if logs and "nll" in logs and not self.t.control.bundle_written:
-            self._dev_done(float(logs["nll"]), float(logs["ppl"]))
+        self.loss.loss.train()
+        if logs and "nll" in logs:
+            self.run.dev_done(float(logs["nll"]), float(logs["ppl"]))
 
 
 class StopOnSignals:

@@ -7,23 +7,46 @@
                          batches until its loss stops falling before each decoder-only update
 
 Free bits and BN-VAE change the objective or the network, so they live in
-`model.py`; the KL schedules live in `schedules.py`.
+`models/vae.py`; the KL schedules live in `schedules.py`. Each remedy gets the run as a `RemedyHost`.
 """
 import itertools
 import logging
-from typing import Callable, Iterator, List
+from typing import Any, Callable, Iterator, List, Protocol
 
 import numpy as np
 import paddle
 from paddle.callbacks import Callback
 
+from ..config import ModelConfig
 from ..evaluation.metrics import mutual_information
+from ..models.loss import CrossEntropyWithKL
+from ..models.vae import build_decoder, z_to_state_layer
+from .state import TrainState
 
 logger = logging.getLogger("paddle_vae")
 
 # He et al.: at most 100 inner encoder steps; every 15, stop if the loss over the last 15 rose.
 AGGRESSIVE_MAX_INNER = 100
 AGGRESSIVE_WINDOW = 15
+
+
+class RemedyHost(Protocol):
+    """What the remedies ask of the run (`trainer.Trainer` implements it). `state` holds each remedy's own
+    progress (decoder_reset; aggressive, aggressive_best_mi, aggressive_inner_steps), which every bundle
+    saves, so that a resumed run goes on with the remedy where it was; a remedy writes no other field."""
+
+    net: paddle.nn.Layer
+    state: TrainState
+    loss_fn: CrossEntropyWithKL
+    optimizer: paddle.optimizer.Optimizer  # the joint one (replaced by `reset_optimizer`)
+
+    def make_optimizer(self, parameters: List[paddle.Tensor]) -> paddle.optimizer.Optimizer: ...
+
+    def use_optimizer(self, optimizer: paddle.optimizer.Optimizer) -> None: ...
+
+    def reset_optimizer(self) -> None: ...
+
+    def log_event(self, kind: str, **values: Any) -> None: ...
 
 
 def decoder_parameters(net) -> List[paddle.Tensor]:
@@ -39,7 +62,18 @@ def encoder_parameters(net) -> List[paddle.Tensor]:
     return params
 
 
+def fresh_decoder_parameters(cfg: ModelConfig, seed: int) -> List[paddle.Tensor]:
+    """Newly initialised decoder (and LSTM z -> state layer) parameters, in `decoder_parameters` order,
+    drawn after `paddle.seed(seed)`."""
+    paddle.seed(seed)
+    decoder = build_decoder(cfg, cfg.latent_size)
+    fc = z_to_state_layer(cfg) if cfg.decoder == "lstm" else None
+    return list(decoder.parameters()) + (list(fc.parameters()) if fc is not None else [])
+
+
 def reinitialize(params: List[paddle.Tensor], fresh: List[paddle.Tensor]) -> None:
+    if len(params) != len(fresh):
+        raise ValueError(f"{len(fresh)} fresh parameters for {len(params)}")
     for param, value in zip(params, fresh):
         param.set_value(value)
 
@@ -53,7 +87,8 @@ class DecoderReset(Callback):
     does not repeat it.
     """
 
-    def __init__(self, trainer, pretrain_epochs: int, make_fresh_decoder: Callable[[], List[paddle.Tensor]]):
+    def __init__(self, trainer: RemedyHost, pretrain_epochs: int,
+                 make_fresh_decoder: Callable[[], List[paddle.Tensor]]):
         super().__init__()
         self.t, self.pretrain_epochs, self.make_fresh_decoder = trainer, pretrain_epochs, make_fresh_decoder
 
@@ -81,7 +116,7 @@ class AggressiveInference(Callback):
     resumed inside the aggressive phase restarts their moments.
     """
 
-    def __init__(self, trainer, batches: Iterator, dev_mi: Callable[[], float]):
+    def __init__(self, trainer: RemedyHost, batches: Iterator, dev_mi: Callable[[], float]):
         super().__init__()
         self.t = trainer
         self.batches = batches  # an endless iterator of training batches, apart from hapi's

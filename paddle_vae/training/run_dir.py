@@ -87,6 +87,19 @@ class RunDirLock:
             self.handle = None
 
 
+def restore_before_resume(model_path: str, init_from_ckpt: Optional[str]) -> None:
+    """Before a training reads the bundle it continues from its own folder, put back that folder's bundles a
+    killed training left half-swapped (NAME.oldPID alone). Reading never changes the disk, so this is the
+    writer's work, under the folder's lock, before it reads; `claim` repeats it for the whole folder."""
+    if init_from_ckpt is None or not os.path.isdir(model_path) or not _inside(init_from_ckpt, model_path):
+        return
+    lock = RunDirLock(model_path).acquire()
+    try:
+        clean_leftovers(model_path, os.path.basename(os.path.normpath(init_from_ckpt)), BUNDLE)
+    finally:
+        lock.release()
+
+
 def claim(model_path: str, init_from_ckpt: Optional[str], overwrite: bool) -> RunDirLock:
     """Lock MODEL_PATH for this training and check it may write there (see the module docstring)."""
     lock = RunDirLock(model_path).acquire()

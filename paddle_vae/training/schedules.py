@@ -1,22 +1,19 @@
-"""KL-weight schedules: each is a pure function of the global training step.
+"""The KL weight's schedules, the recipe's optimizer, and the one way an optimizer is swapped into
+`paddle.Model`.
 
-A function of the step (not a counter advanced per call) keeps evaluation
-from moving the anneal and lets a resumed run continue it exactly.
+Each schedule is a pure function of the global training step, so evaluation cannot move the anneal and a
+resumed run continues it exactly:
 
     linear     the reference: `kl_start`, rising by `anneal_r` per step, capped at 1
-    cyclical   Fu et al. 2019: the run is cut into `cycles` equal cycles; in each,
-               the weight rises linearly from 0 to 1 over the first `ramp`
-               fraction and stays at 1 for the rest
-    logistic   Bowman et al. 2015 as timbmg/Sentence-VAE implements it: the
-               sigmoid 1 / (1 + exp(-k (step - x0))), half-way at step `x0`
-    pretraining (Li et al. 2019) prepends `pretrain_steps` at weight 0 (a plain
-               autoencoder) to any of them, which then starts at step 0 again
+    cyclical   Fu et al. 2019: `cycles` equal cycles, each rising from 0 to 1 over its first `ramp`
+               fraction and staying at 1 for the rest
+    logistic   Bowman et al. 2015 as timbmg/Sentence-VAE implements it: 1 / (1 + exp(-k (step - x0)))
+    pretraining (Li et al. 2019) prepends `pretrain_steps` at weight 0 (a plain autoencoder) to any of
+               them, which then starts at step 0 again
 
-The recipe's optimizer, built in one place, and the one way an optimizer is swapped into `paddle.Model`.
-
-Every Adam of a training comes from `make_adam`: the trainer's, the fresh one
-after autoencoder pretraining, and the aggressive phase's encoder-only and
-decoder-only ones, so they cannot drift apart in clipping or rate.
+Every Adam of a training comes from `make_adam` (the trainer's, the fresh one after autoencoder
+pretraining, the aggressive phase's encoder-only and decoder-only ones), so they cannot drift apart in
+clipping or rate.
 """
 import math
 from typing import Callable, List

@@ -1,20 +1,14 @@
-"""The rules that judge each epoch's dev NLL: keep the best, decay the LR on a plateau, stop early.
+"""Where a training is (`TrainState`, every bundle's train_state.json) and the rule that judges each
+epoch's dev NLL (`PlateauRule`): keep the best, decay the LR on a plateau, stop early.
 
-Texar's vae_text rule (`--lr_decay plateau`): after `--decay_patience` epochs
-without a better dev NLL, rewind to the best-dev weights and optimizer state
-and go on at `--lr_decay_factor` times the rate; the `--max_decays`-th plateau
-ends the run. `--patience` ends it after that many epochs without a better dev
-NLL. The rule only counts and decides (in the `TrainState`, so a resumed run
-decides as the uninterrupted one would); the trainer does the rewinding,
-saving and stopping.
+Texar's vae_text rule (`--lr_decay plateau`): after `--decay_patience` epochs without a better dev NLL,
+rewind to the best-dev weights and optimizer state and go on at `--lr_decay_factor` times the rate; the
+`--max_decays`-th plateau ends the run. `--patience` ends it after that many epochs without a better dev NLL.
+The rule only counts and decides, in the `TrainState`, so a resumed run decides as the uninterrupted one
+would; the trainer does the rewinding, saving and stopping.
 
-`TrainState`: where a training is, what it has seen, and what its rules have decided -- the schema of
-every bundle's train_state.json.
-
-The JSON is plain keys (the fields, plus the learning rate "lr"), so code
-that reads it with `dict.update` keeps working; a JSON written before a field
-existed loads with that field's default, and keys this version does not know
-are ignored.
+train_state.json is plain keys (the fields, plus the learning rate "lr"): a JSON written before a field
+existed loads with that field's default, and keys this version does not know are ignored.
 """
 import dataclasses
 from dataclasses import dataclass, field
@@ -41,6 +35,20 @@ class TrainState:
     aggressive: Optional[bool] = None  # --aggressive: None before the phase starts, False once it has ended
     aggressive_best_mi: Optional[float] = None
     aggressive_inner_steps: int = 0
+
+    def count_step(self, loss: float, tokens: int, seconds: float) -> None:
+        """One more training step done."""
+        self.global_step += 1
+        self.batch_in_epoch += 1
+        self.train_seconds += seconds
+        self.train_tokens += tokens
+        self.last_loss = loss
+
+    def finish_epoch(self, steps_per_epoch: int) -> None:
+        """Count the epoch if all its batches ran (a stop can end one part-way; a resumed run finishes it)."""
+        if self.batch_in_epoch >= steps_per_epoch:
+            self.epoch += 1
+            self.batch_in_epoch = 0
 
     @classmethod
     def from_json(cls, data: Dict[str, Any]) -> "TrainState":

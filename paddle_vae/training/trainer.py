@@ -8,6 +8,7 @@ every step, and batch order from (seed, epoch), so a run resumed from any
 bundle replays exactly what an uninterrupted run would have done.
 """
 import logging
+import math
 import os
 from typing import Any, Dict, List, Optional
 
@@ -16,18 +17,18 @@ from paddle.callbacks import Callback
 
 from ..bundle import load_optimizer, load_weights, read_bundle
 from .optimizer_state import MemoryBundle
-from .callbacks import BoundedLoader, StopOnSignals, TrainControl, VAEProgBar, VAETrainCallback
+from .callbacks import BoundedLoader, StopOnSignals, TrainControl, TrainingDiverged, VAEProgBar, VAETrainCallback
 from ..data.corpus import Corpus, load_and_encode, vocab_from_tokens, vocab_tokens
 from ..errors import CheckpointError
-from ..models.loss import CrossEntropyWithKL, NegativeLogLoss, Perplexity
+from ..models.loss import CrossEntropyWithKL, HapiLoss, NegativeLogLoss, Perplexity
 from ..evaluation.metrics import evaluate_loader
 from ..config import ModelConfig
-from ..models.vae import LSTMDecoder, _uniform
 from ..models.networks import build_network
+from ..models.vae import TrainingOptions
 from .schedules import make_adam, use_optimizer
 from .state import PlateauRule
-from .run_dir import RunDir
-from .remedies import AggressiveInference, DecoderReset, dev_mi, endless_batches
+from .run_dir import RunDir, restore_before_resume
+from .remedies import AggressiveInference, DecoderReset, dev_mi, endless_batches, fresh_decoder_parameters
 from .schedules import build_kl_schedule
 from .state import TrainState
 
@@ -44,7 +45,6 @@ class Trainer:
         self.world_size = paddle.distributed.get_world_size()
         self.run_dir = RunDir(args.model_path, writes=self.rank == 0)  # rank 0 alone writes the folder
         self.control = TrainControl(args.max_steps)
-        self.resume_skip = 0
         self.stopped_by: Optional[str] = None  # plateau / patience, when the dev rule ended the run
         self.best_copy: Optional[MemoryBundle] = None  # every rank's own copy of the best-dev state
         self.state = TrainState()
@@ -54,22 +54,22 @@ class Trainer:
         vocab = self.corpus.vocab
         self.model_config = ModelConfig.from_args(args, len(vocab), self.corpus.pad_id, self.corpus.bos_id,
                                                   self.corpus.eos_id, vocab.unk_token)
-        self.net = build_network(self.model_config, args.decoder_impl, args.word_dropout,
-                                 vocab.to_indices(vocab.unk_token), args.free_bits, args.fb_mode)
+        self.net = build_network(self.model_config, TrainingOptions(
+            args.decoder_impl, args.word_dropout, vocab.to_indices(vocab.unk_token), args.free_bits, args.fb_mode))
         self.steps_per_epoch = len(self.corpus.loader("train", args.batch_size))
         anneal_r = 1.0 / (args.warm_up * self.corpus.num_train_sentences / args.batch_size)
         schedule = build_kl_schedule(args.kl_schedule, kl_start=args.kl_start, anneal_r=anneal_r,
                                      total_steps=args.max_epoch * self.steps_per_epoch, cycles=args.kl_cycles,
                                      ramp=args.kl_ramp, pretrain_steps=args.pretrain_ae_epochs * self.steps_per_epoch,
                                      logistic_k=args.kl_logistic_k, logistic_x0=args.kl_logistic_x0)
-        net = self.net
-        self.loss_fn = CrossEntropyWithKL(args.kl_start, anneal_r, schedule, true_kl=lambda: net.kl_true)
+        self.loss_fn = CrossEntropyWithKL(args.kl_start, anneal_r, schedule)
         self.optimizer = self.make_optimizer()
         if resume:
             self._restore(*resume[1:])
         self.model = paddle.Model(self.net)
-        self.metrics = [Perplexity(self.loss_fn), NegativeLogLoss(self.loss_fn)]
-        self.model.prepare(self.optimizer, self.loss_fn, self.metrics)
+        self.hapi_loss = HapiLoss(self.loss_fn)  # the loss as hapi calls it; its `terms` feed metrics and log
+        self.metrics = [Perplexity(self.hapi_loss), NegativeLogLoss(self.hapi_loss)]
+        self.model.prepare(self.optimizer, self.hapi_loss, self.metrics)
 
     @property
     def is_main(self) -> bool:
@@ -87,7 +87,7 @@ class Trainer:
 
     def use_optimizer(self, optimizer: paddle.optimizer.Optimizer) -> None:
         """Let hapi's next steps use `optimizer` (the aggressive phase's decoder-only one, or back to ours)."""
-        use_optimizer(self.model, optimizer, self.loss_fn, self.metrics)
+        use_optimizer(self.model, optimizer, self.hapi_loss, self.metrics)
 
     def reset_optimizer(self) -> None:
         """A fresh Adam (moments and rate), as Li et al. start their VAE phase."""
@@ -98,7 +98,8 @@ class Trainer:
         """The recipe's training-procedure remedies (schedules and objectives live in the loss and the model)."""
         args, callbacks = self.args, []
         if args.pretrain_ae_epochs:
-            callbacks.append(DecoderReset(self, args.pretrain_ae_epochs, self._fresh_decoder_parameters))
+            callbacks.append(DecoderReset(self, args.pretrain_ae_epochs,
+                                          lambda: fresh_decoder_parameters(self.model_config, args.seed + 7)))
         if args.aggressive:
             loader = self.corpus.loader("train", args.batch_size, shuffle=True, seed=args.seed + 1,
                                         num_replicas=self.world_size, rank=self.rank)
@@ -107,14 +108,43 @@ class Trainer:
                                                  lambda: dev_mi(self.net, dev, args.seed)))
         return callbacks
 
-    def _fresh_decoder_parameters(self) -> List[paddle.Tensor]:
-        args, net = self.args, self.net
-        paddle.seed(args.seed + 7)
-        fresh_decoder = LSTMDecoder(net.vocab_size, args.embed_dim, args.hidden_size, args.latent_size,
-                                    args.num_layers, args.init_scale, args.dec_dropout)
-        fresh_fc = paddle.nn.Linear(args.latent_size, 2 * args.hidden_size * args.num_layers,
-                                    weight_attr=_uniform(args.init_scale))
-        return list(fresh_decoder.parameters()) + list(fresh_fc.parameters())
+    # -- what the training callback reports (callbacks.TrainingRun) ------------
+    @property
+    def global_step(self) -> int:
+        return self.state.global_step
+
+    def count_step(self, loss: float, tokens: int, seconds: float) -> None:
+        self.state.count_step(loss, tokens, seconds)
+        if not math.isfinite(loss):
+            raise TrainingDiverged(
+                f"loss became {loss} at step {self.state.global_step}; the newest bundle in "
+                f"{self.args.model_path} is the last good one (try a lower --learning_rate or --max_grad_norm)")
+
+    def after_step(self) -> None:
+        step, save_steps = self.state.global_step, self.args.save_steps
+        if save_steps and step % save_steps == 0:
+            self.save_step_bundle()
+        if self.control.max_steps is not None and step >= self.control.max_steps:
+            self.control.request_stop(self.model)
+        self.control.stop_on_signal(self)
+
+    def finish_epoch(self) -> None:
+        self.state.finish_epoch(self.steps_per_epoch)
+        if self.world_size > 1 and not self.control.bundle_written:
+            # hapi's eval all-gathers outputs, which packed logits of unequal length cannot do; every rank
+            # holds the same weights, so each evaluates dev itself and all reach the same decisions.
+            metrics = evaluate_loader(self.net, self.corpus.loader("valid", self.args.batch_size), seed=self.args.seed)
+            self.dev_done(metrics["nll_elbo"], metrics["ppl_elbo"])
+
+    def dev_done(self, dev_nll: float, dev_ppl: float) -> None:
+        """A signal during the dev pass let it finish: record it, then write step_N and stop, so a resumed
+        run's best/, plateau count and LR are the uninterrupted run's. After that bundle nothing counts."""
+        if not self.control.bundle_written:
+            self.record_dev(dev_nll, dev_ppl)
+            self.control.stop_on_signal(self)
+
+    def lr(self) -> float:
+        return self.optimizer.get_lr()
 
     def record_dev(self, dev_nll: float, dev_ppl: float) -> None:
         """After each epoch's dev pass: log, keep the best bundle, decay the LR on a plateau, stop early."""
@@ -153,6 +183,8 @@ class Trainer:
     def _read_resume_bundle(self):
         if not self.args.init_from_ckpt:
             return None
+        if self.rank == 0:
+            restore_before_resume(self.args.model_path, self.args.init_from_ckpt)
         budget = self.args.max_bundle_mb * 2 ** 20  # --max_bundle_mb: what the bundle may declare
         config, tokens, state_dict, train_state = read_bundle(self.args.init_from_ckpt, budget)
         mismatched = ModelConfig.from_args(self.args, 0, 0, 0, 0, "").shape_mismatches(ModelConfig.from_bundle(config))
@@ -172,9 +204,8 @@ class Trainer:
         load_optimizer(self.optimizer, path, self.net)
         self.state = TrainState.from_json(train_state)
         self.optimizer.set_lr(train_state["lr"])
-        self.resume_skip = self.state.batch_in_epoch
         logger.info("resuming from %s at step %d (epoch %d, batch %d)", path, self.state.global_step,
-                    self.state.epoch, self.resume_skip)
+                    self.state.epoch, self.state.batch_in_epoch)
 
     def config(self) -> Dict[str, Any]:
         """config.json: the network's ModelConfig, plus the dataset and every training flag for the record."""
@@ -200,13 +231,15 @@ class Trainer:
         self.run_dir.create()
         train_loader = self.corpus.loader("train", args.batch_size, shuffle=True, seed=args.seed,
                                           num_replicas=self.world_size, rank=self.rank)
-        train_loader.batch_sampler.set_epoch(state.epoch, self.resume_skip)
+        train_loader.batch_sampler.set_epoch(state.epoch, state.batch_in_epoch)  # a resumed run skips what ran
         dev_loader = self.corpus.loader("valid", args.batch_size)
         remaining_epochs = args.max_epoch - state.epoch
         if args.max_steps is not None and state.global_step >= args.max_steps or remaining_epochs <= 0:
             logger.info("nothing to train: step %d / epoch %d already reached", state.global_step, state.epoch)
         else:
-            callbacks = [VAETrainCallback(self), *self.remedy_callbacks(),
+            step_log = VAETrainCallback(self, self.hapi_loss, args.seed, args.log_freq, self.world_size,
+                                        log_kl_objective=args.free_bits > 0)
+            callbacks = [step_log, *self.remedy_callbacks(),
                          VAEProgBar(log_freq=args.log_freq, verbose=2 if self.is_main else 0, first_epoch=state.epoch)]
             if args.use_visualdl and self.is_main:
                 callbacks.append(paddle.callbacks.VisualDL(log_dir=os.path.join(args.model_path, "visualdl")))
