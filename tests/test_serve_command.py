@@ -67,6 +67,31 @@ def test_a_taken_port_is_one_line_and_exit_2_before_the_bundle_is_read(tmp_path)
     assert proc.stderr.strip().splitlines() == [f"error: cannot listen on 127.0.0.1:{port}: Address already in use"]
 
 
+def test_the_listening_socket_makes_asyncio_accept_connections_with_tcp_nodelay():
+    """Without TCP_NODELAY each keep-alive answer (headers, then body) waited ~40 ms for a delayed ACK."""
+    import asyncio
+
+    from paddle_vae.serve.__main__ import listen
+
+    async def accepted_nodelay() -> int:
+        sock = listen("127.0.0.1", 0)
+        found = asyncio.get_running_loop().create_future()
+
+        async def on_connect(reader, writer):
+            raw = writer.get_extra_info("socket")
+            found.set_result(raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_connect, sock=sock)
+        async with server:
+            _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+            value = await asyncio.wait_for(found, 10)
+            writer.close()
+        return value
+
+    assert asyncio.run(accepted_nodelay()) != 0
+
+
 def test_sigterm_stops_the_server_cleanly(bundle):
     import httpx
 
@@ -91,3 +116,4 @@ def test_listening_beyond_loopback_is_said_in_one_line(bundle):
     warning = [line for line in server.lines if "reachable from the network" in line]
     assert warning == ["warning: listening on 0.0.0.0: the model is reachable from the network, by anyone who can "
                        "reach this port (there is no authentication)\n"]
+
