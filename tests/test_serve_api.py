@@ -268,6 +268,50 @@ def test_a_request_past_the_time_limit_is_503_and_one_that_never_started_is_not_
         assert blocked.calls == 1  # the queued one was dropped, not run for nobody
 
 
+# -- like requests waiting together share one call ---------------------------------------------------------------
+def test_unseeded_requests_waiting_together_share_one_call_and_a_seeded_one_runs_alone(generator, monkeypatch):
+    blocked = BlockedSample(monkeypatch, generator)
+    nums = []
+    counted = generator.sample
+    monkeypatch.setattr(generator, "sample", lambda num, **kw: nums.append(num) or counted(num=num, **kw))
+    with make_client(generator) as shared:
+        worker = shared.app.state.worker
+        first = _in_background(shared, "/sample", {"num": 1})
+        _wait_until(lambda: blocked.calls == 1)  # the model is busy with the first
+        queued = [_in_background(shared, "/sample", {"num": n}) for n in (1, 2, 1)]
+        _wait_until(lambda: worker.waiting == 4)
+        seeded = _in_background(shared, "/sample", {"num": 1, "seed": 5})
+        _wait_until(lambda: worker.waiting == 5)
+        blocked.release.set()
+        answers = []
+        for thread, out in [first, *queued, seeded]:
+            thread.join(10)
+            answers.append(out["response"].json()["sentences"])
+    assert nums == [1, 4, 1]  # the first alone, the three waiting in one call, the seeded one alone
+    assert [len(a) for a in answers] == [1, 1, 2, 1, 1]
+    assert answers[-1] == generator.sample(num=1, seed=5, progress=False)
+
+
+def test_a_bad_request_in_a_shared_call_fails_alone(generator, monkeypatch):
+    blocked = BlockedSample(monkeypatch, generator)
+    sentences = [[SENTENCE_A], ["   "], [SENTENCE_B, "the cat sat ."]]
+    with make_client(generator) as shared:
+        worker = shared.app.state.worker
+        first = _in_background(shared, "/sample", {"num": 1})
+        _wait_until(lambda: blocked.calls == 1)
+        queued = [_in_background(shared, "/reconstruct", {"sentences": group}) for group in sentences]
+        _wait_until(lambda: worker.waiting == 4)
+        blocked.release.set()
+        for thread, _ in [first, *queued]:
+            thread.join(10)
+    good, bad, other = (out["response"] for _, out in queued)
+    assert bad.status_code == 400 and one_sentence(bad) == "sentence 0 is empty"
+    assert good.json()["reconstructions"] == generator.reconstruct([SENTENCE_A], progress=False)
+    assert other.json()["reconstructions"] == generator.reconstruct(sentences[2], progress=False)
+    np.testing.assert_allclose(other.json()["norms"], np.linalg.norm(generator.encode(sentences[2]), axis=1),
+                               rtol=1e-5)
+
+
 # -- safety ------------------------------------------------------------------------------------------------------
 def test_no_cors_by_default_and_only_the_named_origins_when_asked(client, generator):
     from paddle_vae.serve.app import create_app

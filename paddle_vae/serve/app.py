@@ -7,14 +7,14 @@ Every answer is JSON with a one-sentence `detail` on failure, never a traceback:
   space;
 - 413: the body is over --max_body_bytes;
 - 503 with Retry-After: the model is busy past --max_waiting, or the request ran past --request_timeout.
-The model runs on one worker thread (`worker.py`); the handlers only check requests and wait for it.
+The model runs on one worker thread (`worker.py`), where like requests waiting together share one library call
+(`operations.py`); the handlers only check requests and wait for their answers.
 """
 import logging
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
-import numpy as np
 import paddle
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +25,7 @@ from .. import __version__, runtime
 from ..errors import PaddleVAEError
 from ..evaluation.metrics import active_units
 from ..evaluation.row_cap import is_lm
+from . import operations as ops
 from . import schemas as s
 from .about import describe_bundle, test_split_file
 from .latent_map import empty_map, map_answer, read_split
@@ -67,10 +68,6 @@ def validation_sentence(errors: Sequence[Dict[str, Any]]) -> str:
         text = f"{where}: {first.get('msg', 'invalid')}" if where else first.get("msg", "invalid request")
     more = len(errors) - 1
     return text + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
-
-
-def _norms(means: np.ndarray) -> List[float]:
-    return [float(v) for v in np.linalg.norm(means, axis=1)]
 
 
 class BodyLimit:
@@ -145,12 +142,12 @@ def create_app(generator, limits: Optional[Limits] = None, bundle_dir: Optional[
     def count_tokens(sentence: str) -> int:
         return len(generator.tokenize(sentence))
 
-    def library(job: Callable[[], Any]) -> Callable[[], Any]:
-        """The job, with the library's refusals turned into a 400."""
+    def library(call: Callable[..., Any]) -> Callable[..., Any]:
+        """The call, with the library's refusals turned into a 400."""
 
-        def run():
+        def run(*args):
             try:
-                return job()
+                return call(*args)
             except (PaddleVAEError, ValueError) as exc:  # anything else is a bug: a 500, logged with its trace
                 raise RequestProblem(400, _first_line(exc)) from None
 
@@ -161,13 +158,22 @@ def create_app(generator, limits: Optional[Limits] = None, bundle_dir: Optional[
             raise RequestProblem(400, f"this bundle is a language model (--model lm) and has no latent space, so "
                                       f"it cannot {operation}; it serves /sample and /score")
 
-    async def answer(request, operation: str, job: Callable[[], Any], list_limit: Optional[str] = None):
+    def check(request, operation: str, list_limit: Optional[str] = None) -> None:
         if operation in LATENT_OPERATIONS:
             require_latent(operation)
         problem = over_limit(request, limits, count_tokens, list_limit)
         if problem:
             raise RequestProblem(422, problem)
+
+    async def answer(request, operation: str, job: Callable[[], Any], list_limit: Optional[str] = None):
+        check(request, operation, list_limit)
         return await worker.run(library(job))
+
+    async def shared(request, operation: str, call, payload: Sequence, max_size: int):
+        """`call([payload])[0]`, in one call with the like requests waiting (operations.py)."""
+        check(request, operation)
+        size = payload if isinstance(payload, int) else len(payload)
+        return await worker.run_batched(ops.batch_key(operation, request), payload, size, library(call), max_size)
 
     info = describe_bundle(generator.config, bundle_dir)
     info.update(operations=["sample", "score"] if language_model else ["sample", *LATENT_OPERATIONS, "score"],
@@ -222,19 +228,12 @@ def create_app(generator, limits: Optional[Limits] = None, bundle_dir: Optional[
 
     @app.post("/sample", response_model=s.SentencesAnswer)
     async def sample(req: s.SampleRequest):
-        return await answer(req, "sample", lambda: {"sentences": generator.sample(
-            num=req.num, strategy=req.strategy, beam_size=req.beam_size, max_len=req.max_len,
-            temperature=req.temperature, seed=req.seed, progress=False)})
+        return await shared(req, "sample", ops.sample_call(generator, req), req.num, limits.max_num)
 
     @app.post("/reconstruct", response_model=s.ReconstructAnswer)
     async def reconstruct(req: s.ReconstructRequest):
-        def job():
-            means = generator.encode(req.sentences)
-            out = generator.decode(means, strategy=req.strategy, beam_size=req.beam_size, max_len=req.max_len,
-                                   temperature=req.temperature, seed=req.seed, progress=False)
-            return {"reconstructions": out, "posterior_means": means.tolist(), "norms": _norms(means)}
-
-        return await answer(req, "reconstruct", job)
+        return await shared(req, "reconstruct", ops.reconstruct_call(generator, req), req.sentences,
+                            limits.max_sentences)
 
     @app.post("/interpolate", response_model=s.InterpolateAnswer)
     async def interpolate(req: s.InterpolateRequest):
@@ -247,11 +246,7 @@ def create_app(generator, limits: Optional[Limits] = None, bundle_dir: Optional[
 
     @app.post("/encode", response_model=s.EncodeAnswer)
     async def encode(req: s.EncodeRequest):
-        def job():
-            means = generator.encode(req.sentences)
-            return {"posterior_means": means.tolist(), "norms": _norms(means)}
-
-        return await answer(req, "encode", job)
+        return await shared(req, "encode", ops.encode_call(generator), req.sentences, limits.max_sentences)
 
     @app.post("/decode", response_model=s.SentencesAnswer)
     async def decode(req: s.DecodeRequest):
@@ -261,9 +256,7 @@ def create_app(generator, limits: Optional[Limits] = None, bundle_dir: Optional[
         if wrong is not None:
             raise RequestProblem(422, f"latent_z.{wrong} has {len(req.latent_z[wrong])} values; this model's "
                                       f"latent codes have {size}")
-        return await answer(req, "decode", lambda: {"sentences": generator.decode(
-            np.asarray(req.latent_z, dtype="float32"), strategy=req.strategy, beam_size=req.beam_size,
-            max_len=req.max_len, temperature=req.temperature, seed=req.seed, progress=False)})
+        return await shared(req, "decode", ops.decode_call(generator, req), req.latent_z, limits.max_sentences)
 
     @app.post("/score", response_model=s.ScoreAnswer)
     async def score(req: s.ScoreRequest):
