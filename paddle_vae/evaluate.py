@@ -1,4 +1,4 @@
-"""`python -m paddle_vae.evaluate`: the CLI over `paddle_vae.metrics` (ELBO, IW-NLL, KL, MI, AU, BLEU).
+"""`python -m paddle_vae.evaluate`: the CLI over `paddle_vae.evaluation.metrics` (ELBO, IW-NLL, KL, MI, AU, BLEU).
 
 The estimators live in `metrics` (as the end-of-training summary also uses them); this module only
 reads a bundle and a split, runs them and prints or saves the result.

@@ -84,7 +84,7 @@ def _keep_freed_buffers() -> None:
     glibc serves large allocations by mmap and unmaps them on free, so every new
     [rows, V] logits buffer is faulted in again page by page: a K=500 PTB test
     evaluation took 410M minor page faults and a fifth of its CPU time in the
-    kernel. Fixed thresholds keep such buffers in the heap (paddle_vae.metrics
+    kernel. Fixed thresholds keep such buffers in the heap (evaluation.metrics
     caps a pass's logits at 32 MiB to fit). The user's MALLOC_* variables win, and
     PADDLE_VAE_NO_MALLOC_SETUP=1 leaves glibc's defaults (the bench compares both).
     """

@@ -204,7 +204,7 @@ def evaluate_loader(net, loader, iw_samples: int = 0, seed: int = 1, mi_batch_si
 
     `bleu` needs a VAESeq2SeqInferModel (it decodes) and makes a second pass. With a `progress_file` the
     pass is resumable: it reseeds before every batch, skips the batches the file has counted and saves its
-    sums as it goes (`eval_progress`).
+    sums as it goes (`evaluation.progress`).
     """
     was_training, lm = net.training, is_lm(net)
     net.eval()
