@@ -1,4 +1,4 @@
-"""`python -m paddle_vae.experiments run|status|table|curves|goals|recommend|examples|headline TABLE`.
+"""`python -m paddle_vae.experiments run|status|table|curves|goals|recommend|examples|headline|published TABLE`.
 
     python -m paddle_vae.experiments run experiments/ptb_latent.json          # safe to rerun at any time
     python -m paddle_vae.experiments status experiments/ptb_latent.json
@@ -8,6 +8,7 @@
     python -m paddle_vae.experiments recommend experiments/ptb_latent.json    # which row to pick for what
     python -m paddle_vae.experiments examples experiments/ptb_latent.json     # reconstructions, samples, ...
     python -m paddle_vae.experiments headline experiments/ptb_latent.json     # the README's results table
+    python -m paddle_vae.experiments published experiments/ptb_tied.json      # beside peers' published rows
 
 Run folders live in --runs_dir (default ~/paddle_vae_runs/TABLE), results in
 --results_dir (default docs/results/TABLE beside the table's experiments/ folder).
