@@ -30,7 +30,7 @@ from .files import OutputKind, publish_dir, write_bytes_atomic, write_json_atomi
 from .bundle_checks import check_budget, check_finite, check_tensor_header, read_json, read_vocab
 from .config import DEFAULT_MAX_BYTES, ModelConfig, inference_options
 from .errors import CheckpointError, cli_entry
-from .training.optimizer_state import param_names, rename_optimizer_state, set_optimizer_state
+from .optimizer_state import param_names, rename_optimizer_state, set_optimizer_state
 
 PARAMS_FILE, OPT_FILE = "model.safetensors", "optimizer.safetensors"
 PICKLE_PARAMS_FILE, PICKLE_OPT_FILE = "model.pdparams", "model.pdopt"  # the old, unsafe format

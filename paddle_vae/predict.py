@@ -22,7 +22,8 @@ from typing import Callable, Iterable, List, Optional
 from . import runtime
 from .data.corpus import warn_unknown_share
 from .errors import DataError, cli_entry
-from .files import atomic_file, check_output, read_text, text_lines
+from .data.reading import read_text, text_lines
+from .files import atomic_file, check_output
 from .flag_groups import (DEFAULT_BUNDLE, add_bundle_flags, add_decode_flags, add_process_flags, bundle_budget,
                           default_device, new_parser, require, require_finite, require_positive)
 

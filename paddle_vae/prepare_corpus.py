@@ -25,9 +25,9 @@ from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .data.corpus import SPLITS
+from .data.reading import PREPARE_FILE, read_text, text_lines
 from .errors import DataError, UsageError, cli_entry
-from .files import (PREPARE_FILE, OutputKind, check_output, publish_dir, read_text, text_lines, write_json_atomic,
-                    write_text_atomic)
+from .files import OutputKind, check_output, publish_dir, write_json_atomic, write_text_atomic
 from .data.tokenizers import TOKENIZERS, cjk_share, default_tokenizer, paragraphs, split_sentences, tokenize
 
 logger = logging.getLogger("paddle_vae")

@@ -6,7 +6,7 @@ import pytest
 from conftest import FIXTURES
 from paddle_vae import prepare_corpus
 from paddle_vae.errors import DataError, UsageError
-from paddle_vae.files import text_lines
+from paddle_vae.data.reading import text_lines
 from paddle_vae.data.tokenizers import default_tokenizer, paragraphs, split_sentences, tokenize
 
 EN = FIXTURES / "raw" / "en_wrapped.txt"

@@ -15,7 +15,8 @@ import pytest
 
 from conftest import FIXTURES, ROOT, TINY, run_train
 from paddle_vae import predict, prepare_corpus
-from paddle_vae.files import clean_leftovers, read_lines, text_lines
+from paddle_vae.data.reading import read_lines, text_lines
+from paddle_vae.files import clean_leftovers
 
 SENTS = ["the cat sat on the mat .", "a dog ran in the park ."]
 TOKENS = ["<pad>", "<bos>", "<eos>", "<unk>"] + sorted(set(" ".join(SENTS).split()))

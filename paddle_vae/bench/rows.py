@@ -24,7 +24,8 @@ from typing import Any, Callable, Dict, Iterable, List
 
 import numpy as np
 
-from ..data.corpus import Corpus, encode_sentences, load_and_encode, read_lines, read_vocab_file, vocab_from_tokens
+from ..data.corpus import Corpus, encode_sentences, load_and_encode, vocab_from_tokens
+from ..data.reading import read_lines, read_vocab_file
 from ..training.flags import DATASET_DEFAULTS
 from .common import BATCH_KEYS, SIZES
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import DataError
 from .batching import BucketBatchSampler
-from ..files import check_text_folder, read_lines, read_vocab_file, resolve_tokenizer
+from .reading import check_text_folder, read_lines, read_vocab_file, resolve_tokenizer
 
 logger = logging.getLogger("paddle_vae")
 

@@ -63,7 +63,7 @@ def join_lines(lines: List[str]) -> str:
 
 
 def paragraphs(lines: List[str]) -> List[str]:
-    """Paragraphs of a text's lines (`files.text_lines`), wrapped: a blank line ends a paragraph."""
+    """Paragraphs of a text's lines (`reading.text_lines`), wrapped: a blank line ends a paragraph."""
     out, current = [], []
     for line in lines:
         if line.strip():

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..files import write_json_atomic, write_text_atomic
 from ..data.corpus import SAMPLE_DIR, SPLIT_FILES
 from ..errors import DataError, UsageError
-from ..files import read_text, text_lines
+from ..data.reading import read_text, text_lines
 from .report import result_of
 from .runfolder import read_json
 from .runner import Runner

@@ -9,15 +9,21 @@ gives its metrics only the outputs and the labels. `HapiLoss` is the loss as hap
 `ELBOTerms` of its last call (`terms`), which the metrics and the training callback read.
 """
 import math
-from typing import List, NamedTuple, Optional
+from typing import Callable, List, NamedTuple, Optional
 
 import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from ..training.schedules import KLSchedule, kl_weight_at
 from .vae import VAEOutput
+
+KLSchedule = Callable[[int], float]  # global training step -> KL weight (training.schedules builds the others)
+
+
+def kl_weight_at(step: int, base_kl_weight: float, anneal_r: float) -> float:
+    """The reference's linear anneal: `base_kl_weight` at step 0, rising by `anneal_r` per step, capped at 1."""
+    return min(1.0, base_kl_weight + anneal_r * step)
 
 
 def sentence_rec_loss(dec_output: paddle.Tensor, label: paddle.Tensor, trg_mask: paddle.Tensor) -> paddle.Tensor:

@@ -10,7 +10,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..files import read_text
+from ..data.reading import read_text
 
 
 @dataclass

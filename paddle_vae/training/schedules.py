@@ -16,17 +16,11 @@ pretraining, the aggressive phase's encoder-only and decoder-only ones), so they
 clipping or rate.
 """
 import math
-from typing import Callable, List
+from typing import List
 
 import paddle
 
-
-KLSchedule = Callable[[int], float]
-
-
-def kl_weight_at(step: int, base_kl_weight: float, anneal_r: float) -> float:
-    """Linear KL annealing: `base_kl_weight` at step 0, rising by `anneal_r` per training step, capped at 1."""
-    return min(1.0, base_kl_weight + anneal_r * step)
+from ..models.loss import KLSchedule, kl_weight_at  # the reference's linear anneal is the loss's default
 
 
 def cyclical_kl_weight_at(step: int, total_steps: int, cycles: int, ramp: float) -> float:

@@ -16,7 +16,7 @@ import paddle
 from paddle.callbacks import Callback
 
 from ..bundle import load_optimizer, load_weights, read_bundle
-from .optimizer_state import MemoryBundle
+from ..optimizer_state import MemoryBundle
 from .callbacks import BoundedLoader, StopOnSignals, TrainControl, TrainingDiverged, VAEProgBar, VAETrainCallback
 from ..data.corpus import Corpus, load_and_encode, vocab_from_tokens, vocab_tokens
 from ..errors import CheckpointError
