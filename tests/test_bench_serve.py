@@ -27,6 +27,7 @@ def test_the_serve_bench_runs_every_phase_and_its_json_makes_the_tables(tmp_path
     overload = run["overload"]
     assert overload["clients"] == 4 and overload["admitted"] == 2 and overload["http_5xx_other"] == 0
     assert set(overload["status"]) <= {"200", "503"} and overload["503_without_retry_after"] == 0
+    assert 0 <= run["other_processes_cpu_share"] <= 1
     assert run["rss"]["long_run_requests"] == 20 and len(run["rss"]["during_long_run_mb"]) == 10
     pattern = str(tmp_path / "serve_*.json")
     assert "| sample num=1 | 2 | 4 |" in serve_table.latency_markdown(pattern)

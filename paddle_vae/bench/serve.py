@@ -63,6 +63,35 @@ def server_rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def _busy_ticks() -> int:
+    """Clock ticks every CPU of the machine spent busy so far (/proc/stat: all but idle and iowait)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:9]]
+    return sum(fields) - fields[3] - fields[4]
+
+
+def _process_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+class OtherLoad:
+    """The CPU the machine's other processes took while the bench ran (not the server, not its clients), as a
+    share of all its cores: a figure of a run that something else disturbed says so in its JSON."""
+
+    def __init__(self, server_pid: int):
+        self.server_pid = server_pid
+        self.start = (_busy_ticks(), _process_ticks(server_pid), _process_ticks(os.getpid()), time.monotonic())
+
+    def share(self) -> float:
+        busy, server, own, wall = self.start
+        others = (_busy_ticks() - busy) - (_process_ticks(self.server_pid) - server) - (
+            _process_ticks(os.getpid()) - own)
+        seconds = others / os.sysconf("SC_CLK_TCK")
+        return round(max(0.0, seconds) / ((time.monotonic() - wall) * available_cores()), 3)
+
+
 async def closed_loop(client, requests: List[Request], clients: int) -> Dict[str, Any]:
     """Send `requests` from `clients` concurrent clients; the phase's figures."""
     import httpx
@@ -190,9 +219,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     load_before = os.getloadavg()
     with ServerProcess(args.init_from_ckpt, flags) as server:
         print(f"serving {args.init_from_ckpt} at {server.url} on {machine}", flush=True)
+        other = OtherLoad(server.pid)
         results = asyncio.run(measure(server, args))
+        other_share = other.share()
+    print(f"other processes took {100 * other_share:.1f}% of the CPU meanwhile", flush=True)
     results = {"machine": machine, "command": "python -m paddle_vae.bench.serve " + shlex.join(argv),
                "server_flags": flags, "load_average_before": [round(v, 2) for v in load_before],
+               "other_processes_cpu_share": other_share,
                "server_exit": server.returncode, **results}
     if args.json:
         write_json_atomic(args.json, results)

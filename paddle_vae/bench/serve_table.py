@@ -55,11 +55,12 @@ def _table(header: List[str], lines: List[str]) -> str:
 
 
 def latency_markdown(pattern: str, page_dir: str = ".") -> str:
-    header = ["CPU", "bundle", "run (JSON)", "endpoint", "clients", "requests", "req/s", "p50 ms", "p99 ms", "4xx",
-              "503", "other 5xx + failed"]
+    """One line per run and endpoint; the run's CPU and bundle are in load_markdown's table."""
+    header = ["run (JSON)", "endpoint", "clients", "requests", "req/s", "p50 ms", "p99 ms", "4xx", "503",
+              "other 5xx + failed"]
     lines = []
     for run in serve_runs(pattern):
-        head = f"| {run['machine']} | {bundle_label(run)} | {_link(run, page_dir)} |"
+        head = f"| {_link(run, page_dir)} |"
         for row in run["latency"]:
             lines.append(f"{head} {row['endpoint']} | {row['clients']} | {row['requests']} | "
                          f"{row['requests_per_s']:.0f} | {_ms(row['p50_ms'])} | {_ms(row['p99_ms'])} | "
@@ -68,12 +69,15 @@ def latency_markdown(pattern: str, page_dir: str = ".") -> str:
 
 
 def load_markdown(pattern: str, page_dir: str = ".") -> str:
-    header = ["CPU", "bundle", "run (JSON)", "overload clients (admitted)", "requests", "200", "503",
-              "4xx", "other 5xx + failed", "RSS before → after the long run", "requests in it", "growth"]
+    header = ["CPU", "other processes' CPU", "bundle", "run (JSON)", "overload clients (admitted)", "requests",
+              "200", "503", "4xx", "other 5xx + failed", "RSS before → after the long run", "requests in it",
+              "growth"]
     lines = []
     for run in serve_runs(pattern):
         o, rss = run["overload"], run["rss"]
-        lines.append(f"| {run['machine']} | {bundle_label(run)} | {_link(run, page_dir)} | {o['clients']} "
+        other = run.get("other_processes_cpu_share")
+        lines.append(f"| {run['machine']} | {'–' if other is None else f'{other:.0%}'} | {bundle_label(run)} | "
+                     f"{_link(run, page_dir)} | {o['clients']} "
                      f"({o['admitted']}) | {o['requests']} | {o['status'].get('200', 0)} | {o['http_503']} | "
                      f"{o['http_4xx']} | {_failed(o)} | {rss['before_long_run_mb']:.0f} MB → "
                      f"{rss['after_long_run_mb']:.0f} MB | {rss['long_run_requests']:,} | "
@@ -87,10 +91,10 @@ def _verdict(met: bool, missed_by: str) -> str:
 
 def goals_markdown(pattern: str, page_dir: str = ".") -> str:
     """Issue 41's goals, run by run, each with the figure it is judged on."""
-    header = ["goal", "run (JSON)", "bundle", "figure", "verdict"]
+    header = ["goal", "run (JSON)", "figure", "verdict"]
     lines = []
     for run in serve_runs(pattern):
-        head = f"{_link(run, page_dir)} | {bundle_label(run)}"
+        head = _link(run, page_dir)
         by_name = {(r["endpoint"], r["clients"]): r for r in run["latency"]}
         for name in GOAL_ROWS:
             row = by_name.get((name, 8))
