@@ -32,7 +32,8 @@ print(json.dumps({"env": dict(os.environ) == env, "filters": [repr(f) for f in w
 """
 
 # Paddle and paddlenlp first (their own import effects are theirs), then every public name and module of ours.
-IMPORT_EVERYTHING = SNAPSHOT + """
+# zlib before Paddle, as the package itself does on Paddle 2.6 (paddle_vae/__init__.py says why).
+IMPORT_EVERYTHING = "import zlib\n" + SNAPSHOT + """
 import paddlenlp
 before = snapshot()
 import paddle_vae
