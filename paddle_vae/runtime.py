@@ -157,6 +157,8 @@ KNOWN_WARNINGS = (
     (UserWarning, r"To copy construct from a tensor", "paddle.to_tensor on a tensor, inside paddle.Model"),
     (UserWarning, r"`next_states` has no `lengths` attribute", "paddle.nn.dynamic_decode with a plain decoder"),
     (UserWarning, r"When training, we now always track global mean", "paddle.nn.BatchNorm1D in training (BN-VAE)"),
+    (UserWarning, r"The Attr\(force_cpu\) of Op\(fill_constant\) will be deprecated", "paddle 2.6 tracing export"),
+    (DeprecationWarning, r"Conversion of an array with ndim > 0 to a scalar", "paddle 2.6's float() of a tensor"),
 )
 
 
