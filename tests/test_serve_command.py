@@ -117,3 +117,12 @@ def test_listening_beyond_loopback_is_said_in_one_line(bundle):
     assert warning == ["warning: listening on 0.0.0.0: the model is reachable from the network, by anyone who can "
                        "reach this port (there is no authentication)\n"]
 
+
+def test_the_serving_page_lists_every_limit_flag_with_its_default():
+    import dataclasses
+
+    from paddle_vae.serve.limits import Limits
+
+    page = (ROOT / "docs" / "serving.md").read_text(encoding="utf-8")
+    for field in dataclasses.fields(Limits):
+        assert f"| `--{field.name}` | {field.default} |" in page, field.name
