@@ -3,6 +3,9 @@
 Nothing here imports Paddle or torch: the orchestrator, the Paddle workers and
 the PyTorch row (run by an interpreter that may have no Paddle) all import it.
 """
+import glob
+import json
+import os
 import resource
 import subprocess
 import time
@@ -10,6 +13,7 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
+from ..errors import UsageError
 from ..training.flags import DATASET_DEFAULTS  # the datasets' sizes are listed there once (args imports no Paddle)
 
 SIZES = ("embed_dim", "hidden_size", "latent_size")
@@ -72,3 +76,22 @@ def gemm_gflops(threads: int, tries: int = 7, shape: Tuple[int, int, int] = (736
             a @ b
             best = min(best, time.perf_counter() - start)
     return 2 * m * k * n / best / 1e9
+
+
+def json_runs(pattern: str, holds: str, what: str) -> List[Dict[str, Any]]:
+    """The JSON objects the glob names that hold a non-empty `holds`, each with its `path`, in path order; none
+    is one UsageError line that says which kind of run (`what`) was looked for."""
+    runs = []
+    for path in sorted(glob.glob(pattern)):
+        with open(path, encoding="utf-8") as f:
+            run = json.load(f)
+        if isinstance(run, dict) and run.get(holds):
+            runs.append(dict(run, path=path))
+    if not runs:
+        raise UsageError(f"no {what} matches {pattern}")
+    return runs
+
+
+def json_link(run: Dict[str, Any], page_dir: str) -> str:
+    """A Markdown link to the run's JSON, relative to the page."""
+    return f"[{os.path.basename(run['path'])}]({os.path.relpath(run['path'], page_dir).replace(os.sep, '/')})"

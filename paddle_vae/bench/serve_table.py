@@ -7,12 +7,9 @@
 `python -m paddle_vae.bench.summary "docs/results/bench/serve_*.json" --update docs/serving.md` writes them
 (summary.py registers these kinds), and the suite checks that the committed blocks equal what this writes.
 """
-import glob
-import json
-import os
 from typing import Any, Callable, Dict, List, Optional
 
-from ..errors import UsageError
+from .common import json_link, json_runs
 
 P99_GOAL_MS = 100.0  # sample(num=1) and single-sentence reconstruct at 8 clients
 RSS_GOAL = 0.10  # growth over the long run
@@ -20,19 +17,8 @@ GOAL_ROWS = ("sample num=1", "reconstruct 1 sentence")
 
 
 def serve_runs(pattern: str) -> List[Dict[str, Any]]:
-    runs = []
-    for path in sorted(glob.glob(pattern)):
-        with open(path, encoding="utf-8") as f:
-            run = json.load(f)
-        if isinstance(run, dict) and run.get("latency"):
-            runs.append(dict(run, path=path))
-    if not runs:
-        raise UsageError(f"no bench.serve JSON matches {pattern}")
-    return runs
+    return json_runs(pattern, "latency", "bench.serve JSON")
 
-
-def _link(run: Dict[str, Any], page_dir: str) -> str:
-    return f"[{os.path.basename(run['path'])}]({os.path.relpath(run['path'], page_dir).replace(os.sep, '/')})"
 
 
 def bundle_label(run: Dict[str, Any]) -> str:
@@ -60,7 +46,7 @@ def latency_markdown(pattern: str, page_dir: str = ".") -> str:
               "other 5xx + failed"]
     lines = []
     for run in serve_runs(pattern):
-        head = f"| {_link(run, page_dir)} |"
+        head = f"| {json_link(run, page_dir)} |"
         for row in run["latency"]:
             lines.append(f"{head} {row['endpoint']} | {row['clients']} | {row['requests']} | "
                          f"{row['requests_per_s']:.0f} | {_ms(row['p50_ms'])} | {_ms(row['p99_ms'])} | "
@@ -77,7 +63,7 @@ def load_markdown(pattern: str, page_dir: str = ".") -> str:
         o, rss = run["overload"], run["rss"]
         other = run.get("other_processes_cpu_share")
         lines.append(f"| {run['machine']} | {'–' if other is None else f'{other:.0%}'} | {bundle_label(run)} | "
-                     f"{_link(run, page_dir)} | {o['clients']} "
+                     f"{json_link(run, page_dir)} | {o['clients']} "
                      f"({o['admitted']}) | {o['requests']} | {o['status'].get('200', 0)} | {o['http_503']} | "
                      f"{o['http_4xx']} | {_failed(o)} | {rss['before_long_run_mb']:.0f} MB → "
                      f"{rss['after_long_run_mb']:.0f} MB | {rss['long_run_requests']:,} | "
@@ -94,7 +80,7 @@ def goals_markdown(pattern: str, page_dir: str = ".") -> str:
     header = ["goal", "run (JSON)", "figure", "verdict"]
     lines = []
     for run in serve_runs(pattern):
-        head = _link(run, page_dir)
+        head = json_link(run, page_dir)
         by_name = {(r["endpoint"], r["clients"]): r for r in run["latency"]}
         for name in GOAL_ROWS:
             row = by_name.get((name, 8))

@@ -17,15 +17,14 @@ served model's blocks (`bench-serve*`, from `bench.serve` JSONs) are written by 
 """
 import argparse
 import functools
-import glob
-import json
 import os
 import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ..errors import UsageError, cli_entry
+from ..errors import cli_entry
 from ..reports.page_blocks import update_pages
 from . import serve_table
+from .common import json_link, json_runs
 
 Column = Tuple[str, Callable[[Dict[str, Any]], str]]  # (header, the cell of one run)
 
@@ -105,15 +104,7 @@ NEEDS: Dict[str, Callable[[Dict[str, Any]], bool]] = {
 
 def bench_runs(pattern: str) -> List[Dict[str, Any]]:
     """The bench JSONs the glob names that hold training rows, ordered by CPU, then file name."""
-    runs = []
-    for path in sorted(glob.glob(pattern)):
-        with open(path, encoding="utf-8") as f:
-            result = json.load(f)
-        if isinstance(result, dict) and result.get("train"):
-            runs.append(dict(result, path=path))
-    if not runs:
-        raise UsageError(f"no bench JSON with training rows matches {pattern}")
-    return sorted(runs, key=lambda r: (r["machine"], r["path"]))
+    return sorted(json_runs(pattern, "train", "bench JSON with training rows"), key=lambda r: (r["machine"], r["path"]))
 
 
 def summary_markdown(pattern: str, page_dir: str = ".", kind: str = "bench") -> str:
@@ -160,30 +151,13 @@ def by_cpu_markdown(pattern: str, page_dir: str = ".") -> str:
     return "\n".join(lines)
 
 
-def _load_matching(pattern: str, has: str) -> List[Dict[str, Any]]:
-    """The JSONs the glob names whose `has` entry is non-empty, each with its path, in file-name order."""
-    found = []
-    for path in sorted(glob.glob(pattern)):
-        with open(path, encoding="utf-8") as f:
-            result = json.load(f)
-        if isinstance(result, dict) and result.get(has):
-            found.append(dict(result, path=path))
-    if not found:
-        raise UsageError(f"no JSON with {has!r} matches {pattern}")
-    return found
-
-
-def _link(result: Dict[str, Any], page_dir: str) -> str:
-    return f"[{os.path.basename(result['path'])}]({os.path.relpath(result['path'], page_dir).replace(os.sep, '/')})"
-
-
 def profile_markdown(pattern: str, page_dir: str = ".") -> str:
     """Where a step goes (`bench.profile_step --json`): each phase's ms/step and share of the bare step,
     largest first (`other` is the bare step minus the phases timed alone), then the bare step against its
     matrix-product floor. One pair of columns per profile JSON."""
-    profiles = _load_matching(pattern, "breakdown_s")
+    profiles = json_runs(pattern, "breakdown_s", "JSON with 'breakdown_s'")
     phases = sorted(profiles[0]["breakdown_s"], key=lambda k: (k == "other", -profiles[0]["breakdown_s"][k]))
-    header = ["phase"] + [c for p in profiles for c in (f"ms/step ({_link(p, page_dir)}, {p['threads']} threads)",
+    header = ["phase"] + [c for p in profiles for c in (f"ms/step ({json_link(p, page_dir)}, {p['threads']} threads)",
                                                         "share")]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for phase in phases:
@@ -201,8 +175,8 @@ def eval_markdown(pattern: str, page_dir: str = ".") -> str:
     """The bench's evaluation rows (IW-NLL passes) and its Yahoo-shape training row, one line each."""
     header = ["CPU", "run (JSON)", "row", "items", "K", "row cap", "cost", "peak RSS MB"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for run in _load_matching(pattern, "eval"):
-        head = f"| {run['machine']} | {_link(run, page_dir)} |"
+    for run in json_runs(pattern, "eval", "JSON with 'eval'"):
+        head = f"| {run['machine']} | {json_link(run, page_dir)} |"
         for name, row in run["eval"].items():
             lines.append(f"{head} {name} | {row['num_sentences']} | {row['iw_samples']} | {row['max_rows']} | "
                          f"{row['sec_per_sentence']:.3f} s/sentence | {row['peak_rss_mb']:.0f} |")
