@@ -105,11 +105,11 @@ def serve(args: argparse.Namespace, limits: Limits, sock: socket.socket) -> bool
                      cors_origins=args.cors_origin, map_sentences=args.map_sentences)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    print(f"serving {args.init_from_ckpt} ({app.state.kind}) at http://{shown}:{port}/ (API: /docs; Ctrl-C stops)",
-          flush=True)
-    if not is_loopback(args.host):
+    if not is_loopback(args.host):  # said before the address line, which tells a waiting caller it is up
         print(f"warning: listening on {args.host}: the model is reachable from the network, by anyone who can "
               "reach this port (there is no authentication)", flush=True)
+    print(f"serving {args.init_from_ckpt} ({app.state.kind}) at http://{shown}:{port}/ (API: /docs; Ctrl-C stops)",
+          flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=args.access_log,
                                            timeout_graceful_shutdown=int(limits.request_timeout) + 1))
     # uvicorn finishes the requests in flight on SIGINT/SIGTERM, then raises the signal again: Ctrl-C as
