@@ -9,11 +9,10 @@ LM (`eval.baseline`) and the row each recommendation picks. The picks are comput
 headline follows the table when a row finishes or a pick changes. Every figure of ours links to the result
 JSON it comes from, relative to the page, and a line under the table names the machines those rows ran on.
 """
-import os
 from typing import Any, Dict, List, Tuple
 
 from .examples import plan_of
-from .published import linked, published_cell, published_path, published_rows
+from .published import linked, published_cell, published_path, published_rows, result_link
 from .recommend import pick
 from .report import machines_line, result_of
 from .spec import Table, is_lm
@@ -38,7 +37,7 @@ def our_rows(table: Table, results_dir: str) -> List[Tuple[str, str]]:
 
 def _our_line(table: Table, results_dir: str, page_dir: str, name: str, why: str) -> List[str]:
     result = result_of(results_dir, name)
-    link = os.path.relpath(os.path.join(results_dir, f"{name}.json"), page_dir).replace(os.sep, "/")
+    link = result_link(results_dir, name, page_dir)
     flags = table.row(name).flags
     k = "exact" if is_lm(table.row(name)) else result.get("iw_samples")
     return [f"{result.get('label') or name} ({why})", "`" + " ".join(flags) + "`" if flags else "(none)",

@@ -48,6 +48,11 @@ def linked(value: Optional[float], link: str, digits: int = 2) -> str:
     return "–" if value is None else f"[{value:.{digits}f}]({link})"
 
 
+def result_link(results_dir: str, name: str, page_dir: str) -> str:
+    """The path of a row's result JSON as a page in `page_dir` links it."""
+    return os.path.relpath(os.path.join(results_dir, f"{name}.json"), page_dir).replace(os.sep, "/")
+
+
 def published_cell(row: Dict[str, Any]) -> str:
     """A published row's name, linked to its source, with its note."""
     note = f", {row['note']}" if row.get("note") else ""
@@ -77,7 +82,7 @@ def published_markdown(table: Table, results_dir: str, page_dir: str = ".") -> s
                 pending.append(row.label or row.name)
                 continue
             finished.append(row.name)
-            link = os.path.relpath(os.path.join(results_dir, f"{row.name}.json"), page_dir).replace(os.sep, "/")
+            link = result_link(results_dir, row.name, page_dir)
             nll, ppl = result.get("nll_elbo"), result.get("ppl_elbo")
             gaps = ["–", "–"] if best is None or nll is None else [
                 f"{nll - best['nll_elbo']:+.2f}", f"{ppl - best['ppl_elbo']:+.2f}"]
