@@ -284,7 +284,7 @@ def test_published_rows_sit_beside_ours_by_decoder_with_our_distance_to_the_best
         "[Peer Trans](https://z) (published)", "Trans (tiny)"]
     assert body[2].endswith("| -0.50 | -1.00 |") and "(docs/results/tiny/ref.json)" in body[2]  # vs 101.5 / 105
     assert body[4].endswith("| -0.50 | -1.00 |")  # its decoder's best, not the LSTM's
-    assert lines[-1] == "Not finished yet: lm; A; B."
+    assert lines[-1] == "Not finished yet: lm (tiny); A (tiny); B (tiny)."
 
 
 def test_an_empty_generated_block_is_filled_without_touching_the_blocks_after_it(tmp_path):
@@ -296,3 +296,46 @@ def test_an_empty_generated_block_is_filled_without_touching_the_blocks_after_it
     assert update_blocks(str(page), "X", "NEW", "table") == 1
     assert page.read_text() == ("<!-- table X -->\nNEW\n<!-- /table -->\nprose\n<!-- curves X -->\nold\n"
                                 "<!-- /curves -->\n<!-- table Y -->\nkept\n<!-- /table -->\n")
+
+
+def test_a_companion_tables_rows_join_the_picks_the_headline_and_the_published_block_named_with_their_table(
+        tmp_path, capsys):
+    write_table(tmp_path / "experiments" / "tied.json",
+                [{"name": "lm", "flags": ["--model", "lm"]},
+                 {"name": "a", "label": "A tied", "flags": ["--bn_vae", "0.7"]}],
+                ["--max_epoch", "2", "--log_freq", "20", "--tie_embeddings"], {"baseline": "lm"},
+                companions=["tiny.json"])  # a companion's own companions are not followed
+    spec = json.loads(open(write_spec(tmp_path)).read())
+    (tmp_path / "experiments" / "tiny.json").write_text(json.dumps(dict(spec, companions=["tied.json"])))
+    table = load_table(str(tmp_path / "experiments" / "tiny.json"))
+    assert [c.name for c in table.companions] == ["tied"] and table.companions[0].companions == []
+    tied = table.companions[0]
+    results = write_results(table, lm={"nll_iw": 100.0, "nll_elbo": 100.0},
+                            a={"nll_iw": 99.8, "nll_elbo": 103.0, "kl": 9.0, "au": 20, "iw_samples": 500})
+    likelihood = {"for": "likelihood", "lowest": "nll_iw"}
+    best, finished, total = pick(table, results, likelihood)
+    assert best["row"] == "a" and best["source"] is table and (finished, total) == (1, 4)  # 3 here, 1 tied
+
+    # The tied "a" is 0.3 nats better against its own LM (98.0), not this table's.
+    write_results(tied, lm={"nll_iw": 98.0, "nll_elbo": 98.0},
+                  a={"nll_iw": 97.7, "nll_elbo": 99.0, "kl": 12.0, "au": 32, "iw_samples": 500})
+    best, finished, total = pick(table, results, likelihood)
+    assert best["source"] is tied and best["nll_iw_vs_baseline"] == pytest.approx(-0.3) and finished == 2
+    line = recommend_markdown(table, results, [likelihood]).splitlines()[2]
+    assert "| A tied (tied) | `--tie_embeddings --bn_vae 0.7` |" in line  # the flags that make it, all of them
+
+    table.recommend = [likelihood]
+    headline = generated("headline", table, results, str(tmp_path))
+    assert "| A tied (tied, pick for likelihood) | `--tie_embeddings --bn_vae 0.7` | [99.00](docs/results/tied/a.json)" \
+        in headline
+
+    published = generated("published", table, results, str(tmp_path / "docs"))
+    assert "| lstm | A (tiny) | [103.00](results/tiny/a.json) |" in published
+    assert "| lstm | A tied (tied) | [99.00](results/tied/a.json) |" in published
+    assert "Machines: lm (tiny) · A (tiny) · lm (tied) · A tied (tied) on unknown.\n" \
+           "Not finished yet: reference (tiny); B (tiny)." in published
+
+    (tmp_path / "experiments" / "tiny.json").write_text(json.dumps(dict(spec, companions=["gone.json"])))
+    assert experiments_main(["recommend", str(tmp_path / "experiments" / "tiny.json")]) == 2
+    err = capsys.readouterr().err
+    assert "gone.json" in err and len(err.strip().splitlines()) == 1

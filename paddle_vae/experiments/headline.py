@@ -5,8 +5,9 @@
 
 Its rows: the table's reference row (the reproduction, `examples.reference`), the published rows marked
 `headline` in docs/results/published.json (peers' README figures, each linked to its source), the table's
-LM (`eval.baseline`) and the row each recommendation picks. The picks are computed, not named, so the
-headline follows the table when a row finishes or a pick changes. Every figure of ours links to the result
+LM (`eval.baseline`) and the row each recommendation picks, from this table or a companion (a companion's
+row is named with its table). The picks are computed, not named, so the headline follows the tables when a
+row finishes or a pick changes. Every figure of ours links to the result
 JSON it comes from, relative to the page, and a line under the table names the machines those rows ran on.
 """
 from typing import Any, Dict, List, Tuple
@@ -14,32 +15,45 @@ from typing import Any, Dict, List, Tuple
 from .examples import plan_of
 from .published import linked, published_cell, published_path, published_rows, result_link
 from .recommend import pick
-from .report import machines_line, result_of
-from .spec import Table, is_lm
+from .report import machines_of, result_of
+from .spec import Table, is_lm, shown_flags
 
 COLUMNS = ["row", "flags", "ELBO NLL", "ELBO PPL", "IW-NLL (K)", "KL", "AU", "BLEU"]
 
 
-def our_rows(table: Table, results_dir: str) -> List[Tuple[str, str]]:
-    """(row name, why it is shown) for the finished rows of ours, in order: the reproduction, the LM, then
-    each recommendation's pick. A row shown for two reasons is shown once, with both."""
-    why: Dict[str, List[str]] = {}
+Shown = Tuple[Table, str, str, str]  # (the row's table, its results folder, its name, why it is shown)
+
+
+def our_rows(table: Table, results_dir: str) -> List[Shown]:
+    """The finished rows of ours, in order: the reproduction, the LM, then each recommendation's pick. A row
+    shown for two reasons is shown once, with both."""
+    why: Dict[Tuple[str, str], List[str]] = {}
+    where: Dict[Tuple[str, str], Tuple[Table, str]] = {}
     reference = plan_of(table).reference
     for name, reason in [(reference, "reproduction"), (table.eval.baseline, "the baseline")]:
         if name and result_of(results_dir, table.row(name).name):
-            why.setdefault(name, []).append(reason)
+            why.setdefault((table.name, name), []).append(reason)
+            where[(table.name, name)] = (table, results_dir)
     for aim in table.recommend:
         best, _, _ = pick(table, results_dir, aim)
         if best is not None:
-            why.setdefault(best["row"], []).append(f"pick for {aim['for']}")
-    return [(name, ", ".join(reasons)) for name, reasons in why.items()]
+            key = (best["source"].name, best["row"])
+            why.setdefault(key, []).append(f"pick for {aim['for']}")
+            where[key] = (best["source"], best["results_dir"])
+    shown = []
+    for key, reasons in why.items():
+        source, folder = where[key]
+        reasons = reasons if source is table else [source.name] + reasons
+        shown.append((source, folder, key[1], ", ".join(reasons)))
+    return shown
 
 
-def _our_line(table: Table, results_dir: str, page_dir: str, name: str, why: str) -> List[str]:
+def _our_line(table: Table, shown: Shown, page_dir: str) -> List[str]:
+    source, results_dir, name, why = shown
     result = result_of(results_dir, name)
     link = result_link(results_dir, name, page_dir)
-    flags = table.row(name).flags
-    k = "exact" if is_lm(table.row(name)) else result.get("iw_samples")
+    flags = shown_flags(table, source, name)
+    k = "exact" if is_lm(source.row(name)) else result.get("iw_samples")
     return [f"{result.get('label') or name} ({why})", "`" + " ".join(flags) + "`" if flags else "(none)",
             linked(result.get("nll_elbo"), link), linked(result.get("ppl_elbo"), link),
             f"{linked(result.get('nll_iw'), link)} ({k})", linked(result.get("kl"), link),
@@ -58,9 +72,12 @@ def headline_markdown(table: Table, results_dir: str, page_dir: str = ".") -> st
     published = [row for row in published_rows(published_path(results_dir)) if row.get("headline")]
     if not ours:
         return "No row of the table has finished yet."
-    body = [_our_line(table, results_dir, page_dir, name, why) for name, why in ours]
-    after = 1 if "reproduction" in ours[0][1] else 0  # what the reproduction reproduces comes right after it
+    body = [_our_line(table, shown, page_dir) for shown in ours]
+    after = 1 if "reproduction" in ours[0][3] else 0  # what the reproduction reproduces comes right after it
     body[after:after] = [_published_line(row) for row in published]
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(cells) + " |" for cells in body]
-    return "\n".join(lines + ["", machines_line(table, results_dir, [name for name, _ in ours])])
+    labels = [None if source is table else f"{result_of(folder, name)['label']} ({source.name})"
+              for source, folder, name, _ in ours]
+    return "\n".join(lines + ["", machines_of([(folder, name, label) for (_, folder, name, _), label
+                                               in zip(ours, labels)])])

@@ -5,15 +5,16 @@ rows beside the published rows of the same decoder.
 
 The published figures are copied from the peers' READMEs (each row links its source); ours link the result
 JSON they come from. Both are the one-sample ELBO at KL weight 1 on the same test split, so the last columns,
-each of our rows minus the best published row of its decoder, compare like with like. Unfinished rows are
-named under the table, not left out silently.
+each of our rows minus the best published row of its decoder, compare like with like. A table's companions'
+rows follow its own, each named with its table. Unfinished rows are named under the table, not left out
+silently.
 """
 import json
 import os
 from typing import Any, Dict, List, Optional
 
 from ..errors import UsageError
-from .report import machines_line, result_of
+from .report import machines_of, result_of
 from .spec import Row, Table, flag_value
 
 PUBLISHED_KEYS = {"name", "label", "decoder", "nll_elbo", "ppl_elbo", "note", "headline", "source", "url"}
@@ -65,30 +66,33 @@ def decoder_of(table: Table, row: Row) -> str:
 
 
 def published_markdown(table: Table, results_dir: str, page_dir: str = ".") -> str:
-    """Per decoder of the table: the published rows, then each finished row of ours with its distance to the
-    best published one (negative: ours is lower, so better)."""
+    """Per decoder of the table and its companions: the published rows, then each finished row of ours with
+    its distance to the best published one (negative: ours is lower, so better)."""
     peers = published_rows(published_path(results_dir))
+    sources = table.sources(results_dir)
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     finished, pending = [], []
-    for decoder in dict.fromkeys(decoder_of(table, row) for row in table.rows):
+    for decoder in dict.fromkeys(decoder_of(source, row) for source, _ in sources for row in source.rows):
         theirs = [p for p in peers if p.get("decoder", "lstm") == decoder]
         best = min(theirs, key=lambda p: p["nll_elbo"]) if theirs else None
         for peer in theirs:
             lines.append(f"| {decoder} | {published_cell(peer)} | {peer['nll_elbo']:.2f} | {peer['ppl_elbo']:.2f} "
                          "| – | – |")
-        for row in (r for r in table.rows if decoder_of(table, r) == decoder):
-            result = result_of(results_dir, row.name)
-            if not result:
-                pending.append(row.label or row.name)
-                continue
-            finished.append(row.name)
-            link = result_link(results_dir, row.name, page_dir)
-            nll, ppl = result.get("nll_elbo"), result.get("ppl_elbo")
-            gaps = ["–", "–"] if best is None or nll is None else [
-                f"{nll - best['nll_elbo']:+.2f}", f"{ppl - best['ppl_elbo']:+.2f}"]
-            lines.append(f"| {decoder} | {row.label or row.name} ({table.name}) | {linked(nll, link)} "
-                         f"| {linked(ppl, link)} | {gaps[0]} | {gaps[1]} |")
-    notes = ["", machines_line(table, results_dir, finished) if finished else "Machines: no row has finished."]
+        for source, folder in sources:
+            for row in (r for r in source.rows if decoder_of(source, r) == decoder):
+                result = result_of(folder, row.name)
+                label = f"{row.label or row.name} ({source.name})"
+                if not result:
+                    pending.append(label)
+                    continue
+                finished.append((folder, row.name, label))
+                link = result_link(folder, row.name, page_dir)
+                nll, ppl = result.get("nll_elbo"), result.get("ppl_elbo")
+                gaps = ["–", "–"] if best is None or nll is None else [
+                    f"{nll - best['nll_elbo']:+.2f}", f"{ppl - best['ppl_elbo']:+.2f}"]
+                lines.append(f"| {decoder} | {label} | {linked(nll, link)} | {linked(ppl, link)} | {gaps[0]} "
+                             f"| {gaps[1]} |")
+    notes = ["", machines_of(finished)]
     if pending:
         notes.append(f"Not finished yet: {'; '.join(pending)}.")
     return "\n".join(lines + notes)

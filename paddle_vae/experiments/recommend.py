@@ -2,7 +2,7 @@
 
 A table file may list recommendations. Each names an aim, the metric that ranks the rows (`lowest` or
 `highest`), optional bounds a pick must meet (as a goal's `min` and `max`), the rows to choose from
-(default: every VAE row) and the figures to show:
+(default: every VAE row; every VAE row of the table's companions joins them) and the figures to show:
 
     {"for": "reconstruction", "highest": "bleu_greedy", "max": {"nll_iw_vs_baseline": 3.0},
      "show": ["bleu_greedy", "kl", "nll_iw_vs_baseline"]}
@@ -13,7 +13,7 @@ are still running it says it is provisional, and from how many rows it was chose
 from typing import Any, Dict, List, Optional, Tuple
 
 from .goals import candidate_rows, describe_bounds, format_metric, metrics_of, shortfalls
-from .spec import METRIC_NAMES, Table
+from .spec import METRIC_NAMES, Table, shown_flags
 
 
 def ranking(aim: Dict[str, Any]) -> Tuple[str, str, float]:
@@ -22,19 +22,29 @@ def ranking(aim: Dict[str, Any]) -> Tuple[str, str, float]:
 
 
 def pick(table: Table, results_dir: str, aim: Dict[str, Any]) -> Tuple[Optional[Dict[str, Any]], int, int]:
-    """(the chosen row's metrics or None, rows finished, rows named) for one recommendation."""
-    names = candidate_rows(table, aim)
+    """(the chosen row's metrics or None, rows finished, rows named) for one recommendation. The candidates
+    are the rows the aim names (default: every VAE row) and every VAE row of the table's companions; the
+    chosen row's metrics carry its name (`row`), its table (`source`) and that table's `results_dir`."""
     metric, _, sign = ranking(aim)
-    finished, eligible = 0, []
-    for name in names:
-        metrics = metrics_of(table, results_dir, name)
-        if metrics is None:
-            continue
-        finished += 1
-        if metrics.get(metric) is not None and not shortfalls(aim, metrics):
-            eligible.append(dict(metrics, row=name))
+    finished, total, eligible = 0, 0, []
+    for source, folder in table.sources(results_dir):
+        names = candidate_rows(source, aim if source is table else {})
+        total += len(names)
+        for name in names:
+            metrics = metrics_of(source, folder, name)
+            if metrics is None:
+                continue
+            finished += 1
+            if metrics.get(metric) is not None and not shortfalls(aim, metrics):
+                eligible.append(dict(metrics, row=name, source=source, results_dir=folder))
     best = min(eligible, key=lambda m: sign * m[metric]) if eligible else None
-    return best, finished, len(names)
+    return best, finished, total
+
+
+def pick_label(table: Table, best: Dict[str, Any]) -> str:
+    """The chosen row's label, with its table's name when it comes from a companion."""
+    label = best.get("label", best["row"])
+    return label if best["source"] is table else f"{label} ({best['source'].name})"
 
 
 def describe_aim(aim: Dict[str, Any]) -> str:
@@ -53,9 +63,9 @@ def recommend_markdown(table: Table, results_dir: str, aims: List[Dict[str, Any]
         if best is None:
             lines.append(f"| {aim['for']} | {describe_aim(aim)} | none yet | – | – | {status} |")
             continue
-        flags = table.row(best["row"]).flags
+        flags = shown_flags(table, best["source"], best["row"])
         shown = ", ".join(f"{METRIC_NAMES.get(k, k)} {format_metric(k, best.get(k))}"
                           for k in aim.get("show", [ranking(aim)[0]]))
-        lines.append(f"| {aim['for']} | {describe_aim(aim)} | {best.get('label', best['row'])} | "
+        lines.append(f"| {aim['for']} | {describe_aim(aim)} | {pick_label(table, best)} | "
                      f"{'`' + ' '.join(flags) + '`' if flags else '(none)'} | {shown} | {status} |")
     return "\n".join(lines)

@@ -5,7 +5,7 @@ README's copy of it can be checked by a test on any machine.
 """
 import os
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..files import write_json_atomic
 from .runfolder import RunFolder, read_json
@@ -58,11 +58,18 @@ def machines_line(table: Table, results_dir: str, rows: Optional[List[str]] = No
     """Which CPUs the finished rows (of `rows`, default all) trained and evaluated on, grouped, so that their
     `s/step` and wall times are read against the right machine (a row resumed elsewhere names every machine
     it ran on)."""
+    return machines_of([(results_dir, name, None) for name in rows or [row.name for row in table.rows]])
+
+
+def machines_of(rows: List[Tuple[str, str, Optional[str]]]) -> str:
+    """machines_line for rows given as (results folder, row name, label or None for the result's own), which
+    may come from several tables (their labels then name the table)."""
     groups: Dict[str, List[str]] = {}
-    for name in rows or [row.name for row in table.rows]:
+    for results_dir, name, label in rows:
         result = result_of(results_dir, name)
         if result:
-            groups.setdefault(" then ".join(result.get("machines") or ["unknown"]), []).append(result["label"])
+            groups.setdefault(" then ".join(result.get("machines") or ["unknown"]), []).append(
+                label or result["label"])
     if not groups:
         return "Machines: no row has finished."
     return "Machines: " + "; ".join(f"{' · '.join(labels)} on {machine}" for machine, labels in groups.items()) + "."

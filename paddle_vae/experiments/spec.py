@@ -14,7 +14,10 @@ A table file (JSON, in `experiments/`) names a dataset, the flags every row shar
      "examples": {"reference": "ref"}}
 
 `goals` (optional) are judged by goals.py, `recommend` (optional) by recommend.py, and `examples`
-(optional) configure examples.py.
+(optional) configure examples.py. `companions` (optional) names other table files, relative to this one's
+folder, e.g. `["ptb_tied.json"]`: their finished VAE rows join this table's recommendations (so its
+headline's picks) and its `published` block, so that one page compares the two tables' rows. A companion's
+own companions are not followed.
 
 Relative `data_dir`s are resolved against the folder above `experiments/` (the
 project root), so a table runs the same from any working directory.
@@ -22,7 +25,7 @@ project root), so a table runs the same from any working directory.
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import UsageError
 
@@ -80,6 +83,11 @@ class Table:
     goals: List[Dict[str, Any]] = field(default_factory=list)  # judged by goals.py from the result JSONs
     examples: Dict[str, Any] = field(default_factory=dict)  # what examples.py shows (ExamplePlan's fields)
     recommend: List[Dict[str, Any]] = field(default_factory=list)  # picked by recommend.py
+    companions: List["Table"] = field(default_factory=list)  # tables whose rows join picks and published
+
+    def sources(self, results_dir: str) -> List[Tuple["Table", str]]:
+        """(table, its results folder) for this table, then for each companion (in its default folder)."""
+        return [(self, results_dir)] + [(c, default_results_dir(c)) for c in self.companions]
 
     def baseline_of(self, row: Row) -> Optional[str]:
         return row.baseline or self.eval.baseline
@@ -91,8 +99,8 @@ class Table:
         raise UsageError(f"table {self.name} has no row {name!r} (rows: {', '.join(r.name for r in self.rows)})")
 
 
-def load_table(path: str) -> Table:
-    """Read and check a table file; every problem is one UsageError line."""
+def load_table(path: str, with_companions: bool = True) -> Table:
+    """Read and check a table file (and its companions'); every problem is one UsageError line."""
     if not os.path.isfile(path):
         raise UsageError(f"no table file {path}")
     try:
@@ -145,10 +153,17 @@ def load_table(path: str) -> Table:
     if data_dir is not None and not os.path.isabs(data_dir):
         data_dir = os.path.normpath(os.path.join(root, data_dir))
     name = spec.get("name") or os.path.splitext(os.path.basename(path))[0]
+    companions = spec.get("companions", [])
+    if not isinstance(companions, list):
+        raise UsageError(f"table {path}: 'companions' must be a list of table files")
+    companions = [load_table(os.path.join(os.path.dirname(path), c), with_companions=False)
+                  for c in companions] if with_companions else []
+    if any(c.name == name for c in companions):
+        raise UsageError(f"table {path}: a companion has this table's name {name!r}")
     return Table(name=name, path=os.path.abspath(path), dataset=spec["dataset"], data_dir=data_dir,
                  train_flags=list(spec.get("train_flags", [])), save_steps=int(spec.get("save_steps", 500)),
                  eval=plan, rows=rows, description=spec.get("description", ""), goals=goals,
-                 examples=spec.get("examples", {}), recommend=recommend)
+                 examples=spec.get("examples", {}), recommend=recommend, companions=companions)
 
 
 def default_runs_dir(table: Table) -> str:
@@ -175,3 +190,24 @@ def flag_value(flags: List[str], name: str) -> Optional[str]:
 def is_lm(row: Row) -> bool:
     """A language-model row (`--model lm`): no latent, so it has no KL, MI, AU or reconstructions."""
     return flag_value(row.flags, "model") == "lm"
+
+
+def option_groups(flags: List[str]) -> List[Tuple[str, ...]]:
+    """An argv list as options with their values: ["--a", "1", "--b"] -> [("--a", "1"), ("--b",)]."""
+    groups: List[Tuple[str, ...]] = []
+    for token in flags:
+        if token.startswith("--") or not groups:
+            groups.append((token,))
+        else:
+            groups[-1] = groups[-1] + (token,)
+    return groups
+
+
+def shown_flags(table: Table, source: Table, name: str) -> List[str]:
+    """The flags that make `source`'s row `name` as `table`'s pages show it: the row's own, after the
+    options of a companion's shared flags that `table`'s lack or set otherwise (e.g. `--tie_embeddings`)."""
+    row_flags = source.row(name).flags
+    if source is table:
+        return list(row_flags)
+    have = set(option_groups(table.train_flags))
+    return [t for group in option_groups(source.train_flags) if group not in have for t in group] + list(row_flags)
