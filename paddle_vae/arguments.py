@@ -8,7 +8,7 @@ an `ArgumentTypeError`, which is a TypeError too. Both are what the command
 lines print as one line.
 """
 import math
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -51,7 +51,7 @@ def optional_flag(name: str, value: Any) -> Optional[bool]:
     return value
 
 
-def choice(name: str, value: Any, choices) -> str:
+def choice(name: str, value: Any, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise UsageError(f"{name} must be one of {', '.join(choices)}, got {value!r:.40}")
     return value

@@ -21,7 +21,7 @@ trusted one in the safe format.
 import argparse
 import os
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from safetensors.numpy import load_file, save
@@ -31,6 +31,9 @@ from .bundle_checks import check_budget, check_finite, check_tensor_header, read
 from .config import DEFAULT_MAX_BYTES, ModelConfig, inference_options
 from .errors import CheckpointError, cli_entry
 from .optimizer_state import param_names, rename_optimizer_state, set_optimizer_state
+
+if TYPE_CHECKING:  # annotations only: this module imports Paddle lazily
+    import paddle
 
 PARAMS_FILE, OPT_FILE = "model.safetensors", "optimizer.safetensors"
 PICKLE_PARAMS_FILE, PICKLE_OPT_FILE = "model.pdparams", "model.pdopt"  # the old, unsafe format
@@ -86,7 +89,8 @@ def load_tensors(path: str, where: Optional[str] = None) -> Dict[str, Any]:
     return state
 
 
-def save_bundle(path: str, network, config: Dict[str, Any], vocab_tokens, optimizer=None,
+def save_bundle(path: str, network: "paddle.nn.Layer", config: Dict[str, Any], vocab_tokens: Sequence[str],
+                optimizer: Optional["paddle.optimizer.Optimizer"] = None,
                 train_state: Optional[Dict[str, Any]] = None) -> str:
     """Write a complete bundle of `network` (and `optimizer`) to `path`; see `write_bundle`."""
     optimizer_state = None if optimizer is None else rename_optimizer_state(
@@ -94,7 +98,7 @@ def save_bundle(path: str, network, config: Dict[str, Any], vocab_tokens, optimi
     return write_bundle(path, network.state_dict(), config, vocab_tokens, optimizer_state, train_state)
 
 
-def write_bundle(path: str, weights: Dict[str, Any], config: Dict[str, Any], vocab_tokens,
+def write_bundle(path: str, weights: Dict[str, Any], config: Dict[str, Any], vocab_tokens: Sequence[str],
                  optimizer_state: Optional[Dict[str, Any]] = None,
                  train_state: Optional[Dict[str, Any]] = None) -> str:
     """Write a bundle's files to a temporary sibling and swap it in for `path` only once it is whole
@@ -169,7 +173,7 @@ def read_bundle(path: str, max_bytes: Optional[int] = DEFAULT_MAX_BYTES
     return config, tokens, _to_tensors(arrays), train_state
 
 
-def load_weights(network, state_dict: Dict[str, Any], path: str) -> None:
+def load_weights(network: "paddle.nn.Layer", state_dict: Dict[str, Any], path: str) -> None:
     """set_state_dict only warns on a mismatch; a bundle that does not fit, by name or shape, is an error here."""
     own = network.state_dict()
     for key, param in own.items():
@@ -184,7 +188,7 @@ def load_weights(network, state_dict: Dict[str, Any], path: str) -> None:
     network.set_state_dict(state_dict)
 
 
-def load_optimizer(optimizer, path: str, network) -> bool:
+def load_optimizer(optimizer: "paddle.optimizer.Optimizer", path: str, network: "paddle.nn.Layer") -> bool:
     """The bundle's optimizer state into `optimizer`; False when the bundle has none.
 
     Adam keeps two moments per weight and a few scalars, so a file much larger than the network's parameters
@@ -238,7 +242,7 @@ def convert(old: str, new: str) -> str:
     return write_bundle(new, weights, config, tokens, optimizer_state, train_state)
 
 
-def main(argv=None) -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     """`python -m paddle_vae.bundle convert OLD NEW`: an old pickle bundle you trust, as a safe bundle."""
     p = argparse.ArgumentParser(prog="python -m paddle_vae.bundle", description=main.__doc__)
     p.add_argument("action", choices=["convert"])

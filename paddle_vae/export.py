@@ -22,7 +22,7 @@ import json
 import os
 import shutil
 import sys
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import paddle
@@ -96,7 +96,7 @@ def check_saved(prefix: str) -> None:
                       os.strerror(errno.ENOSPC) if full else "written incompletely (it does not load)", params) from None
 
 
-def model_files(path: str):
+def model_files(path: str) -> Tuple[str, str]:
     """(program, params) of an export: `.json` (PIR, Paddle 3.x) or `.pdmodel` (old IR), and `.pdiparams`."""
     params = os.path.join(path, PREFIX + ".pdiparams")
     for ext in (".json", ".pdmodel"):

@@ -7,10 +7,13 @@ and loading ignores Paddle's per-process instance index.
 """
 import copy
 import re
-from typing import Any, Dict
+from typing import TYPE_CHECKING, Any, Dict
+
+if TYPE_CHECKING:  # annotations only: this module needs no Paddle at import
+    import paddle
 
 
-def param_names(network, to_structured: bool) -> Dict[str, str]:
+def param_names(network: "paddle.nn.Layer", to_structured: bool) -> Dict[str, str]:
     """Paddle keys optimizer state by generated names (`linear_3.w_0`) that depend on how many layers
     the process built before; bundles key it by the stable structured names instead."""
     pairs = [(p.name, key) for key, p in network.named_parameters()]
@@ -58,7 +61,7 @@ class _IndexFreeState(dict):
         return super().pop(_without_index(key), *default)
 
 
-def set_optimizer_state(optimizer, state: Dict[str, Any]) -> None:
+def set_optimizer_state(optimizer: "paddle.optimizer.Optimizer", state: Dict[str, Any]) -> None:
     """`set_state_dict`, matching accumulators by parameter and kind, whatever their instance index."""
     existing = {_without_index(var.name): var.name for accs in optimizer._accumulators.values()
                 for var in accs.values()}
@@ -82,7 +85,7 @@ class MemoryBundle:
         self.optimizer_state = {k: v.numpy().copy() if hasattr(v, "numpy") else copy.deepcopy(v)
                                 for k, v in optimizer.state_dict().items()}
 
-    def restore(self, network, optimizer) -> bool:
+    def restore(self, network: "paddle.nn.Layer", optimizer: "paddle.optimizer.Optimizer") -> bool:
         """Weights always; optimizer state only into the optimizer it came from (False after a reset)."""
         network.set_state_dict(self.weights)
         if optimizer is not self.optimizer:

@@ -17,7 +17,7 @@ setup_command()  # a command owns its process: before Paddle loads, quiet known 
 import argparse
 import logging
 import sys
-from typing import Callable, Iterable, List, Optional
+from typing import TYPE_CHECKING, Callable, Iterable, List, Optional
 
 from . import runtime
 from .data.corpus import warn_unknown_share
@@ -26,6 +26,9 @@ from .data.reading import read_text, text_lines
 from .files import atomic_file, check_output
 from .flag_groups import (DEFAULT_BUNDLE, add_bundle_flags, add_decode_flags, add_process_flags, bundle_budget,
                           default_device, new_parser, require, require_finite, require_positive)
+
+if TYPE_CHECKING:  # annotations only: main imports it lazily (it loads Paddle)
+    from .generator import VAEGenerator
 
 logger = logging.getLogger("paddle_vae")
 
@@ -81,7 +84,7 @@ def per_line(lines: List[str], run: Callable[[List[str]], List[str]], path: str)
     return ["" if not line.strip() else next(results) for line in lines]
 
 
-def generate_lines(vae, args: argparse.Namespace) -> Iterable[str]:
+def generate_lines(vae: "VAEGenerator", args: argparse.Namespace) -> Iterable[str]:
     """The output lines of --mode for a loaded `VAEGenerator` (sample and interpolate: made as they are read)."""
     decode = dict(strategy=args.decode_strategy, beam_size=args.beam_size, max_len=args.max_out_len,
                   seed=args.seed)

@@ -71,7 +71,7 @@ def save_yahoo_batches(yahoo_dir: str, path: str, count: int, batch_size: int, s
 OLD_MAX_ROWS = (1 << 25) // 10002  # the row cap before the allocator tuning, at PTB's vocabulary
 
 
-def run_extra_rows(args, rows: List[str], results: Dict[str, Any], base: Dict[str, Any], tmp: str,
+def run_extra_rows(args: argparse.Namespace, rows: List[str], results: Dict[str, Any], base: Dict[str, Any], tmp: str,
                    run_worker: Callable) -> None:
     """The evaluation rows (IW on PTB test, three ways) and the Yahoo-shape rows (training, and IW on test)."""
     if "eval" in rows:

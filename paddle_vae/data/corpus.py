@@ -11,13 +11,17 @@ import os
 from collections import Counter
 from functools import partial
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import DataError
 from .batching import BucketBatchSampler
 from .reading import check_text_folder, read_lines, read_vocab_file, resolve_tokenizer
+
+if TYPE_CHECKING:  # annotations only: Paddle and paddlenlp are imported lazily here
+    import paddle
+    from paddlenlp.data import Vocab
 
 logger = logging.getLogger("paddle_vae")
 
@@ -100,7 +104,7 @@ def _load_from_paddlenlp(dataset: str) -> Tuple[Dict[str, List[List[str]]], Opti
 # Vocabulary
 # ---------------------------------------------------------------------------
 def build_vocab(train: List[List[str]], vocab_list: Optional[List[str]] = None, max_vocab: Optional[int] = None,
-                min_freq: int = 1):
+                min_freq: int = 1) -> "Vocab":
     """A paddlenlp Vocab with <pad>, <bos>, <eos> at ids 0-2 and an unknown token.
 
     With `vocab_list` (Yahoo) the corpus's own ids follow the specials in file
@@ -121,23 +125,23 @@ def build_vocab(train: List[List[str]], vocab_list: Optional[List[str]] = None, 
     return vocab_from_tokens(tokens, unk)
 
 
-def vocab_from_tokens(tokens: Sequence[str], unk_token: str = UNK_TOKEN):
+def vocab_from_tokens(tokens: Sequence[str], unk_token: str = UNK_TOKEN) -> "Vocab":
     from paddlenlp.data import Vocab
 
     return Vocab.from_dict({t: i for i, t in enumerate(tokens)}, unk_token=unk_token, pad_token=PAD_TOKEN,
                            bos_token=BOS_TOKEN, eos_token=EOS_TOKEN)
 
 
-def vocab_tokens(vocab) -> List[str]:
+def vocab_tokens(vocab: "Vocab") -> List[str]:
     return [vocab.idx_to_token[i] for i in range(len(vocab))]
 
 
-def special_ids(vocab) -> Tuple[int, int, int]:
+def special_ids(vocab: "Vocab") -> Tuple[int, int, int]:
     """(bos_id, eos_id, pad_id)."""
     return vocab.to_indices(BOS_TOKEN), vocab.to_indices(EOS_TOKEN), vocab.to_indices(PAD_TOKEN)
 
 
-def encode_sentences(sentences: List[List[str]], vocab) -> List[List[int]]:
+def encode_sentences(sentences: List[List[str]], vocab: "Vocab") -> List[List[int]]:
     """Token ids via a plain dict lookup: about 10x faster than Vocab.to_indices on PTB."""
     token_to_idx = vocab.token_to_idx
     unk_id = token_to_idx[vocab.unk_token]
@@ -198,7 +202,7 @@ class Corpus:
         return sum(len(s) + 1 for s in self.splits[split])
 
     def loader(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 1, num_replicas: int = 1,
-               rank: int = 0):
+               rank: int = 0) -> "paddle.io.DataLoader":
         import paddle  # lazy: reading and encoding a corpus (prepare_corpus, predict's start) needs no Paddle
 
         dataset = TokenDataset(self.splits[split])
@@ -208,7 +212,7 @@ class Corpus:
                                     return_list=True)
 
 
-def unknown_share(sentences: Sequence[Sequence[str]], vocab) -> float:
+def unknown_share(sentences: Sequence[Sequence[str]], vocab: "Vocab") -> float:
     """Share of tokens that the vocabulary maps to its unknown token (an <unk> already in the text counts)."""
     token_to_idx, unk = vocab.token_to_idx, vocab.unk_token
     total = sum(len(s) for s in sentences)
@@ -226,7 +230,7 @@ def warn_unknown_share(share: float, name: str) -> bool:
     return True
 
 
-def load_and_encode(args: argparse.Namespace, vocab=None) -> Corpus:
+def load_and_encode(args: argparse.Namespace, vocab: Optional["Vocab"] = None) -> Corpus:
     """Read the corpus named by `args`, build (or reuse) the vocabulary, and encode every split.
 
     With a given vocabulary (a bundle's: evaluation, resumed training) a
@@ -244,7 +248,8 @@ def load_and_encode(args: argparse.Namespace, vocab=None) -> Corpus:
     return Corpus({s: encode_sentences(token_splits[s], vocab) for s in SPLITS}, vocab)
 
 
-def create_data_loader(args: argparse.Namespace, vocab=None) -> Tuple[Any, Any, Any, Any, int, int, int]:
+def create_data_loader(args: argparse.Namespace, vocab: Optional["Vocab"] = None
+                       ) -> Tuple[Any, Any, Any, Any, int, int, int]:
     """The reference's entry point, with its return value: (train_loader, dev_loader, test_loader, vocab,
     bos_id, pad_id, number of training sentences).
 

@@ -4,12 +4,15 @@ Corpus BLEU-4 (0-100) by `paddlenlp.metrics.BLEU` of greedy decodes from the
 posterior means against the inputs, each decode cut at EOS or at twice the
 input's length (words + EOS), so batching cannot change it.
 """
-from typing import Iterable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Iterable, List, Optional, Sequence
 
 import paddle
 
 from .progress import progress_bar
 from .row_cap import default_max_rows, is_lm
+
+if TYPE_CHECKING:  # annotations only: importing the models here would load them for BLEU alone
+    from ..models.vae import VAESeq2SeqInferModel
 
 
 def corpus_bleu(hypotheses: Sequence[Sequence], references: Sequence[Sequence]) -> float:
@@ -29,8 +32,8 @@ def cut_at_eos(ids: Sequence[int], eos: int) -> List[int]:
 
 
 @paddle.no_grad()
-def greedy_reconstruction_ids(net, src: paddle.Tensor, src_length: paddle.Tensor, max_len: int,
-                              max_rows: Optional[int] = None) -> List[List[int]]:
+def greedy_reconstruction_ids(net: "VAESeq2SeqInferModel", src: paddle.Tensor, src_length: paddle.Tensor,
+                              max_len: int, max_rows: Optional[int] = None) -> List[List[int]]:
     """Greedy decodes from the posterior means (ids up to EOS); `net` is a VAESeq2SeqInferModel."""
     mean, _ = net.encode(src, src_length)
     saved = net.decode_strategy, net.max_out_len
@@ -49,7 +52,7 @@ def reference_ids(label: paddle.Tensor, trg_length: paddle.Tensor) -> List[List[
     return [[int(t) for t in row[:n - 1]] for row, n in zip(label, trg_length.numpy().reshape(-1))]
 
 
-def bleu_greedy(net, batches: Iterable, max_rows: Optional[int] = None, progress: bool = False,
+def bleu_greedy(net: paddle.nn.Layer, batches: Iterable, max_rows: Optional[int] = None, progress: bool = False,
                 total: Optional[int] = None) -> Optional[float]:
     """`bleu_greedy` over (src, src_length, trg, trg_length, label) batches; None for a language model."""
     if is_lm(net):

@@ -22,7 +22,7 @@ scored alone. A language model (`net.is_lm`) has no latent: KL, MI and AU are
 """
 import math
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Iterable, Optional
 
 import numpy as np
 import paddle
@@ -80,7 +80,7 @@ class FoldedScorer:
         return _logit_nll(paddle.matmul(paddle.concat([hidden, ones], axis=1), self.weight), target)
 
 
-def folded_scorer(net, fold_bias: bool = True) -> Optional[FoldedScorer]:
+def folded_scorer(net: paddle.nn.Layer, fold_bias: bool = True) -> Optional[FoldedScorer]:
     """The folded scorer for a fused decoder with an output bias (None: score the network's own logits, as
     the cell path must, and as a bias-free output layer, the Transformer's, may: there is nothing to fold)."""
     output_fc = getattr(getattr(net, "decoder", None), "output_fc", None)
@@ -100,7 +100,7 @@ def _rec_loss(net, scorer: Optional[FoldedScorer], trg: paddle.Tensor, trg_lengt
 
 
 @paddle.no_grad()
-def reconstruction_nll(net, trg: paddle.Tensor, trg_length: paddle.Tensor, label: paddle.Tensor,
+def reconstruction_nll(net: paddle.nn.Layer, trg: paddle.Tensor, trg_length: paddle.Tensor, label: paddle.Tensor,
                        latent_z: Optional[paddle.Tensor], max_rows: Optional[int] = None,
                        fold_bias: bool = True) -> np.ndarray:
     """-log p(x | z) per sentence, [B] float64, decoding at most `max_rows` logit rows per pass."""
@@ -124,7 +124,7 @@ def _tile(x: paddle.Tensor, times: int) -> paddle.Tensor:
 
 
 @paddle.no_grad()
-def iw_log_likelihood(net, src: paddle.Tensor, src_length: paddle.Tensor, trg: paddle.Tensor,
+def iw_log_likelihood(net: paddle.nn.Layer, src: paddle.Tensor, src_length: paddle.Tensor, trg: paddle.Tensor,
                       trg_length: paddle.Tensor, label: paddle.Tensor, num_samples: int,
                       max_rows: Optional[int] = None, fold_bias: bool = True) -> np.ndarray:
     """Importance-weighted estimate of log p(x) per sentence, [B], with z_k ~ q(z | x).
@@ -197,7 +197,8 @@ def _num_sentences(loader) -> Optional[int]:
 
 
 @paddle.no_grad()
-def evaluate_loader(net, loader, iw_samples: int = 0, seed: int = 1, mi_batch_size: int = MI_BATCH_SIZE,
+def evaluate_loader(net: paddle.nn.Layer, loader: Iterable, iw_samples: int = 0, seed: int = 1,
+                    mi_batch_size: int = MI_BATCH_SIZE,
                     bleu: bool = False, max_rows: Optional[int] = None, progress: bool = False,
                     progress_file: Optional[ProgressFile] = None) -> Dict:
     """Every metric of the module docstring over one pass of `loader` (a Corpus loader).

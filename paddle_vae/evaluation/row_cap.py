@@ -3,17 +3,20 @@
 Shared by the likelihood estimators (`metrics`) and greedy BLEU (`bleu`): both
 score rows of [rows, V] logits, and both must stay inside the same working set.
 """
-from typing import List, Sequence
+from typing import TYPE_CHECKING, List, Sequence
+
+if TYPE_CHECKING:  # annotations only: the row cap itself needs no Paddle
+    import paddle
 
 LOGIT_BUDGET = 1 << 23  # float32 logits per decoder pass (32 MiB: glibc reuses such buffers, see runtime)
 
 
-def is_lm(net) -> bool:
+def is_lm(net: "paddle.nn.Layer") -> bool:
     """True for a plain language model (no encoder, no latent)."""
     return bool(getattr(net, "is_lm", False))
 
 
-def default_max_rows(net) -> int:
+def default_max_rows(net: "paddle.nn.Layer") -> int:
     return max(1, LOGIT_BUDGET // int(net.vocab_size))
 
 

@@ -27,7 +27,7 @@ from ..data.reading import read_text, text_lines
 from .report import result_of
 from .runfolder import read_json
 from .runner import Runner
-from .spec import is_lm
+from .spec import Row, Table, is_lm
 
 
 @dataclass
@@ -41,7 +41,7 @@ class ExamplePlan:
     max_out_len: int = 60  # words per decoding: PTB's first five test sentences have 6 to 37
 
 
-def plan_of(table) -> ExamplePlan:
+def plan_of(table: Table) -> ExamplePlan:
     try:
         return ExamplePlan(**table.examples)
     except TypeError as exc:
@@ -54,12 +54,12 @@ def bundle_lost(results_dir: str, name: str) -> bool:
     return bool(record and record.get("bundle_lost"))
 
 
-def lost_rows(table, results_dir: str) -> Dict[str, str]:
+def lost_rows(table: Table, results_dir: str) -> Dict[str, str]:
     """{row: why it would be shown} for the rows `chosen_rows` passed over because their bundle is lost."""
     return _choose(table, results_dir)[1]
 
 
-def chosen_rows(table, results_dir: str) -> Dict[str, str]:
+def chosen_rows(table: Table, results_dir: str) -> Dict[str, str]:
     """{row: why it is shown}: the reference, the finished VAE row closest to the LM, the highest-KL one;
     a pick whose bundle is lost passes to the best row that has one.
 
@@ -91,7 +91,7 @@ def _choose(table, results_dir: str) -> Tuple[Dict[str, str], Dict[str, str]]:
     return chosen, lost
 
 
-def split_lines(table, split: str, count: int) -> List[str]:
+def split_lines(table: Table, split: str, count: int) -> List[str]:
     """The split's first `count` sentences, as the file holds them (the demo corpus's when no data_dir)."""
     if table.data_dir is None and table.dataset != "sample":
         raise UsageError(f"table {table.name}: examples need the table's data_dir")
@@ -150,7 +150,7 @@ def make_examples(runner: Runner, name: str, why: str) -> str:
     return "done"
 
 
-def row_examples(runner: Runner, row) -> str:
+def row_examples(runner: Runner, row: Row) -> str:
     """The runner's `after_row`: a finished VAE row's examples (LM rows have no z to show)."""
     if not runner.table.examples or is_lm(row):
         return "none for this row"
@@ -173,7 +173,7 @@ def make_chosen(runner: Runner) -> Dict[str, str]:
         outcomes.update({name: make_examples(runner, name, why) for name, why in todo.items()})
 
 
-def examples_markdown(table, results_dir: str) -> str:
+def examples_markdown(table: Table, results_dir: str) -> str:
     """The chosen rows' examples side by side: one column per row, one line per sentence."""
     folder = os.path.join(results_dir, "examples")
     reasons, passed_over = _choose(table, results_dir)  # today's reasons: a stored `why` can be out of date

@@ -58,7 +58,7 @@ class SelfAttention(nn.Layer):
         return self._attend(self._heads(self.q_proj(x)), self._heads(self.k_proj(x)), self._heads(self.v_proj(x)),
                             mask)
 
-    def empty_cache(self, batch_size: int, max_steps: int, dtype) -> KVCache:
+    def empty_cache(self, batch_size: int, max_steps: int, dtype: paddle.dtype) -> KVCache:
         empty = paddle.zeros([batch_size, self.num_heads, max_steps, self.head_dim], dtype=dtype)
         return KVCache(empty, empty)
 

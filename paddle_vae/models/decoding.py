@@ -3,7 +3,7 @@
 Both take any step cell (the LSTM's or the Transformer's) with its embedding and output functions.
 `Generates` is what the VAE's and the language model's generation networks share on top of them.
 """
-from typing import Optional
+from typing import List, Optional, Tuple, Union
 
 import paddle
 import paddle.nn as nn
@@ -35,7 +35,8 @@ class SamplingDecoder(Decoder):
     def tracks_own_finished(self) -> bool:
         return self.compact
 
-    def initialize(self, initial_cell_states):
+    def initialize(self, initial_cell_states: List
+                   ) -> Tuple[paddle.Tensor, Union[List, Tuple[List, paddle.Tensor]], paddle.Tensor]:
         # Sized from a tensor, not `.shape[0]`, which is -1 when traced for export.
         start = paddle.full_like(initial_cell_states[0][0][:, 0], self.start_token, dtype="int64")
         finished = paddle.zeros_like(start, dtype="bool")
@@ -50,7 +51,9 @@ class SamplingDecoder(Decoder):
         probs = F.softmax(logits if self.temperature == 1.0 else logits / self.temperature, axis=-1)
         return paddle.multinomial(probs, num_samples=1).squeeze(-1), next_states
 
-    def step(self, time, inputs, states, **kwargs):
+    def step(self, time: paddle.Tensor, inputs: paddle.Tensor, states: Union[List, Tuple[List, paddle.Tensor]],
+             **kwargs: paddle.Tensor
+             ) -> Tuple[paddle.Tensor, Union[List, Tuple[List, paddle.Tensor]], paddle.Tensor, paddle.Tensor]:
         if not self.compact:
             ids, next_states = self._next_ids(inputs, states, **kwargs)
             return ids, next_states, self.embedding_fn(ids), ids == self.end_token
@@ -106,7 +109,7 @@ class Generates:
         bias = self.forbidden_logits if fc.bias is None else fc.bias + self.forbidden_logits
         return F.linear(cell_outputs, fc.weight, bias)
 
-    def generate(self, states, latent_z: Optional[paddle.Tensor] = None) -> paddle.Tensor:
+    def generate(self, states: List, latent_z: Optional[paddle.Tensor] = None) -> paddle.Tensor:
         """ids [B, T] decoded from the cell's initial states (the best beam for beam search); `latent_z`
         reaches every step where there is one."""
         dec, beam = self.decoder, self.decode_strategy == "beam"

@@ -42,7 +42,8 @@ class LSTMLanguageModel(nn.Layer):
         """Logits at non-pad positions, [num_words, V], as the VAE's fused decoder returns them."""
         return self.decoder.output_fc(self.decode_hidden(trg, trg_length, trg_mask))
 
-    def forward(self, src, src_length, trg, trg_length) -> VAEOutput:
+    def forward(self, src: paddle.Tensor, src_length: paddle.Tensor, trg: paddle.Tensor,
+                trg_length: paddle.Tensor) -> VAEOutput:
         trg_mask = self.trg_mask(trg)
         options = self.options
         if self.training and options.word_dropout > 0:

@@ -93,7 +93,8 @@ class CrossEntropyWithKL(nn.Layer):
                          sentence_nll=(rec_per_sentence + output.kl).detach(),
                          num_words=output.trg_mask.sum().detach())
 
-    def forward(self, kl_objective, logits, trg_mask, kl, label) -> paddle.Tensor:
+    def forward(self, kl_objective: paddle.Tensor, logits: paddle.Tensor, trg_mask: paddle.Tensor,
+                kl: paddle.Tensor, label: paddle.Tensor) -> paddle.Tensor:
         return self.terms(VAEOutput(kl_objective, logits, trg_mask, kl), label).loss
 
 

@@ -54,10 +54,11 @@ class LSTMDecoderCell(nn.RNNCellBase):
         self.hidden_size = lstm.hidden_size
 
     @property
-    def state_shape(self):
+    def state_shape(self) -> List[List[Tuple[int]]]:
         return [[(self.hidden_size,), (self.hidden_size,)] for _ in range(self.num_layers)]
 
-    def forward(self, step_input: paddle.Tensor, states: List, latent_z: Optional[paddle.Tensor] = None):
+    def forward(self, step_input: paddle.Tensor, states: List, latent_z: Optional[paddle.Tensor] = None
+                ) -> Tuple[paddle.Tensor, List]:
         lstm = self._lstm[0]
         x = step_input if latent_z is None else paddle.concat([step_input, latent_z], axis=-1)
         new_states = []

@@ -18,7 +18,7 @@ z's per-head contributions (`ZAttention.head_outputs`) are computed once per sen
 states.
 """
 import math
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union
 
 import paddle
 import paddle.nn as nn
@@ -81,7 +81,8 @@ class TransformerBlock(nn.Layer):
         """x [B, T, d] -> [B, T, d] under the additive causal `mask` [T, T]."""
         return self._after_attention(x, self.self_attn(self.self_norm(x), mask), z_heads)
 
-    def step(self, x: paddle.Tensor, step: paddle.Tensor, cache: KVCache, z_heads: Optional[paddle.Tensor]):
+    def step(self, x: paddle.Tensor, step: paddle.Tensor, cache: KVCache, z_heads: Optional[paddle.Tensor]
+             ) -> Tuple[paddle.Tensor, KVCache]:
         """One decoding position, x [B, 1, d]: its output and the block's cache with this position written."""
         attended, cache = self.self_attn.step(self.self_norm(x), step, cache)
         return self._after_attention(x, attended, z_heads), cache
@@ -100,7 +101,8 @@ class TransformerDecoderCell(nn.RNNCellBase):
         super().__init__()
         self._decoder = [decoder]  # a list, so the decoder stays the only owner of the parameters
 
-    def forward(self, inputs: paddle.Tensor, states: List, latent_z: Optional[paddle.Tensor] = None):
+    def forward(self, inputs: paddle.Tensor, states: List, latent_z: Optional[paddle.Tensor] = None
+                ) -> Tuple[paddle.Tensor, List]:
         dec = self._decoder[0]
         head, caches = states
         step = head[0]  # [B, 1] int64: the position of this step
@@ -161,7 +163,8 @@ class TransformerDecoder(nn.Layer):
         return F.dropout(x, self.dropout, training=self.training)
 
     def hidden(self, trg: paddle.Tensor, trg_length: Optional[paddle.Tensor], trg_mask: paddle.Tensor,
-               latent_z: Optional[paddle.Tensor], init_states=None) -> paddle.Tensor:
+               latent_z: Optional[paddle.Tensor], init_states: Optional[Tuple[paddle.Tensor, paddle.Tensor]] = None
+               ) -> paddle.Tensor:
         """The top block's outputs at non-pad positions, [num_words, d], row-major over (batch, time) like
         `LSTMDecoder.hidden`; `output_fc` turns them into logits.
 

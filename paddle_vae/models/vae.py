@@ -179,7 +179,8 @@ class VAESeq2SeqModel(nn.Layer):
     def drop_words(self, trg: paddle.Tensor) -> paddle.Tensor:
         return drop_words(trg, self.options.word_dropout, self.config.pad_id, self.options.unk_id)
 
-    def forward(self, src, src_length, trg, trg_length) -> VAEOutput:
+    def forward(self, src: paddle.Tensor, src_length: paddle.Tensor, trg: paddle.Tensor,
+                trg_length: paddle.Tensor) -> VAEOutput:
         z_mean, z_log_var = self.encode(src, src_length)
         latent_z = self.reparameterize(z_mean, z_log_var)
         kl_objective, true_kl = self.kl_terms(z_mean, z_log_var)
@@ -213,5 +214,5 @@ class VAESeq2SeqInferModel(Generates, VAESeq2SeqModel):
         h, c = self.initial_states(latent_z)
         return [[h[i], c[i]] for i in range(self.config.num_layers)]
 
-    def forward(self, latent_z):
+    def forward(self, latent_z: paddle.Tensor) -> paddle.Tensor:
         return self.generate(self.initial_cell_states(latent_z), latent_z)

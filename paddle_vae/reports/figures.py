@@ -8,6 +8,7 @@ The map is a PCA of the posterior means: a collapsed posterior shows as one tigh
 colouring. An experiment table's rate picture is `experiments.rate_plot`'s. matplotlib is imported only when
 a picture is drawn: it is optional and slow to import.
 """
+import argparse
 import os
 from typing import Any, List, Optional, Tuple
 
@@ -54,7 +55,8 @@ def _sample_labels(split: str) -> Optional[List[List[str]]]:
         return [line.rstrip("\n").split("\t") for line in f]
 
 
-def plot_latent(bundle: str, args, out_path: str, split: str = "test", max_sentences: int = 5000) -> str:
+def plot_latent(bundle: str, args: argparse.Namespace, out_path: str, split: str = "test",
+                max_sentences: int = 5000) -> str:
     """Encode the split with the bundle, project the posterior means, colour by labels or by length."""
     from ..generator import VAEGenerator  # lazy: it loads Paddle, which the other pictures do not need
 

@@ -13,7 +13,7 @@ The model runs on one worker thread (`worker.py`), where like requests waiting t
 import logging
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence
 
 import paddle
 from fastapi import FastAPI
@@ -31,6 +31,9 @@ from .about import describe_bundle, test_split_file
 from .latent_map import empty_map, map_answer, read_split
 from .limits import Limits, over_limit
 from .worker import Busy, ModelWorker
+
+if TYPE_CHECKING:  # annotations only: the command loads the generator and hands it over
+    from ..generator import VAEGenerator
 
 logger = logging.getLogger("paddle_vae")
 LATENT_OPERATIONS = ("reconstruct", "interpolate", "encode", "decode", "map")
@@ -126,7 +129,7 @@ def _test_split_map(generator, worker: ModelWorker, limit: int, fits: Callable[[
             {"source": source, "sentences": len(sentences), "active_units": active_units(means)})
 
 
-def create_app(generator, limits: Optional[Limits] = None, bundle_dir: Optional[str] = None,
+def create_app(generator: "VAEGenerator", limits: Optional[Limits] = None, bundle_dir: Optional[str] = None,
                num_threads: Optional[int] = None, cors_origins: Sequence[str] = (),
                map_sentences: int = 500) -> FastAPI:
     """The app serving `generator` (a `VAEGenerator`, VAE or LM) within `limits`.

@@ -6,7 +6,10 @@ could run (a NaN temperature, an empty list); these reject what this one will no
 """
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+if TYPE_CHECKING:  # annotations only: the limits import no pydantic
+    from .schemas import Request
 
 # Request fields bounded by a limit of their own: field -> limit name.
 BOUNDED_FIELDS = {"num": "max_num", "steps": "max_steps", "iw_samples": "max_iw_samples",
@@ -37,11 +40,11 @@ class Limits:
         """Limits that make no sense (zero or negative), as flag names."""
         return [f"--{f.name}" for f in dataclasses.fields(self) if not getattr(self, f.name) > 0]
 
-    def as_dict(self):
+    def as_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def over_limit(request, limits: Limits, count_tokens: Callable[[str], int],
+def over_limit(request: "Request", limits: Limits, count_tokens: Callable[[str], int],
                list_limit: Optional[str] = None) -> Optional[str]:
     """The first limit the request breaks, as one sentence, or None.
 

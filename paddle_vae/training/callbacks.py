@@ -10,7 +10,7 @@ this module never imports `train` or the trainer.
 """
 import signal
 import time
-from typing import Any, Dict, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol
 
 import paddle
 from paddle.callbacks import Callback, ProgBarLogger
@@ -18,6 +18,9 @@ from paddle.callbacks import Callback, ProgBarLogger
 from ..errors import PaddleVAEError
 from ..models.loss import HapiLoss
 from ..runtime import step_seed
+
+if TYPE_CHECKING:  # annotations only: at run time this module never imports the trainer
+    from .trainer import Trainer
 
 
 class TrainingDiverged(PaddleVAEError):
@@ -65,14 +68,14 @@ class TrainControl:
         self.signal_name: Optional[str] = None
         self.bundle_written = False  # the signal's step bundle is written; nothing more runs
 
-    def stop_on_signal(self, trainer) -> None:
+    def stop_on_signal(self, trainer: "Trainer") -> None:
         """Write the step bundle the signal asked for and end training (once)."""
         if self.signal_name is not None and not self.bundle_written:
             trainer.save_step_bundle()
             self.bundle_written = True
             self.request_stop(trainer.model)
 
-    def request_stop(self, model) -> None:
+    def request_stop(self, model: paddle.Model) -> None:
         self.stop = True
         model.stop_training = True  # paddle.Model.fit checks this after each epoch's dev pass
 

@@ -11,7 +11,7 @@ Free bits and BN-VAE change the objective or the network, so they live in
 """
 import itertools
 import logging
-from typing import Any, Callable, Iterator, List, Protocol
+from typing import Any, Callable, Iterable, Iterator, List, Protocol
 
 import numpy as np
 import paddle
@@ -20,7 +20,7 @@ from paddle.callbacks import Callback
 from ..config import ModelConfig
 from ..evaluation.metrics import mutual_information
 from ..models.loss import CrossEntropyWithKL
-from ..models.vae import build_decoder, z_to_state_layer
+from ..models.vae import VAESeq2SeqModel, build_decoder, z_to_state_layer
 from .state import TrainState
 
 logger = logging.getLogger("paddle_vae")
@@ -49,12 +49,12 @@ class RemedyHost(Protocol):
     def log_event(self, kind: str, **values: Any) -> None: ...
 
 
-def decoder_parameters(net) -> List[paddle.Tensor]:
+def decoder_parameters(net: VAESeq2SeqModel) -> List[paddle.Tensor]:
     """The generative side: the decoder and (LSTM) the z -> initial-state layer."""
     return list(net.decoder.parameters()) + (list(net.fc.parameters()) if net.fc is not None else [])
 
 
-def encoder_parameters(net) -> List[paddle.Tensor]:
+def encoder_parameters(net: VAESeq2SeqModel) -> List[paddle.Tensor]:
     """The inference side: encoder LSTM and embedding, the posterior layer and BN-VAE's shift."""
     params = list(net.encoder.parameters()) + list(net.distributed_fc.parameters())
     if getattr(net, "mean_bn", None) is not None:
@@ -176,7 +176,7 @@ class AggressiveInference(Callback):
                          inner_steps=state.aggressive_inner_steps)
 
 
-def endless_batches(loader) -> Iterator:
+def endless_batches(loader: paddle.io.DataLoader) -> Iterator:
     """Batches from `loader` forever, reshuffled each pass (the aggressive phase's own draws)."""
     for epoch in itertools.count():
         loader.batch_sampler.set_epoch(epoch)
@@ -184,7 +184,7 @@ def endless_batches(loader) -> Iterator:
 
 
 @paddle.no_grad()
-def dev_mi(net, loader, seed: int) -> float:
+def dev_mi(net: VAESeq2SeqModel, loader: Iterable, seed: int) -> float:
     """Whole-split MI of the posterior means on `loader` (the aggressive phase's stopping signal)."""
     was_training = net.training
     net.eval()

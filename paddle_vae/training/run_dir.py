@@ -20,11 +20,14 @@ import logging
 import os
 import shutil
 import time
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from ..files import append_line, clean_leftovers, write_json_atomic
 from ..bundle import BUNDLE, save_bundle
 from ..errors import UsageError
+
+if TYPE_CHECKING:  # annotations only: the run folder needs no Paddle at import
+    import paddle
 
 logger = logging.getLogger("paddle_vae")
 
@@ -140,7 +143,8 @@ class RunDir:
         if self.writes:
             os.makedirs(self.path, exist_ok=True)
 
-    def save(self, name: str, net, config: Dict[str, Any], tokens: List[str], optimizer,
+    def save(self, name: str, net: "paddle.nn.Layer", config: Dict[str, Any], tokens: List[str],
+             optimizer: "paddle.optimizer.Optimizer",
              train_state: Dict[str, Any]) -> Optional[str]:
         """Write bundle MODEL_PATH/name (atomically, replacing an older one of that name); its path."""
         if not self.writes:

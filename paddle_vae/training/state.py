@@ -10,6 +10,7 @@ would; the trainer does the rewinding, saving and stopping.
 train_state.json is plain keys (the fields, plus the learning rate "lr"): a JSON written before a field
 existed loads with that field's default, and keys this version does not know are ignored.
 """
+import argparse
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -77,7 +78,7 @@ class PlateauRule:
         self.max_decays, self.patience = max_decays, patience
 
     @classmethod
-    def from_args(cls, args) -> "PlateauRule":
+    def from_args(cls, args: argparse.Namespace) -> "PlateauRule":
         return cls(args.lr_decay == "plateau", args.decay_patience, args.lr_decay_factor, args.max_decays,
                    args.patience)
 
