@@ -43,6 +43,8 @@ NonNegative = Annotated[float, Field(ge=0.0)]
 
 @dataclass
 class ModelConfig:
+    """The hyperparameters that decide a network, as every bundle's config.json stores them; the annotations are
+    the schema `from_bundle` holds a shared bundle to, so a type or range is written once."""
     vocab_size: Size
     embed_dim: Size = 256
     hidden_size: Size = 256

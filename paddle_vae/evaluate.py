@@ -22,6 +22,8 @@ from .flag_groups import (add_bundle_flags, add_data_flags, add_process_flags, b
 
 
 def format_table(metrics: Dict[str, float]) -> str:
+    """The metrics as `evaluate` prints them, in a fixed order, with a check that IW-NLL is not above the ELBO
+    NLL: a gap the wrong way shows noise or a bug at a glance."""
     order = ["nll_elbo", "ppl_elbo", "nll_iw", "ppl_iw", "rec", "kl", "mi", "mi_batch", "au", "bleu_greedy",
              "num_sentences", "num_words", "seconds"]
     rows = [(k, metrics[k]) for k in order if k in metrics]

@@ -21,6 +21,8 @@ from .reports.figures import plot_latent, pyplot, save_figure
 
 
 def read_log(run_dir: str) -> List[Dict]:
+    """A run folder's train_log.jsonl records; no log, or no step record yet, is one DataError line rather than
+    an empty figure."""
     path = os.path.join(run_dir, "train_log.jsonl")
     if not os.path.isfile(path):
         raise DataError(f"no training log at {path}")
@@ -32,6 +34,8 @@ def read_log(run_dir: str) -> List[Dict]:
 
 
 def plot_curves(records: List[Dict], out_path: str) -> str:
+    """The module docstring's four panels against optimizer steps, saved to `out_path` (its path returned): how a
+    run's loss, KL, anneal and LR moved, at a glance."""
     plt = pyplot()
     steps = [r for r in records if r["event"] == "step"]
     epochs = [r for r in records if r["event"] == "epoch"]

@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_fractions(text: str) -> Tuple[float, float, float]:
+    """`--split`'s train,valid,test fractions, checked (summing to 1, valid and test above 0: both splits are
+    needed) before any file is read, so a typo costs one UsageError line, not a tokenised corpus."""
     try:
         parts = tuple(float(x) for x in text.split(","))
     except ValueError:

@@ -35,6 +35,8 @@ def peak_rss_mb() -> float:
 
 
 def time_steps(step: Callable[[Any], Any], batches: List, cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """Seconds per step and tokens per second of `step` over `batches`, after `cfg["warmup"]` untimed steps (the
+    first pay one-off costs); one function, so the Paddle and the PyTorch rows are timed alike."""
     for b in batches[:cfg["warmup"]]:
         step(b)
     timed = batches[cfg["warmup"]:]

@@ -48,6 +48,8 @@ def _mean_seconds(fn: Callable[[Any], None], batches: List, warmup: int = 2) -> 
 
 
 def profile(data_dir: str, threads: int, steps: int) -> Dict[str, Any]:
+    """Each phase of a PTB training step timed on its own (the module docstring's list), and the GEMM floor measured
+    in the same process, so the shares and the floor come from one state of the machine."""
     set_threads(threads)
     paddle.set_device("cpu")
     corpus = load_and_encode(argparse.Namespace(dataset="ptb", data_dir=data_dir, max_len=1280, batch_size=32,
@@ -119,6 +121,8 @@ def profile(data_dir: str, threads: int, steps: int) -> Dict[str, Any]:
 
 
 def print_profile(r: Dict[str, Any]) -> None:
+    """The profile on the terminal: ms and share of the bare step per phase, then the step's GEMM work and the
+    floor (the --json file holds the same numbers, for the docs' generated block)."""
     bare = r["bare_step_s"]
     print(f"threads {r['threads']}, {r['steps']} PTB batches of 32, mean {r['mean_tokens']['trg']:.0f} target tokens")
     print(f"{'phase':<22}{'ms/step':>10}{'share':>8}")

@@ -37,6 +37,8 @@ def _yahoo_cost_line(r: Dict[str, Any]) -> None:
 
 
 def print_report(results: Dict[str, Any]) -> None:
+    """The bench's results on the terminal: the machine line, one table per kind of row that ran, the GEMM floor
+    and the ratios (per round when there were several, so a noisy round shows)."""
     print(f"machine: {results['machine']}; threads: {results['threads']}; PTB batches of {results['batch_size']}; "
           f"data prep {results['data_prep_seconds']:.2f} s")
     if results.get("train") is not None:

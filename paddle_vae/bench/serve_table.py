@@ -55,6 +55,8 @@ def latency_markdown(pattern: str, page_dir: str = ".") -> str:
 
 
 def load_markdown(pattern: str, page_dir: str = ".") -> str:
+    """One line per run: its machine and bundle, the overload test's answers and the RSS over the long run, the
+    figures the load goals are judged on (`goals_markdown`)."""
     header = ["CPU", "other processes' CPU", "bundle", "run (JSON)", "overload clients (admitted)", "requests",
               "200", "503", "4xx", "other 5xx + failed", "RSS before → after the long run", "requests in it",
               "growth"]

@@ -33,6 +33,8 @@ class BucketBatchSampler:
         self.skip_batches = skip_batches
 
     def global_batches(self, epoch: int) -> List[List[int]]:
+        """Every batch of `epoch`, before a rank takes its slice: a function of (seed, epoch) alone, so every rank
+        and a resumed run compute the same list."""
         from paddlenlp.data import SamplerHelper  # lazy: paddlenlp takes seconds to import
 
         sampler = SamplerHelper(self.lengths, iterable=range(len(self.lengths)))

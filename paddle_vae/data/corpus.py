@@ -203,6 +203,8 @@ class Corpus:
 
     def loader(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 1, num_replicas: int = 1,
                rank: int = 0) -> "paddle.io.DataLoader":
+        """`split` as padded (src, src_length, trg, trg_length, label) batches in the reference's order; unshuffled
+        (dev, test) every pass sees the same batches, and `num_replicas` / `rank` give a rank its slice."""
         import paddle  # lazy: reading and encoding a corpus (prepare_corpus, predict's start) needs no Paddle
 
         dataset = TokenDataset(self.splits[split])

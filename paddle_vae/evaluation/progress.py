@@ -89,6 +89,8 @@ class ProgressFile:
         return state
 
     def save(self, state: PassState, force: bool = False) -> None:
+        """Write `state` atomically, at most every `save_seconds` unless `force`: often enough that a cut loses
+        little, seldom enough that the writes cost nothing next to the pass."""
         if not force and time.time() - self.saved_at < self.save_seconds:
             return
         arrays = {"key": np.array(self.key), **{k: np.array(getattr(state, k)) for k in SUMS + COUNTS + PACE}}

@@ -32,6 +32,8 @@ from .spec import Row, Table, is_lm
 
 @dataclass
 class ExamplePlan:
+    """A table's `examples` entry with its defaults: the reference row, and how many sentences, interpolation steps
+    and prior samples (with their seed) each shown row gets, so that every row is shown on the same inputs."""
     reference: str = "ref"
     split: str = "test"
     sentences: int = 5

@@ -17,6 +17,8 @@ from .spec import default_results_dir, flag_value, is_lm, load_table
 
 
 def finished_rows(table_path: str) -> List[Dict]:
+    """The table's committed result JSONs (unfinished rows left out), each marked LM or not and with its marker
+    (a triangle for a Transformer decoder), as `plot_rate` draws them."""
     table = load_table(table_path)
     results_dir = default_results_dir(table)
     rows = []
@@ -29,6 +31,8 @@ def finished_rows(table_path: str) -> List[Dict]:
 
 
 def plot_rate(table_path: str, out_path: str) -> str:
+    """Draw the table's two panels to `out_path` and return its path; refused while no VAE row has finished, as
+    there would be no point to place."""
     plt = pyplot()
     rows = finished_rows(table_path)
     vaes = [r for r in rows if not r["is_lm"]]

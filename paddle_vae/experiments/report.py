@@ -26,6 +26,8 @@ def _num(value: Optional[float], digits: int = 2) -> str:
 
 
 def row_cells(result: Dict[str, Any]) -> List[str]:
+    """A finished row's cells, in COLUMNS' order, from its result JSON alone (committed, so the README's copy of
+    the table can be checked on any machine); an LM's IW-NLL is marked exact."""
     lm = flag_value(result["flags"], "model") == "lm"
     k = "exact" if lm else result.get("iw_samples")
     stop = result["stopped_by"].replace("_", " ")
@@ -40,6 +42,8 @@ def row_cells(result: Dict[str, Any]) -> List[str]:
 
 
 def pending_cells(table: Table, name: str, results_dir: str) -> List[str]:
+    """An unfinished row's line: label, flags and how far it got, from the committed ROW.progress.json (the run
+    folder may be on another machine), and a dash for every metric it has not got yet."""
     row = table.row(name)
     progress = read_json(os.path.join(results_dir, f"{name}.progress.json"))
     state = "not started"

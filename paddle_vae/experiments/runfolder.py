@@ -56,6 +56,9 @@ def _mtime_or_zero(path: str) -> float:
 
 
 class RunFolder:
+    """A row's run folder (the layout above), every answer read from disk, nothing kept: `status` and a rerun after
+    a kill see what the processes left."""
+
     def __init__(self, path: str):
         self.path = path
 

@@ -40,6 +40,9 @@ def commit() -> str:
 
 
 class Runner:
+    """A table's rows, `jobs` at a time, each as child processes (train, then evaluate) whose next step is read
+    from the row's run folder: a killed runner reruns from where it stopped, and each segment's peak RSS is its own."""
+
     def __init__(self, table: Table, runs_dir: str, results_dir: str, jobs: int = 1,
                  threads: Optional[int] = None, python: str = sys.executable,
                  after_row: Optional[Callable[["Runner", Row], str]] = None):
@@ -80,6 +83,8 @@ class Runner:
         return flags + (["--data_dir", self.table.data_dir] if self.table.data_dir else [])
 
     def train_command(self, row: Row, resume_from: Optional[str]) -> List[str]:
+        """The `paddle_vae.train` argv of a row: the table's flags, then the row's (the last wins), step bundles every
+        `save_steps` and no final evaluation (the runner evaluates by its plan); `resume_from` continues a cut run."""
         run = self.folder(row)
         cmd = [self.python, "-m", "paddle_vae.train", *self.data_flags(), *self.table.train_flags, *row.flags]
         if row.stop_after_epochs:
@@ -122,6 +127,8 @@ class Runner:
 
     # -- one row ----------------------------------------------------------------------
     def run_row(self, row: Row) -> str:
+        """Take one row as far as it goes and say how it ended ("done", "interrupted" or what failed); its
+        `finished` event is set whatever happens, so rows waiting on it as their baseline never hang."""
         try:
             outcome = self._run_row(row)
         finally:
@@ -197,6 +204,8 @@ class Runner:
 
     # -- the table ------------------------------------------------------------------------
     def run(self, only: Optional[List[str]] = None) -> Dict[str, str]:
+        """Run the rows (`only`: those named) on `jobs` threads; {row: outcome}. SIGINT / SIGTERM meanwhile stop new
+        work and reach the children, and the previous handlers are back on return."""
         # In table order: a row's baseline is above it (load_table checks), so it has started before any row
         # that waits for its result, and waiting rows never hold every worker.
         rows = [r for r in self.table.rows if not only or r.name in only]

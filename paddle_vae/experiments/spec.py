@@ -71,6 +71,8 @@ class EvalPlan:
 
 @dataclass
 class Table:
+    """A table file as `load_table` reads and checks it (the format is above): what the runner trains and
+    evaluates and the reports lay out, checked once so a bad file stops before any row runs."""
     name: str
     path: str
     dataset: str

@@ -54,6 +54,8 @@ class SamplingDecoder(Decoder):
     def step(self, time: paddle.Tensor, inputs: paddle.Tensor, states: Union[List, Tuple[List, paddle.Tensor]],
              **kwargs: paddle.Tensor
              ) -> Tuple[paddle.Tensor, Union[List, Tuple[List, paddle.Tensor]], paddle.Tensor, paddle.Tensor]:
+        """One step for `dynamic_decode`: ids, states, next inputs, finished. In dygraph only the unfinished
+        sentences run through the cell and the output layer; finished ones are held at EOS."""
         if not self.compact:
             ids, next_states = self._next_ids(inputs, states, **kwargs)
             return ids, next_states, self.embedding_fn(ids), ids == self.end_token

@@ -19,6 +19,9 @@ from .vae import TrainingOptions, VAEOutput, build_decoder, drop_words
 
 
 class LSTMLanguageModel(nn.Layer):
+    """The language model a VAE is judged against: the VAE's decoder (LSTM or Transformer, by `cfg.decoder`) with
+    no z, behind the VAE's training interface, so the same loss, trainer and bundles serve it."""
+
     is_lm = True
     latent_size = 0
 

@@ -85,6 +85,8 @@ class CrossEntropyWithKL(nn.Layer):
             self.kl_weight = kl_weight_at(step, self.base_kl_weight, self.anneal_r)
 
     def terms(self, output: VAEOutput, label: paddle.Tensor) -> ELBOTerms:
+        """Every term of one loss computation, not just the scalar `forward` returns: the metrics and the training
+        log read rec, KL and the per-sentence NLL of the very pass backward runs on."""
         rec_per_sentence = sentence_rec_loss(output.logits, label, output.trg_mask)
         rec = paddle.mean(rec_per_sentence)
         weight = self.kl_weight if self.training else 1.0

@@ -24,6 +24,8 @@ def _limit(default, help_text: str):
 
 @dataclass(frozen=True)
 class Limits:
+    """The limits in force, one field per flag: the serve command builds its flags and their help from these fields,
+    so a new limit is one field here, and `GET /info` shows the same values the requests are checked against."""
     max_sentences: int = _limit(32, "sentences (or latent codes) per request")
     max_tokens: int = _limit(100, "tokens per sentence, as the bundle's tokenizer counts them")
     max_num: int = _limit(64, "sentences per /sample request (num)")

@@ -50,6 +50,8 @@ def sample_call(generator: "VAEGenerator", request: "SampleRequest"
 
 def reconstruct_call(generator: "VAEGenerator", request: "ReconstructRequest"
                      ) -> Callable[[Sequence[List[str]]], List[Dict[str, Any]]]:
+    """The batch call behind /reconstruct: every request's sentences encoded and decoded as one call, split back
+    per request; each answer has the posterior means and their norms besides the reconstructions."""
     def call(groups: Sequence[List[str]]) -> List[Dict[str, Any]]:
         sizes = [len(group) for group in groups]
         means = generator.encode([s for group in groups for s in group])

@@ -23,6 +23,9 @@ PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])  # so the child runs t
 
 
 class ServerProcess:
+    """`python -m paddle_vae.serve` on a free port in a child process, as an operator runs it, so the tests and
+    the benchmarks talk to the real command over HTTP; `url` is set once the server has printed its address."""
+
     def __init__(self, bundle: str, flags: Sequence[str] = (), python: str = sys.executable,
                  start_timeout: float = 120.0):
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_PARENT,

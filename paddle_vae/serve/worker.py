@@ -68,6 +68,9 @@ class _Batch:
 
 
 class ModelWorker:
+    """The model's single thread and the bounded, batching queue in front of it (the module docstring says why):
+    the app hands it every model call, through `run` or `run_batched`."""
+
     def __init__(self, max_waiting: int, timeout: float, thread_init: Optional[Callable[[], None]] = None):
         self.max_waiting, self.timeout = max_waiting, timeout
         self.waiting = 0  # requests queued or running; touched only on the event loop's thread

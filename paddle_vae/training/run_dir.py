@@ -56,6 +56,8 @@ class RunDirLock:
         self.handle = None
 
     def acquire(self) -> "RunDirLock":
+        """Take the lock without waiting and write our pid into it, so a second training into the folder stops at once
+        with one line naming the pid that holds it; returns self."""
         import fcntl
 
         os.makedirs(os.path.dirname(self.path), exist_ok=True)

@@ -72,6 +72,9 @@ class DevVerdict:
 
 
 class PlateauRule:
+    """Texar's plateau rule and `--patience`, over each epoch's dev NLL: it only counts and decides, in the
+    `TrainState`, so a resumed run decides as the uninterrupted one would; the trainer acts on the verdict."""
+
     def __init__(self, decay: bool, decay_patience: int, decay_factor: float, max_decays: int,
                  patience: Optional[int]):
         self.decay, self.decay_patience, self.decay_factor = decay, decay_patience, decay_factor

@@ -39,6 +39,8 @@ FINAL_EVAL_SPLITS = {"none": (), "dev": ("valid",), "test": ("test",), "both": (
 
 
 class Trainer:
+    """One training from `paddle_vae.train`'s flags: the data, network, loss and Adam built (or resumed) for `fit`."""
+
     def __init__(self, args):
         self.args = args
         self.rank = paddle.distributed.get_rank()
@@ -227,6 +229,8 @@ class Trainer:
 
     # -- the recipe -----------------------------------------------------------
     def fit(self) -> Dict[str, Any]:
+        """Train to the flags' end, then write final/ and the summary; after a signal, a step bundle and only
+        {"interrupted": ...}, so the rerun resumes instead of finding a finished run."""
         args, state = self.args, self.state
         self.run_dir.create()
         train_loader = self.corpus.loader("train", args.batch_size, shuffle=True, seed=args.seed,
