@@ -16,7 +16,7 @@ from .examples import plan_of
 from .published import linked, published_cell, published_path, published_rows, result_link
 from .recommend import pick
 from .report import machines_of, result_of
-from .spec import Table, is_lm, shown_flags
+from .spec import Table, is_lm, shown_flags, shown_label
 
 COLUMNS = ["row", "flags", "ELBO NLL", "ELBO PPL", "IW-NLL (K)", "KL", "AU", "BLEU"]
 
@@ -77,7 +77,6 @@ def headline_markdown(table: Table, results_dir: str, page_dir: str = ".") -> st
     body[after:after] = [_published_line(row) for row in published]
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(cells) + " |" for cells in body]
-    labels = [None if source is table else f"{result_of(folder, name)['label']} ({source.name})"
-              for source, folder, name, _ in ours]
-    return "\n".join(lines + ["", machines_of([(folder, name, label) for (_, folder, name, _), label
-                                               in zip(ours, labels)])])
+    named = [(folder, name, shown_label(table, source, result_of(folder, name)["label"]))
+             for source, folder, name, _ in ours]
+    return "\n".join(lines + ["", machines_of(named)])

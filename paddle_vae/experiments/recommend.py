@@ -13,7 +13,7 @@ are still running it says it is provisional, and from how many rows it was chose
 from typing import Any, Dict, List, Optional, Tuple
 
 from .goals import candidate_rows, describe_bounds, format_metric, metrics_of, shortfalls
-from .spec import METRIC_NAMES, Table, shown_flags
+from .spec import METRIC_NAMES, Table, shown_flags, shown_label
 
 
 def ranking(aim: Dict[str, Any]) -> Tuple[str, str, float]:
@@ -41,12 +41,6 @@ def pick(table: Table, results_dir: str, aim: Dict[str, Any]) -> Tuple[Optional[
     return best, finished, total
 
 
-def pick_label(table: Table, best: Dict[str, Any]) -> str:
-    """The chosen row's label, with its table's name when it comes from a companion."""
-    label = best.get("label", best["row"])
-    return label if best["source"] is table else f"{label} ({best['source'].name})"
-
-
 def describe_aim(aim: Dict[str, Any]) -> str:
     """The rule as the page prints it, e.g. 'highest BLEU with IW-NLL − LM ≤ +3'."""
     key, word, _ = ranking(aim)
@@ -66,6 +60,6 @@ def recommend_markdown(table: Table, results_dir: str, aims: List[Dict[str, Any]
         flags = shown_flags(table, best["source"], best["row"])
         shown = ", ".join(f"{METRIC_NAMES.get(k, k)} {format_metric(k, best.get(k))}"
                           for k in aim.get("show", [ranking(aim)[0]]))
-        lines.append(f"| {aim['for']} | {describe_aim(aim)} | {pick_label(table, best)} | "
+        lines.append(f"| {aim['for']} | {describe_aim(aim)} | {shown_label(table, best['source'], best.get('label', best['row']))} | "
                      f"{'`' + ' '.join(flags) + '`' if flags else '(none)'} | {shown} | {status} |")
     return "\n".join(lines)

@@ -205,6 +205,11 @@ def option_groups(flags: List[str]) -> List[Tuple[str, ...]]:
     return groups
 
 
+def shown_label(table: Table, source: Table, label: str) -> str:
+    """A row's label as `table`'s pages show it: a companion's row is named with its table."""
+    return label if source is table else f"{label} ({source.name})"
+
+
 def shown_flags(table: Table, source: Table, name: str) -> List[str]:
     """The flags that make `source`'s row `name` as `table`'s pages show it: the row's own, after the
     options of a companion's shared flags that `table`'s lack or set otherwise (e.g. `--tie_embeddings`)."""
