@@ -106,6 +106,45 @@ def test_table_groups_finished_rows_by_the_machines_they_ran_on(tmp_path):
     assert machines_line(table, str(tmp_path / "results")) == "Machines: A · C on cpu 1; B on cpu 1 then cpu 2."
 
 
+def test_a_child_that_ended_with_its_runner_is_logged_by_the_next_run_up_to_its_last_write(tmp_path):
+    from paddle_vae.experiments.runner import Runner
+
+    (tmp_path / "experiments").mkdir()
+    table = load_table(str(write_table(tmp_path / "experiments" / "tiny.json")))
+    runner = Runner(table, str(tmp_path / "runs"), str(tmp_path / "results"), threads=1)
+    row = table.rows[1]
+    run = tmp_path / "runs" / row.name
+    run.mkdir(parents=True)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that no longer runs, as after the machine was switched off
+    start = time.time() - 1000.0
+    lost = {"kind": "train", "command": ["python", "-m", "paddle_vae.train"], "start": start,
+            "machine": "cpu 0, 2 cores", "commit": "abc1234", "threads": 1, "jobs": 2}
+    (run / "active.json").write_text(json.dumps(dict(lost, pid=gone.pid)))
+    (run / "train.out").write_text("step 200/1315\n")
+    os.utime(run / "train.out", (start + 600.0, start + 600.0))  # its last output, 600 s after it started
+
+    assert runner.execute(row, "evaluate", [sys.executable, "-c", "pass"]) == 0
+    first, second = runner.folder(row).segments()
+    assert {k: first[k] for k in lost} == lost and first["seconds"] == pytest.approx(600.0, abs=1.0)
+    assert first["returncode"] is None and first["peak_rss_mb"] is None and "lost" in first
+    assert second["kind"] == "evaluate" and second["returncode"] == 0 and second["commit"] == runner.commit
+    assert not (run / "active.json").exists()
+    # The row's result counts the lost segment's time and commit; its unknown peak RSS is left out.
+    (run / "train_summary.json").write_text(json.dumps({"epochs": 3.0, "steps": 90, "best_step": 60,
+                                                         "train_seconds": 500.0, "stopped_by": "plateau"}))
+    (run / "eval_3.json").write_text(json.dumps({"nll_iw": 50.0, "nll_elbo": 51.0}))
+    result = runner.result(row, [3])
+    assert result["train_wall_seconds"] == pytest.approx(600.0, abs=1.0) and result["train_peak_rss_mb"] is None
+    assert result["commits"] == sorted({"abc1234", runner.commit}) and result["eval_peak_rss_mb"] > 0
+
+    # A child still alive is not a lost one, and neither is a record without a segment's fields.
+    (run / "active.json").write_text(json.dumps(dict(lost, pid=os.getpid())))
+    assert runner.folder(row).lost_segment() is None
+    (run / "active.json").write_text(json.dumps({"kind": "train", "pid": gone.pid, "start": start}))
+    assert runner.folder(row).lost_segment() is None
+
+
 def test_status_of_a_finished_row_whose_run_folder_is_gone_gives_its_epochs_from_the_result(tmp_path, capsys):
     (tmp_path / "experiments").mkdir()
     table = write_table(tmp_path / "experiments" / "tiny.json")

@@ -6,7 +6,7 @@
     RUNS/ROW/segments.jsonl          one line per train or eval process the runner ran
     RUNS/ROW/eval_K.json             paddle_vae.evaluate's JSON with K importance samples
     RUNS/ROW/train.out               the processes' output, appended
-    RUNS/ROW/active.json             the child process running now (kind, pid, start)
+    RUNS/ROW/active.json             the child process running now: its segment record so far, and its pid
 
 Nothing here imports Paddle: `status` must be cheap while a table trains.
 """
@@ -90,6 +90,19 @@ class RunFolder:
         except (OSError, KeyError, TypeError):
             return None
         return info
+
+    def lost_segment(self) -> Optional[Dict[str, Any]]:
+        """The segment record of a child that ended with its runner (a machine switched off, a SIGKILL), which
+        left its active.json and never got its line in segments.jsonl; None when there is none. Its seconds run
+        to the child's last write in this folder; its peak RSS and exit status are unknown (None)."""
+        info = read_json(self.file(ACTIVE))
+        if not info or "commit" not in info or self.active() is not None:
+            return None  # nothing left behind, a record from before active.json held the segment, or still alive
+        last_write = max((_mtime_or_zero(self.file(n)) for n in os.listdir(self.path) if n != ACTIVE), default=0.0)
+        record = {k: v for k, v in info.items() if k != "pid"}
+        record.update(seconds=max(last_write - info["start"], 0.0), returncode=None, peak_rss_mb=None,
+                      lost="its runner ended before it did; seconds up to its last write in the run folder")
+        return record
 
     def summary(self) -> Optional[Dict[str, Any]]:
         return read_json(self.file(SUMMARY))

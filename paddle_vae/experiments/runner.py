@@ -5,7 +5,9 @@ Each row is a sequence of child processes (`paddle_vae.train`, then
 with its wall time, peak RSS, machine and commit. Every step is decided from
 what is on disk, so the runner can be killed at any moment and rerun: a row
 whose training was cut off resumes from its newest step bundle (at most
-`save_steps` steps are redone), an evaluation cut off is rerun.
+`save_steps` steps are redone), an evaluation cut off is rerun. A child's
+record waits in the row's active.json while it runs, so one that ended with
+its runner (a machine switched off) is still logged, by the next run.
 SIGINT / SIGTERM are passed on to the trainings, which write a step bundle
 before they exit. `after_row`, when given, runs once a row's result is written
 (and on each rerun of a finished row): the CLI makes the row's examples there,
@@ -22,7 +24,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ..files import write_json_atomic
 from ..runtime import available_cores, cpu_name
-from .runfolder import ACTIVE, RunFolder, append_jsonl, read_json
+from .runfolder import ACTIVE, SEGMENTS, RunFolder, append_jsonl, read_json
 from .spec import Row, Table, is_lm
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -105,13 +107,19 @@ class Runner:
         run = self.folder(row)
         os.makedirs(run.path, exist_ok=True)
         env = dict(os.environ, PYTHONPATH=PACKAGE_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        lost = run.lost_segment()
+        if lost is not None:
+            append_jsonl(run.file(SEGMENTS), lost)
         start = time.time()
+        record = {"kind": kind, "command": self.portable(cmd), "start": start, "machine": self.machine,
+                  "commit": self.commit, "threads": self.threads, "jobs": self.jobs}
         with open(run.file("train.out"), "a", encoding="utf-8") as out:
             out.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {kind}: {' '.join(cmd)}\n")
             out.flush()
             child = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
             self.children[child.pid] = child
-            write_json_atomic(run.file(ACTIVE), {"kind": kind, "pid": child.pid, "start": start})
+            # The record so far, so that a runner killed with its child still leaves the segment (lost_segment).
+            write_json_atomic(run.file(ACTIVE), dict(record, pid=child.pid))
             try:
                 _, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS, not the runner's
             finally:
@@ -119,10 +127,8 @@ class Runner:
                 os.remove(run.file(ACTIVE))
         returncode = os.waitstatus_to_exitcode(status)
         child.returncode = returncode
-        append_jsonl(run.file("segments.jsonl"), {
-            "kind": kind, "command": self.portable(cmd), "start": start, "seconds": time.time() - start,
-            "returncode": returncode, "peak_rss_mb": usage.ru_maxrss / 1024.0, "machine": self.machine,
-            "commit": self.commit, "threads": self.threads, "jobs": self.jobs})
+        append_jsonl(run.file(SEGMENTS), dict(record, seconds=time.time() - start, returncode=returncode,
+                                              peak_rss_mb=usage.ru_maxrss / 1024.0))
         return returncode
 
     # -- one row ----------------------------------------------------------------------
@@ -195,8 +201,7 @@ class Runner:
             stopped_by=stopped_by(summary, row, self.table), stop_after_epochs=row.stop_after_epochs,
             train_wall_seconds=sum(s["seconds"] for s in train), train_step_seconds=summary["train_seconds"],
             eval_wall_seconds=sum(s["seconds"] for s in evaluation),
-            eval_peak_rss_mb=max((s["peak_rss_mb"] for s in evaluation), default=None),
-            train_peak_rss_mb=max((s["peak_rss_mb"] for s in train), default=None),
+            eval_peak_rss_mb=_peak(evaluation), train_peak_rss_mb=_peak(train),
             iw_estimates={str(k): run.evaluation(k)["nll_iw"] for k in evals}, dev_nll_by_epoch=run.dev_curve(),
             machines=sorted({s["machine"] for s in segments}), commits=sorted({s["commit"] for s in segments}),
             commands={"train": [s["command"] for s in train], "evaluate": [s["command"] for s in evaluation]})
@@ -236,6 +241,11 @@ class Runner:
                 child.send_signal(signal.SIGTERM)
             except OSError:
                 pass
+
+
+def _peak(segments: List[Dict[str, Any]]) -> Optional[float]:
+    """The highest peak RSS the segments measured (a lost segment's is unknown), None if none did."""
+    return max((s["peak_rss_mb"] for s in segments if s["peak_rss_mb"] is not None), default=None)
 
 
 def stopped_by(summary: Dict[str, Any], row: Row, table: Table) -> str:
